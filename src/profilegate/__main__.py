@@ -1,0 +1,3 @@
+from profilegate.cli import main
+
+main()

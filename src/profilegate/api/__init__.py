@@ -1,0 +1,1 @@
+"""The only package that imports strawberry: schema, permissions, context and HTTP adapter."""

@@ -1,0 +1,22 @@
+"""What every resolver gets: repositories, the caller, the rules and one ``now`` per request."""
+
+from dataclasses import dataclass
+from datetime import datetime
+
+import strawberry
+
+from profilegate.domain.keys import Principal
+from profilegate.service.profiles import ProfileRules
+from profilegate.storage.store import Repositories
+
+
+@dataclass(frozen=True)
+class Context:
+    repos: Repositories
+    principal: Principal
+    rules: ProfileRules
+    phone_region: str
+    now: datetime
+
+
+type Info = strawberry.Info[Context, None]

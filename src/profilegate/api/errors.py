@@ -1,0 +1,100 @@
+"""Typed error results (expected failures) and masking of unexpected ones."""
+
+import logging
+import uuid
+from typing import Any
+
+import strawberry
+from graphql import GraphQLError
+from strawberry.extensions import MaskErrors
+
+from profilegate.domain import errors
+
+log = logging.getLogger("profilegate.api")
+
+
+@strawberry.interface(description="An expected failure; `message` is for people, the type for code.")
+class Error:
+    message: str
+
+
+@strawberry.type(description="A value in the input breaks a rule; `field` is its path.")
+class InvalidInputError(Error):
+    field: str
+
+
+@strawberry.type(description="An identity already belongs to another profile.")
+class IdentityConflictError(Error):
+    identity: str
+    profile_id: strawberry.ID
+
+
+@strawberry.type(description="No profile answers to the given reference.")
+class ProfileNotFoundError(Error):
+    ref: str
+
+
+@strawberry.type(description="The extension is not in the catalogue; define it first.")
+class UnknownExtensionError(Error):
+    name: str
+
+
+@strawberry.type(description="The caller's role may not do this to this object.")
+class NotPermittedError(Error):
+    pass
+
+
+@strawberry.type(description="The profile changed under the update too often; retry.")
+class ConcurrentModificationError(Error):
+    pass
+
+
+def error_result(error: errors.DomainError) -> Error:
+    """The typed result for an expected failure."""
+    match error:
+        case errors.InvalidInput():
+            return InvalidInputError(message=error.message, field=error.field)
+        case errors.IdentityConflict():
+            return IdentityConflictError(
+                message=error.message,
+                identity=error.conflict.key,
+                profile_id=strawberry.ID(error.conflict.profile_id),
+            )
+        case errors.ProfileNotFound():
+            return ProfileNotFoundError(message=error.message, ref=error.ref)
+        case errors.UnknownExtension():
+            return UnknownExtensionError(message=error.message, name=error.name)
+        case errors.NotPermitted():
+            return NotPermittedError(message=error.message)
+        case _:
+            return ConcurrentModificationError(message=error.message)
+
+
+def bad_input(error: errors.InvalidInput) -> GraphQLError:
+    """For queries, which have no result union: a GraphQL error naming the field."""
+    return GraphQLError(error.message, extensions={"code": "BAD_USER_INPUT", "field": error.field})
+
+
+class MaskInternalErrors(MaskErrors):
+    """Replaces unexpected errors by a message with an id that is also in the log."""
+
+    def __init__(self) -> None:
+        super().__init__(should_mask_error=_unexpected, error_message="Internal server error")
+
+    def anonymise_error(self, error: GraphQLError) -> GraphQLError:
+        error_id = uuid.uuid4().hex[:16]
+        log.error("internal error %s", error_id, exc_info=error.original_error)
+        extensions: dict[str, Any] = {"code": "INTERNAL_SERVER_ERROR", "errorId": error_id}
+        return GraphQLError(
+            f"Internal server error (id {error_id})",
+            nodes=error.nodes,
+            source=error.source,
+            positions=error.positions,
+            path=error.path,
+            extensions=extensions,
+        )
+
+
+def _unexpected(error: GraphQLError) -> bool:
+    original = error.original_error
+    return original is not None and not isinstance(original, GraphQLError)

@@ -1,0 +1,204 @@
+"""The ``/graphql`` endpoint: authentication, body limit, media types and context."""
+
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any, TypedDict, cast
+
+import orjson
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.websockets import WebSocket
+from strawberry.asgi import GraphQL
+from strawberry.http import GraphQLHTTPResponse
+from strawberry.schema import BaseSchema
+
+from profilegate.api.context import Context
+from profilegate.domain.keys import Principal
+from profilegate.service.keys import Authenticator
+from profilegate.service.profiles import ProfileRules
+from profilegate.storage.store import Repositories
+
+GRAPHQL_RESPONSE = "application/graphql-response+json"
+PRINCIPAL = "profilegate.principal"
+
+
+class GatewayState(TypedDict):
+    """The lifespan state every request sees."""
+
+    repos: Repositories
+    authenticator: Authenticator
+    rules: ProfileRules
+    phone_region: str
+
+
+class NegotiatedResponse(Response):
+    """Strawberry's sub-response, remembering which JSON media type the client asked for."""
+
+    graphql_response_json: bool = False
+
+
+class GraphQLView(GraphQL[Context, None]):
+    """Strawberry's ASGI view with our context, orjson and GraphQL-over-HTTP media types."""
+
+    def __init__(self, schema: BaseSchema, *, clock: Callable[[], datetime], ide: bool) -> None:
+        super().__init__(schema, graphql_ide="graphiql" if ide else None)
+        self._clock = clock
+
+    async def get_context(self, request: Request | WebSocket, response: Response | WebSocket) -> Context:
+        state = cast(GatewayState, request.scope["state"])
+        if isinstance(response, NegotiatedResponse):
+            response.graphql_response_json = _prefers_graphql_response(request.headers.get("accept", ""))
+        return Context(
+            repos=state["repos"],
+            principal=request.scope[PRINCIPAL],
+            rules=state["rules"],
+            phone_region=state["phone_region"],
+            now=self._clock(),
+        )
+
+    async def get_sub_response(self, request: Request | WebSocket) -> Response:
+        sub_response = NegotiatedResponse()
+        sub_response.status_code = None  # type: ignore[assignment]  # strawberry's "not set" marker
+        del sub_response.headers["content-length"]
+        return sub_response
+
+    def encode_json(self, data: object) -> bytes:
+        return orjson.dumps(data)
+
+    def create_response(
+        self,
+        response_data: GraphQLHTTPResponse | list[GraphQLHTTPResponse],
+        sub_response: Response,
+    ) -> Response:
+        response = super().create_response(response_data, sub_response)
+        if isinstance(sub_response, NegotiatedResponse) and sub_response.graphql_response_json:
+            response.headers["content-type"] = GRAPHQL_RESPONSE
+            if isinstance(response_data, dict) and _is_request_error(response_data):
+                response.status_code = 400
+        return response
+
+
+def _prefers_graphql_response(accept: str) -> bool:
+    """Whether the client listed ``application/graphql-response+json`` before plain JSON."""
+    graphql_at = accept.find(GRAPHQL_RESPONSE)
+    if graphql_at < 0:
+        return False
+    json_at = accept.find("application/json")
+    return json_at < 0 or graphql_at < json_at
+
+
+def _is_request_error(data: GraphQLHTTPResponse) -> bool:
+    """No execution happened (parse or validation failed): no data, errors without a path."""
+    errors = cast(list[dict[str, object]], data.get("errors") or [])
+    return data.get("data") is None and bool(errors) and all(e.get("path") is None for e in errors)
+
+
+class BodyTooLargeError(Exception):
+    pass
+
+
+class GraphQLGateway:
+    """Authenticates the caller and caps the body before handing over to the GraphQL view."""
+
+    def __init__(self, view: ASGIApp, *, max_body_bytes: int, ide: bool) -> None:
+        self._view = view
+        self._max_body_bytes = max_body_bytes
+        self._ide = ide
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and self._ide and _asks_for_ide(scope):
+            await self._view(scope, receive, send)
+            return
+        principal = await self._authenticate(scope)
+        if principal is None:
+            await self._refuse(scope, receive, send)
+            return
+        scope[PRINCIPAL] = principal
+        if scope["type"] != "http":
+            await self._view(scope, receive, send)
+            return
+        declared = _content_length(scope)
+        if declared is not None and declared > self._max_body_bytes:
+            await _too_large(self._max_body_bytes)(scope, receive, send)
+            return
+        await self._capped(scope, receive, send)
+
+    async def _capped(self, scope: Scope, receive: Receive, send: Send) -> None:
+        received = 0
+        started = False
+
+        async def counting_receive() -> Message:
+            nonlocal received
+            message = await receive()
+            received += len(message.get("body", b""))
+            if received > self._max_body_bytes:
+                raise BodyTooLargeError
+            return message
+
+        async def tracking_send(message: Message) -> None:
+            nonlocal started
+            started = True
+            await send(message)
+
+        try:
+            await self._view(scope, counting_receive, tracking_send)
+        except BodyTooLargeError:
+            if started:
+                raise
+            await _too_large(self._max_body_bytes)(scope, receive, send)
+
+    async def _authenticate(self, scope: Scope) -> Principal | None:
+        header = _header(scope, b"authorization")
+        if header is None or not header.lower().startswith("bearer "):
+            return None
+        state = cast(GatewayState, scope["state"])
+        return await state["authenticator"].authenticate(header[7:].strip())
+
+    async def _refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "websocket":
+            await WebSocket(scope, receive, send).close(code=4401, reason="Unauthorized")
+            return
+        body: dict[str, Any] = {
+            "errors": [
+                {
+                    "message": "a valid API key is required: send 'Authorization: Bearer <key>'",
+                    "extensions": {"code": "UNAUTHENTICATED"},
+                }
+            ]
+        }
+        response = JSONResponse(body, status_code=401, headers={"www-authenticate": "Bearer"})
+        await response(scope, receive, send)
+
+
+def _too_large(limit: int) -> Response:
+    body = {
+        "errors": [
+            {
+                "message": f"the request body is larger than the limit of {limit} bytes",
+                "extensions": {"code": "PAYLOAD_TOO_LARGE", "limit": limit},
+            }
+        ]
+    }
+    return JSONResponse(body, status_code=413)
+
+
+def _header(scope: Scope, name: bytes) -> str | None:
+    for key, value in scope.get("headers", []):
+        if key == name:
+            return cast(bytes, value).decode("latin-1")
+    return None
+
+
+def _content_length(scope: Scope) -> int | None:
+    value = _header(scope, b"content-length")
+    return int(value) if value is not None and value.isdigit() else None
+
+
+def _asks_for_ide(scope: Scope) -> bool:
+    accept = _header(scope, b"accept") or ""
+    return scope["method"] == "GET" and "text/html" in accept and b"query=" not in scope["query_string"]
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)

@@ -1,0 +1,56 @@
+"""API keys over GraphQL (admins), and who the caller is (everyone)."""
+
+from typing import Annotated
+
+import strawberry
+
+from profilegate.api.context import Info
+from profilegate.api.errors import InvalidInputError, error_result
+from profilegate.api.permissions import ADMIN, ANYONE
+from profilegate.api.types import ApiKeyType, ViewerType
+from profilegate.domain.errors import DomainError
+from profilegate.domain.keys import Role
+from profilegate.service.keys import create_key
+
+
+@strawberry.type
+class ApiKeyCreated:
+    key: ApiKeyType
+    token: str = strawberry.field(description="The secret to send as `Bearer`; shown only now.")
+
+
+@strawberry.type
+class ApiKeysRevoked:
+    keys: list[ApiKeyType]
+
+
+CreateApiKeyResult = Annotated[ApiKeyCreated | InvalidInputError, strawberry.union("CreateApiKeyResult")]
+
+
+@strawberry.type
+class KeyQueries:
+    @strawberry.field(permission_classes=[ANYONE], description="The calling key's name and role.")
+    def viewer(self, info: Info) -> ViewerType:
+        return ViewerType.from_domain(info.context.principal)
+
+    @strawberry.field(permission_classes=[ADMIN], description="Every key, revoked ones too.")
+    async def api_keys(self, info: Info) -> list[ApiKeyType]:
+        return [ApiKeyType.from_domain(k) for k in await info.context.repos.api_keys.all()]
+
+
+@strawberry.type
+class KeyMutations:
+    @strawberry.mutation(permission_classes=[ADMIN])
+    async def create_api_key(self, info: Info, name: str, role: Role) -> CreateApiKeyResult:
+        try:
+            created = await create_key(info.context.repos.api_keys, name, role, info.context.now)
+        except DomainError as error:
+            return error_result(error)  # type: ignore[return-value]  # one of the union's members
+        return ApiKeyCreated(key=ApiKeyType.from_domain(created.key), token=created.token)
+
+    @strawberry.mutation(
+        permission_classes=[ADMIN], description="Revoke the key with this id, or all keys so named."
+    )
+    async def revoke_api_key(self, info: Info, id_or_name: str) -> ApiKeysRevoked:
+        revoked = await info.context.repos.api_keys.revoke(id_or_name, info.context.now)
+        return ApiKeysRevoked(keys=[ApiKeyType.from_domain(k) for k in revoked])

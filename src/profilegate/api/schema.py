@@ -1,0 +1,49 @@
+"""The schema: every domain's queries and mutations merged into one root each."""
+
+import functools
+
+import strawberry
+from strawberry.extensions import ParserCache, ValidationCache
+from strawberry.schema.config import StrawberryConfig
+from strawberry.tools import merge_types
+
+from profilegate.api.errors import (
+    ConcurrentModificationError,
+    IdentityConflictError,
+    InvalidInputError,
+    MaskInternalErrors,
+    NotPermittedError,
+    ProfileNotFoundError,
+    UnknownExtensionError,
+)
+from profilegate.api.extensions import ExtensionMutations, ExtensionQueries
+from profilegate.api.keys import KeyMutations, KeyQueries
+from profilegate.api.profiles import ProfileMutations, ProfileQueries
+
+Query = merge_types("Query", (ProfileQueries, ExtensionQueries, KeyQueries))
+Mutation = merge_types("Mutation", (ProfileMutations, ExtensionMutations, KeyMutations))
+
+
+def build_schema() -> strawberry.Schema:
+    return strawberry.Schema(
+        query=Query,
+        mutation=Mutation,
+        types=[
+            InvalidInputError,
+            IdentityConflictError,
+            ProfileNotFoundError,
+            UnknownExtensionError,
+            NotPermittedError,
+            ConcurrentModificationError,
+        ],
+        extensions=[
+            MaskInternalErrors,
+            functools.partial(ParserCache, maxsize=1024),
+            functools.partial(ValidationCache, maxsize=1024),
+        ],
+        config=StrawberryConfig(),
+    )
+
+
+def schema_sdl() -> str:
+    return build_schema().as_str() + "\n"

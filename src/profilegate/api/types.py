@@ -1,0 +1,210 @@
+"""GraphQL types, each built from its domain object by one constructor."""
+
+from datetime import datetime
+from typing import Self
+
+import strawberry
+from strawberry.scalars import JSON
+
+from profilegate.api.context import Info
+from profilegate.api.permissions import ADMIN, allow
+from profilegate.domain import identities
+from profilegate.domain.consents import Consent
+from profilegate.domain.extensions import ExtensionDefinition, ExtensionGrant
+from profilegate.domain.identities import IdentityType
+from profilegate.domain.keys import ApiKey, Principal, Role
+from profilegate.domain.profiles import Profile, ProfileRef
+
+ADMIN_OR_PARTNER = allow(Role.ADMIN, Role.PARTNER)
+READERS = allow(Role.ADMIN, Role.PARTNER, Role.STOREFRONT)
+
+
+strawberry.enum(
+    IdentityType,
+    name="IdentityType",
+    description="The kinds of identity a profile can be found by.",
+)
+strawberry.enum(Role, name="Role", description="What an API key may do.")
+
+
+@strawberry.input(description="An identity as the caller knows it; it is normalised on input.")
+class IdentityInput:
+    type: IdentityType
+    value: str
+
+    def to_domain(self, field: str, phone_region: str) -> identities.Identity:
+        return identities.normalise_identity(self.type, self.value, field=field, phone_region=phone_region)
+
+
+@strawberry.input(
+    name="ProfileRef", one_of=True, description="Names one profile: by its id or by one identity."
+)
+class ProfileRefInput:
+    id: strawberry.ID | None = strawberry.UNSET
+    identity: IdentityInput | None = strawberry.UNSET
+
+    def to_domain(self, phone_region: str, field: str = "ref") -> ProfileRef:
+        if isinstance(self.identity, IdentityInput):
+            return ProfileRef(identity=self.identity.to_domain(f"{field}.identity", phone_region))
+        return ProfileRef(id=str(self.id))
+
+
+@strawberry.type(name="Identity")
+class IdentityObject:
+    type: IdentityType
+    value: str
+
+    @classmethod
+    def from_domain(cls, identity: identities.Identity) -> Self:
+        return cls(type=identity.type, value=identity.value)
+
+
+@strawberry.type(name="Consent", description="A person's answer for one purpose.")
+class ConsentType:
+    purpose: str
+    granted: bool
+    at: datetime
+    source: str
+
+    @classmethod
+    def from_domain(cls, consent: Consent) -> Self:
+        return cls(purpose=consent.purpose, granted=consent.granted, at=consent.at, source=consent.source)
+
+
+@strawberry.type(name="Extension", description="An extension in force on a profile, with provenance.")
+class ExtensionType:
+    name: str
+    at: datetime
+    by: str = strawberry.field(description="The name of the API key that set it.")
+    reason: str
+    source: str = strawberry.field(description="`manual`, or `rule:<key>` when a rule set it.")
+    expires_at: datetime | None
+
+    @classmethod
+    def from_domain(cls, grant: ExtensionGrant) -> Self:
+        return cls(
+            name=grant.name,
+            at=grant.at,
+            by=grant.by,
+            reason=grant.reason,
+            source=grant.source,
+            expires_at=grant.expires_at,
+        )
+
+
+@strawberry.type(description="One setting or removal of an extension, newest last.")
+class ExtensionLogEntry:
+    action: str
+    name: str
+    reason: str
+    by: str
+    at: datetime
+
+
+@strawberry.type(name="Profile", description="One shopper's profile.")
+class ProfileType:
+    domain: strawberry.Private[Profile]
+    id: strawberry.ID
+    version: int
+    created_at: datetime
+    updated_at: datetime
+
+    @classmethod
+    def from_domain(cls, profile: Profile) -> Self:
+        return cls(
+            domain=profile,
+            id=strawberry.ID(profile.id),
+            version=profile.version,
+            created_at=profile.created_at,
+            updated_at=profile.updated_at,
+        )
+
+    @strawberry.field(permission_classes=[ADMIN])
+    def identities(self) -> list[IdentityObject]:
+        return [IdentityObject.from_domain(identity) for identity in self.domain.identities]
+
+    @strawberry.field(permission_classes=[ADMIN_OR_PARTNER], description="Free-form traits.")
+    def traits(self) -> JSON:
+        return JSON(self.domain.traits)
+
+    @strawberry.field(permission_classes=[READERS])
+    def consents(self) -> list[ConsentType]:
+        return [ConsentType.from_domain(c) for _, c in sorted(self.domain.consents.items())]
+
+    @strawberry.field(
+        permission_classes=[READERS],
+        description="Whether the person consented to this purpose (false when never asked).",
+    )
+    def consented(self, purpose: str) -> bool:
+        consent = self.domain.consents.get(purpose)
+        return consent is not None and consent.granted
+
+    @strawberry.field(
+        permission_classes=[ADMIN_OR_PARTNER],
+        description="Extensions in force now, with provenance; expired ones are absent.",
+    )
+    def extensions(self, info: Info) -> list[ExtensionType]:
+        active = self.domain.active_extensions(info.context.now)
+        return [ExtensionType.from_domain(grant) for _, grant in sorted(active.items())]
+
+    @strawberry.field(description="Names of the extensions in force now: the storefront's flags.")
+    def extension_names(self, info: Info) -> list[str]:
+        return sorted(self.domain.active_extensions(info.context.now))
+
+    @strawberry.field(description="Whether the extension is in force now.")
+    def has_extension(self, info: Info, name: str) -> bool:
+        return name in self.domain.active_extensions(info.context.now)
+
+    @strawberry.field(permission_classes=[ADMIN], description="The latest settings and removals.")
+    async def extension_log(self, info: Info) -> list[ExtensionLogEntry]:
+        entries = await info.context.repos.profiles.extension_log(self.domain.id)
+        return [
+            ExtensionLogEntry(action=e["action"], name=e["name"], reason=e["reason"], by=e["by"], at=e["at"])
+            for e in entries
+        ]
+
+
+@strawberry.type(name="ExtensionDefinition", description="An entry of the extension catalogue.")
+class ExtensionDefinitionType:
+    name: str
+    description: str
+    partner_settable: bool
+    default_lifetime_days: int | None
+
+    @classmethod
+    def from_domain(cls, definition: ExtensionDefinition) -> Self:
+        return cls(
+            name=definition.name,
+            description=definition.description,
+            partner_settable=definition.partner_settable,
+            default_lifetime_days=definition.default_lifetime_days,
+        )
+
+
+@strawberry.type(name="ApiKey", description="A stored API key; its secret is never shown again.")
+class ApiKeyType:
+    id: strawberry.ID
+    name: str
+    role: Role
+    created_at: datetime
+    revoked_at: datetime | None
+
+    @classmethod
+    def from_domain(cls, key: ApiKey) -> Self:
+        return cls(
+            id=strawberry.ID(key.id),
+            name=key.name,
+            role=key.role,
+            created_at=key.created_at,
+            revoked_at=key.revoked_at,
+        )
+
+
+@strawberry.type(name="Viewer", description="The caller, as its API key says.")
+class ViewerType:
+    name: str
+    role: Role
+
+    @classmethod
+    def from_domain(cls, principal: Principal) -> Self:
+        return cls(name=principal.name, role=principal.role)

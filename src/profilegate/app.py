@@ -1,0 +1,84 @@
+"""The composition root: ``create_app(settings)`` wires routes, store and schema."""
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Callable
+from datetime import datetime
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route, WebSocketRoute
+
+from profilegate.api.http import GatewayState, GraphQLGateway, GraphQLView, utc_now
+from profilegate.api.schema import build_schema
+from profilegate.embedded import EmbeddedStore
+from profilegate.service.keys import Authenticator
+from profilegate.service.profiles import ProfileRules
+from profilegate.settings import Settings
+from profilegate.storage.store import open_client, ping, prepare
+
+READY_TIMEOUT_SECONDS = 2.0
+
+
+def create_app(settings: Settings, *, clock: Callable[[], datetime] = utc_now) -> Starlette:
+    view = GraphQLView(build_schema(), clock=clock, ide=not settings.production)
+    gateway = GraphQLGateway(view, max_body_bytes=settings.max_body_bytes, ide=not settings.production)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[GatewayState]:
+        with contextlib.ExitStack() as stack:
+            uri, embedded = settings.mongodb_uri, settings.mongodb_uri is None
+            if uri is None:
+                store = stack.enter_context(
+                    EmbeddedStore(data_dir=settings.data_dir, engine=settings.embedded_engine)
+                )
+                uri = store.uri
+            assert uri is not None, "an embedded store has a URI once started"
+            client = open_client(uri)
+            try:
+                database = client[settings.database]
+                repos = await prepare(database, settings.partitions(embedded=embedded))
+                app.state.database = database
+                admin_key = settings.admin_key.get_secret_value() if settings.admin_key else None
+                yield GatewayState(
+                    repos=repos,
+                    authenticator=Authenticator(
+                        repos.api_keys,
+                        admin_key=admin_key,
+                        cache_seconds=settings.key_cache_seconds,
+                    ),
+                    rules=ProfileRules(
+                        trait_limits=settings.trait_limits,
+                        max_identities=settings.max_identities_per_profile,
+                        consent_purposes=settings.consent_purposes,
+                    ),
+                    phone_region=settings.default_phone_region,
+                )
+            finally:
+                await client.close()
+
+    async def healthz(request: Request) -> JSONResponse:
+        return JSONResponse({"status": "alive"})
+
+    async def readyz(request: Request) -> JSONResponse:
+        try:
+            await asyncio.wait_for(ping(request.app.state.database), READY_TIMEOUT_SECONDS)
+        except Exception as error:
+            return JSONResponse({"status": "unavailable", "store": str(error)[:200]}, status_code=503)
+        return JSONResponse({"status": "ready", "store": "ok"})
+
+    return Starlette(
+        routes=[
+            Route("/healthz", healthz),
+            Route("/readyz", readyz),
+            Route("/graphql", gateway, methods=["GET", "POST"]),
+            WebSocketRoute("/graphql", gateway),
+        ],
+        lifespan=lifespan,
+    )
+
+
+def app_from_environment() -> Starlette:
+    """The factory ``uvicorn --factory`` and ``profilegate serve`` workers use."""
+    return create_app(Settings())

@@ -1,0 +1,178 @@
+"""The ``profilegate`` command line."""
+
+import asyncio
+import contextlib
+import os
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated
+
+import typer
+import uvicorn
+
+from profilegate.api.schema import schema_sdl
+from profilegate.domain.keys import Role
+from profilegate.embedded import EmbeddedStore, running_store_uri
+from profilegate.service.keys import create_key
+from profilegate.service.profiles import ProfileRules
+from profilegate.service.seed import seed as load_fixtures
+from profilegate.settings import EMBEDDED_PARTITIONS, Settings
+from profilegate.storage.store import Repositories, open_client, prepare
+
+app = typer.Typer(
+    help="profilegate: a profile-enrichment GraphQL gateway for online shops.", no_args_is_help=True
+)
+keys_app = typer.Typer(help="Create, list and revoke API keys.", no_args_is_help=True)
+app.add_typer(keys_app, name="keys")
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+DataDir = Annotated[
+    Path | None,
+    typer.Option(
+        "--data-dir",
+        envvar="PROFILEGATE_DATA_DIR",
+        help="Embedded store's directory [default: ./data].",
+    ),
+]
+
+
+def _settings(data_dir: Path | None) -> Settings:
+    return Settings() if data_dir is None else Settings(data_dir=data_dir)
+
+
+@app.command()
+def serve(
+    data_dir: DataDir = None,
+    host: Annotated[str | None, typer.Option(help="Address to bind [default: 127.0.0.1].")] = None,
+    port: Annotated[int | None, typer.Option(help="Port [default: 8000].")] = None,
+    workers: Annotated[int, typer.Option(min=1, help="Gateway processes sharing one store.")] = 1,
+) -> None:
+    """Run the gateway. Without MONGODB_URI it starts the embedded store in the data directory."""
+    settings = _settings(data_dir)
+    with contextlib.ExitStack() as stack:
+        if settings.mongodb_uri is None:
+            store = stack.enter_context(
+                EmbeddedStore(data_dir=settings.data_dir, engine=settings.embedded_engine)
+            )
+            os.environ["MONGODB_URI"] = str(store.uri)
+            os.environ.setdefault("PROFILEGATE_STORE_PARTITIONS", str(EMBEDDED_PARTITIONS))
+            typer.echo(f"embedded store serving {settings.data_dir.resolve()} at {store.uri}", err=True)
+        uvicorn.run(
+            "profilegate.app:app_from_environment",
+            factory=True,
+            host=host or settings.host,
+            port=port or settings.port,
+            workers=workers,
+            loop="uvloop",
+            http="httptools",
+            proxy_headers=True,
+        )
+
+
+@app.command()
+def seed(
+    data_dir: DataDir = None,
+    fixtures: Annotated[
+        Path, typer.Option(help="Folder with extensions.json and profiles.json.")
+    ] = PROJECT_ROOT / "fixtures",
+) -> None:
+    """Load the demo data: extension definitions and a few dozen profiles. Safe to repeat."""
+    settings = _settings(data_dir)
+
+    async def run() -> None:
+        async with _repositories(settings) as repos:
+            rules = ProfileRules(
+                settings.trait_limits,
+                settings.max_identities_per_profile,
+                settings.consent_purposes,
+            )
+            seeded = await load_fixtures(repos, fixtures, rules, datetime.now(UTC))
+        typer.echo(
+            f"{seeded.definitions} extension definitions, {seeded.profiles_created} profiles created, "
+            f"{seeded.profiles_updated} already there",
+            err=True,
+        )
+
+    asyncio.run(run())
+
+
+@app.command("export-schema")
+def export_schema(
+    output: Annotated[Path, typer.Option(help="Where to write the SDL.")] = Path("schema.graphql"),
+) -> None:
+    """Write the GraphQL schema (SDL) to schema.graphql."""
+    output.write_text(schema_sdl())
+    typer.echo(f"wrote {output}", err=True)
+
+
+@keys_app.command("create")
+def keys_create(
+    role: Annotated[Role, typer.Option(case_sensitive=False, help="What the key may do.")],
+    name: Annotated[str, typer.Option(help="Recorded as `by` in provenance.")],
+    data_dir: DataDir = None,
+) -> None:
+    """Create a key and print it (only the key) on stdout. It cannot be shown again."""
+    settings = _settings(data_dir)
+
+    async def run() -> str:
+        async with _repositories(settings) as repos:
+            created = await create_key(repos.api_keys, name, role, datetime.now(UTC))
+        return created.token
+
+    typer.echo(asyncio.run(run()))
+
+
+@keys_app.command("list")
+def keys_list(data_dir: DataDir = None) -> None:
+    """List keys: id, role, name, created, revoked."""
+    settings = _settings(data_dir)
+
+    async def run() -> None:
+        async with _repositories(settings) as repos:
+            for key in await repos.api_keys.all():
+                revoked = key.revoked_at.isoformat() if key.revoked_at else "-"
+                typer.echo(f"{key.id}\t{key.role.value}\t{key.name}\t{key.created_at.isoformat()}\t{revoked}")
+
+    asyncio.run(run())
+
+
+@keys_app.command("revoke")
+def keys_revoke(
+    id_or_name: Annotated[str, typer.Argument(help="A key id, or a name (revokes every key so named).")],
+    data_dir: DataDir = None,
+) -> None:
+    """Revoke keys; running gateways stop accepting them within the key cache time."""
+    settings = _settings(data_dir)
+
+    async def run() -> int:
+        async with _repositories(settings) as repos:
+            return len(await repos.api_keys.revoke(id_or_name, datetime.now(UTC)))
+
+    count = asyncio.run(run())
+    typer.echo(f"revoked {count} key(s)", err=True)
+    if count == 0:
+        raise typer.Exit(1)
+
+
+@contextlib.asynccontextmanager
+async def _repositories(settings: Settings) -> AsyncIterator[Repositories]:
+    """The store the gateway would use: MONGODB_URI, the running embedded store, or a new one."""
+    with contextlib.ExitStack() as stack:
+        uri = settings.mongodb_uri or running_store_uri(settings.data_dir)
+        partitions = settings.partitions(embedded=settings.mongodb_uri is None)
+        if uri is None:
+            store = stack.enter_context(
+                EmbeddedStore(data_dir=settings.data_dir, engine=settings.embedded_engine)
+            )
+            uri = store.uri
+        assert uri is not None, "an embedded store has a URI once started"
+        client = open_client(uri)
+        try:
+            yield await prepare(client[settings.database], partitions)
+        finally:
+            await client.close()
+
+
+def main() -> None:
+    app()

@@ -1,0 +1,1 @@
+"""Pure domain: models and rules. No IO, no clock, no framework imports."""

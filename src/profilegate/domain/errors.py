@@ -1,0 +1,52 @@
+"""Expected failures. The API turns each into a typed GraphQL result."""
+
+from dataclasses import dataclass
+
+
+class DomainError(Exception):
+    """An expected failure a client can act on."""
+
+    message: str
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class InvalidInput(DomainError):
+    """A value the caller sent breaks a rule; ``field`` is the path of the value."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(f"{field}: {message}")
+        self.field = field
+        self.reason = message
+
+
+@dataclass(frozen=True)
+class ConflictingIdentity:
+    key: str
+    profile_id: str
+
+
+class IdentityConflict(DomainError):
+    """An identity already names another profile."""
+
+    def __init__(self, conflict: ConflictingIdentity) -> None:
+        super().__init__(f"identity {conflict.key} already belongs to another profile")
+        self.conflict = conflict
+
+
+class ProfileNotFound(DomainError):
+    def __init__(self, ref: str) -> None:
+        super().__init__(f"no profile for {ref}")
+        self.ref = ref
+
+
+class UnknownExtension(DomainError):
+    def __init__(self, name: str) -> None:
+        super().__init__(f"extension {name!r} is not defined")
+        self.name = name
+
+
+class NotPermitted(DomainError):
+    """The caller's role may not do this to this object (e.g. a partner and a private extension)."""

@@ -1,0 +1,78 @@
+"""Extensions: named markers on a profile with provenance and an optional expiry."""
+
+import re
+from collections.abc import Mapping
+from datetime import datetime, timedelta
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from profilegate.domain.errors import InvalidInput
+
+EXTENSION_NAME = re.compile(r"^[a-z][a-z0-9-]{0,62}$")
+MAX_REASON_LENGTH = 500
+MANUAL = "manual"
+
+
+class ExtensionDefinition(BaseModel):
+    """An entry of the extension catalogue; a profile may only carry defined extensions."""
+
+    model_config = ConfigDict(frozen=True)
+
+    name: str
+    description: str = Field(max_length=1000)
+    partner_settable: bool = False
+    default_lifetime_days: int | None = Field(default=None, ge=1, le=36_500)
+
+    def expiry(self, now: datetime, requested: datetime | None) -> datetime | None:
+        if requested is not None:
+            return requested
+        if self.default_lifetime_days is None:
+            return None
+        return now + timedelta(days=self.default_lifetime_days)
+
+
+class ExtensionGrant(BaseModel):
+    """An extension as it sits on a profile: who set it, when, why, until when."""
+
+    model_config = ConfigDict(frozen=True)
+
+    name: str
+    at: datetime
+    by: str
+    reason: str
+    source: str = MANUAL
+    expires_at: datetime | None = None
+
+    def active(self, now: datetime) -> bool:
+        return self.expires_at is None or self.expires_at > now
+
+    def same_assignment(self, other: "ExtensionGrant") -> bool:
+        """True when ``other`` would set nothing new: same reason, source and expiry."""
+        return (self.reason, self.source, self.expires_at) == (
+            other.reason,
+            other.source,
+            other.expires_at,
+        )
+
+
+def check_extension_name(name: str, field: str = "name") -> str:
+    if not EXTENSION_NAME.match(name):
+        raise InvalidInput(
+            field,
+            "must be lower-case letters, digits and '-', starting with a letter, at most 63 characters",
+        )
+    return name
+
+
+def check_reason(reason: str, field: str = "reason") -> str:
+    stripped = reason.strip()
+    if not stripped:
+        raise InvalidInput(field, "must not be empty")
+    if len(stripped) > MAX_REASON_LENGTH:
+        raise InvalidInput(field, f"is longer than {MAX_REASON_LENGTH} characters")
+    return stripped
+
+
+def active_extensions(grants: Mapping[str, ExtensionGrant], now: datetime) -> dict[str, ExtensionGrant]:
+    """The extensions in force at ``now``; expired ones are simply absent."""
+    return {name: grant for name, grant in grants.items() if grant.active(now)}

@@ -1,0 +1,154 @@
+"""The embedded store: mongoeco's MongoDB wire server in a process of its own.
+
+The gateway talks to it over the wire through the same ``AsyncMongoClient`` and URI code path
+as to a real MongoDB. One store serves a data directory; a lock file keeps a second one out,
+and ``store.json`` tells other local commands (``seed``, ``keys``) where the running one is.
+"""
+
+import asyncio
+import contextlib
+import fcntl
+import json
+import multiprocessing
+import os
+import signal
+from multiprocessing.connection import Connection
+from pathlib import Path
+from types import TracebackType
+from typing import Literal, Self
+
+type Engine = Literal["sqlite", "memory"]
+
+DATABASE_FILE = "profilegate.sqlite"
+ADDRESS_FILE = "store.json"
+LOCK_FILE = "store.lock"
+START_TIMEOUT_SECONDS = 60.0
+
+
+class EmbeddedStoreError(RuntimeError):
+    pass
+
+
+class EmbeddedStore:
+    """Starts and stops the store process; use as a context manager."""
+
+    def __init__(self, *, data_dir: Path | None, engine: Engine = "sqlite", host: str = "127.0.0.1") -> None:
+        if engine == "sqlite" and data_dir is None:
+            raise EmbeddedStoreError("the sqlite engine needs a data directory")
+        self.data_dir = data_dir
+        self.engine: Engine = engine
+        self.host = host
+        self.uri: str | None = None
+        self._process: multiprocessing.process.BaseProcess | None = None
+
+    def start(self) -> str:
+        if self.data_dir is not None:
+            self.data_dir.mkdir(parents=True, exist_ok=True)
+        context = multiprocessing.get_context("spawn")
+        receiver, sender = context.Pipe(duplex=False)
+        process = context.Process(
+            target=_run_store,
+            args=(sender, self.data_dir, self.engine, self.host, os.getpid()),
+            name="profilegate-store",
+            daemon=True,
+        )
+        process.start()
+        sender.close()
+        self._process = process
+        if not receiver.poll(START_TIMEOUT_SECONDS):
+            self.stop()
+            raise EmbeddedStoreError("the embedded store did not start in time")
+        message = receiver.recv()
+        if message.get("error"):
+            self.stop()
+            raise EmbeddedStoreError(message["error"])
+        self.uri = str(message["uri"])
+        return self.uri
+
+    def stop(self) -> None:
+        process, self._process = self._process, None
+        if process is None:
+            return
+        if process.is_alive() and process.pid is not None:
+            os.kill(process.pid, signal.SIGTERM)
+        process.join(30)
+        if process.is_alive():
+            process.kill()
+            process.join()
+
+    def __enter__(self) -> Self:
+        self.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+
+def running_store_uri(data_dir: Path) -> str | None:
+    """The URI of a store serving ``data_dir`` right now, if there is one."""
+    address = data_dir / ADDRESS_FILE
+    lock = data_dir / LOCK_FILE
+    if not address.exists() or not lock.exists():
+        return None
+    with lock.open("a") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return str(json.loads(address.read_text())["uri"])
+        fcntl.flock(handle, fcntl.LOCK_UN)
+    return None
+
+
+def _run_store(sender: Connection, data_dir: Path | None, engine: Engine, host: str, parent: int) -> None:
+    lock_handle = None
+    if data_dir is not None:
+        lock_handle = (data_dir / LOCK_FILE).open("a")
+        try:
+            fcntl.flock(lock_handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            sender.send({"error": f"another store already serves {data_dir}"})
+            return
+    try:
+        asyncio.run(_serve(sender, data_dir, engine, host, parent))
+    except Exception as error:
+        with contextlib.suppress(OSError):
+            sender.send({"error": f"the embedded store failed: {error}"})
+        raise
+    finally:
+        if data_dir is not None:
+            (data_dir / ADDRESS_FILE).unlink(missing_ok=True)
+
+
+async def _serve(sender: Connection, data_dir: Path | None, engine: Engine, host: str, parent: int) -> None:
+    from mongoeco.engines.memory import MemoryEngine
+    from mongoeco.engines.sqlite import SQLiteEngine
+    from mongoeco.wire.proxy import AsyncMongoEcoProxyServer
+
+    storage: MemoryEngine | SQLiteEngine
+    if data_dir is None or engine == "memory":
+        storage = MemoryEngine(aggregation_materialization_limit=None)
+    else:
+        storage = SQLiteEngine(str(data_dir / DATABASE_FILE), aggregation_materialization_limit=None)
+    server = AsyncMongoEcoProxyServer(engine=storage, host=host, port=0)
+    address = await server.start()
+    stopping = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    loop.add_signal_handler(signal.SIGTERM, stopping.set)
+    # Ctrl+C reaches the whole process group: the store outlives the gateway's own
+    # shutdown and stops when the parent sends SIGTERM or goes away.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if data_dir is not None:
+        (data_dir / ADDRESS_FILE).write_text(json.dumps({"uri": address.uri, "pid": os.getpid()}))
+    sender.send({"uri": address.uri})
+    sender.close()
+    while not stopping.is_set():
+        if os.getppid() != parent:
+            break
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stopping.wait(), timeout=1.0)
+    await server.close()

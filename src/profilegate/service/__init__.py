@@ -1,0 +1,1 @@
+"""Use cases as plain async functions over repositories; ``now`` is always passed in."""

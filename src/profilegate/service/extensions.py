@@ -1,0 +1,112 @@
+"""The extension catalogue, and setting or removing extensions on a profile."""
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from profilegate.domain.errors import InvalidInput, NotPermitted, UnknownExtension
+from profilegate.domain.extensions import (
+    MANUAL,
+    ExtensionDefinition,
+    ExtensionGrant,
+    check_extension_name,
+    check_reason,
+)
+from profilegate.domain.keys import Principal, Role
+from profilegate.domain.profiles import Profile, ProfileRef
+from profilegate.service.profiles import MAX_ATTEMPTS, ConcurrentModification
+from profilegate.service.resolve import require_profile
+from profilegate.storage.extension_definitions import DefineOutcome
+from profilegate.storage.store import Repositories
+
+
+@dataclass(frozen=True)
+class ExtensionChanged:
+    profile: Profile
+    changed: bool
+
+
+async def define_extension(
+    repos: Repositories, definition: ExtensionDefinition
+) -> tuple[ExtensionDefinition, DefineOutcome]:
+    check_extension_name(definition.name)
+    if not definition.description.strip():
+        raise InvalidInput("description", "must not be empty")
+    return definition, await repos.extension_definitions.save(definition)
+
+
+async def set_extension(
+    repos: Repositories,
+    ref: ProfileRef,
+    name: str,
+    reason: str,
+    expires_at: datetime | None,
+    by: Principal,
+    now: datetime,
+) -> ExtensionChanged:
+    """Set ``name`` on the profile. Setting it again while in force changes nothing."""
+    definition = await _definition(repos, name, by)
+    reason = check_reason(reason)
+    if expires_at is not None and expires_at <= now:
+        raise InvalidInput("expiresAt", "is not in the future")
+    for _ in range(MAX_ATTEMPTS):
+        profile = await require_profile(repos, ref)
+        current = profile.extensions.get(name)
+        if current is not None and _covers(current, reason, expires_at, now):
+            return ExtensionChanged(profile, changed=False)
+        grant = ExtensionGrant(
+            name=name,
+            at=now,
+            by=by.name,
+            reason=reason,
+            source=MANUAL,
+            expires_at=definition.expiry(now, expires_at),
+        )
+        updated = _bump(profile, {**profile.extensions, name: grant}, now)
+        log = _log_entry("set", grant.name, reason, by, now)
+        if await repos.profiles.replace_fields(updated, expected_version=profile.version, log=log):
+            return ExtensionChanged(updated, changed=True)
+    raise ConcurrentModification(ref.describe())
+
+
+async def remove_extension(
+    repos: Repositories, ref: ProfileRef, name: str, reason: str, by: Principal, now: datetime
+) -> ExtensionChanged:
+    """Remove ``name`` from the profile; removing an absent or expired one changes nothing."""
+    await _definition(repos, name, by)
+    reason = check_reason(reason)
+    for _ in range(MAX_ATTEMPTS):
+        profile = await require_profile(repos, ref)
+        current = profile.extensions.get(name)
+        if current is None or not current.active(now):
+            return ExtensionChanged(profile, changed=False)
+        remaining = {key: grant for key, grant in profile.extensions.items() if key != name}
+        updated = _bump(profile, remaining, now)
+        log = _log_entry("remove", name, reason, by, now)
+        if await repos.profiles.replace_fields(updated, expected_version=profile.version, log=log):
+            return ExtensionChanged(updated, changed=True)
+    raise ConcurrentModification(ref.describe())
+
+
+async def _definition(repos: Repositories, name: str, by: Principal) -> ExtensionDefinition:
+    definition = await repos.extension_definitions.get(name)
+    if definition is None:
+        raise UnknownExtension(name)
+    if by.role is Role.PARTNER and not definition.partner_settable:
+        raise NotPermitted(f"partners may not set or remove the extension {name!r}")
+    return definition
+
+
+def _covers(current: ExtensionGrant, reason: str, expires_at: datetime | None, now: datetime) -> bool:
+    """Would setting this again leave the profile as it is?"""
+    same_expiry = expires_at is None or current.expires_at == expires_at
+    return current.active(now) and current.reason == reason and current.source == MANUAL and same_expiry
+
+
+def _bump(profile: Profile, extensions: dict[str, ExtensionGrant], now: datetime) -> Profile:
+    return profile.model_copy(
+        update={"extensions": extensions, "version": profile.version + 1, "updated_at": now}
+    )
+
+
+def _log_entry(action: str, name: str, reason: str, by: Principal, now: datetime) -> dict[str, object]:
+    return {"action": action, "name": name, "reason": reason, "by": by.name, "at": now}

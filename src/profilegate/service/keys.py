@@ -1,0 +1,70 @@
+"""API keys: creation (the secret is shown once), authentication with a short cache, revocation."""
+
+import hmac
+import secrets
+import time
+from dataclasses import dataclass
+from datetime import datetime
+
+from profilegate.domain.keys import (
+    ApiKey,
+    Principal,
+    Role,
+    check_key_name,
+    format_key,
+    hash_secret,
+    parse_key,
+    secret_matches,
+)
+from profilegate.storage.api_keys import ApiKeyRepository
+
+ADMIN_KEY_NAME = "admin-key"
+
+
+@dataclass(frozen=True)
+class CreatedKey:
+    key: ApiKey
+    token: str
+
+
+async def create_key(keys: ApiKeyRepository, name: str, role: Role, now: datetime) -> CreatedKey:
+    check_key_name(name)
+    key_id, secret = secrets.token_hex(8), secrets.token_hex(24)
+    key = ApiKey(id=key_id, name=name, role=role, secret_hash=hash_secret(secret), created_at=now)
+    await keys.insert(key)
+    return CreatedKey(key=key, token=format_key(key_id, secret))
+
+
+class Authenticator:
+    """Turns a bearer token into a principal.
+
+    Verified keys are cached for ``cache_seconds`` so the checkout path does not read the
+    store on every request; a revoked key therefore stops working within that time.
+    """
+
+    def __init__(self, keys: ApiKeyRepository, *, admin_key: str | None, cache_seconds: float) -> None:
+        self._keys = keys
+        self._admin_key = admin_key
+        self._cache_seconds = cache_seconds
+        self._cache: dict[str, tuple[float, Principal | None]] = {}
+
+    async def authenticate(self, token: str) -> Principal | None:
+        if self._admin_key and hmac.compare_digest(token.encode(), self._admin_key.encode()):
+            return Principal(name=ADMIN_KEY_NAME, role=Role.ADMIN)
+        parsed = parse_key(token)
+        if parsed is None:
+            return None
+        cached = self._cache.get(token)
+        if cached is not None and cached[0] > time.monotonic():
+            return cached[1]
+        principal = await self._lookup(*parsed)
+        if len(self._cache) > 10_000:
+            self._cache.clear()
+        self._cache[token] = (time.monotonic() + self._cache_seconds, principal)
+        return principal
+
+    async def _lookup(self, key_id: str, secret: str) -> Principal | None:
+        key = await self._keys.get(key_id)
+        if key is None or key.revoked_at is not None or not secret_matches(secret, key.secret_hash):
+            return None
+        return Principal(name=key.name, role=key.role, key_id=key.id)

@@ -1,0 +1,46 @@
+"""The ``identity_keys`` collection: ``_id`` is a normalised identity; the document names a profile.
+
+This is how identities stay unique across profiles and resolve in one ``_id`` read, without a
+unique or multikey secondary index (which the embedded store cannot afford, DESIGN sec. 2).
+"""
+
+from datetime import datetime
+
+from pymongo.errors import DuplicateKeyError
+
+from profilegate.storage.partitions import PartitionedCollection
+
+
+class IdentityKeyRepository:
+    def __init__(self, collection: PartitionedCollection) -> None:
+        self._keys = collection
+
+    async def owner(self, key: str) -> str | None:
+        found = await self._keys.for_id(key).find_one({"_id": key}, {"profileId": 1})
+        return None if found is None else str(found["profileId"])
+
+    async def claim(self, key: str, profile_id: str, now: datetime) -> str:
+        """Make ``key`` name ``profile_id`` unless it names another profile; return the owner."""
+        collection = self._keys.for_id(key)
+        try:
+            await collection.insert_one({"_id": key, "profileId": profile_id, "at": now})
+        except DuplicateKeyError:
+            owner = await self.owner(key)
+            return profile_id if owner is None else owner
+        return profile_id
+
+    async def take_over(self, key: str, orphaned_by: str, profile_id: str, now: datetime) -> bool:
+        """Re-point a key whose profile never came to exist (its writer died half-way)."""
+        result = await self._keys.for_id(key).update_one(
+            {"_id": key, "profileId": orphaned_by, "at": {"$lt": now}},
+            {"$set": {"profileId": profile_id, "at": now}},
+        )
+        return result.modified_count == 1
+
+    async def claimed_at(self, key: str) -> datetime | None:
+        found = await self._keys.for_id(key).find_one({"_id": key}, {"at": 1})
+        return None if found is None else found["at"]
+
+    async def release(self, key: str, profile_id: str) -> None:
+        """Give a key up, only if ``profile_id`` still holds it."""
+        await self._keys.for_id(key).delete_one({"_id": key, "profileId": profile_id})

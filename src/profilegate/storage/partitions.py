@@ -1,0 +1,29 @@
+"""Hash-routing of one logical collection over several physical ones.
+
+On real MongoDB a logical collection is one collection (``count == 1``). The embedded store
+pays O(collection size) for every new document (DESIGN sec. 2), so there the collections
+that take new documents are spread over ``count`` physical collections, routed by a stable
+hash of ``_id``. Reads and writes by ``_id`` touch exactly one of them.
+"""
+
+import zlib
+
+from profilegate.storage.documents import Collection, Database
+
+
+class PartitionedCollection:
+    def __init__(self, database: Database, name: str, count: int) -> None:
+        self.name = name
+        self.count = count
+        if count == 1:
+            self._collections = [database[name]]
+        else:
+            self._collections = [database[f"{name}_p{index:03d}"] for index in range(count)]
+
+    def for_id(self, document_id: str) -> Collection:
+        if self.count == 1:
+            return self._collections[0]
+        return self._collections[zlib.crc32(document_id.encode()) % self.count]
+
+    def all(self) -> list[Collection]:
+        return list(self._collections)

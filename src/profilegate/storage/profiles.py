@@ -1,0 +1,112 @@
+"""The ``profiles`` collection: one document per shopper, addressed by its string ``_id``."""
+
+from collections.abc import Mapping
+from typing import Any
+
+from profilegate.domain.consents import Consent
+from profilegate.domain.extensions import ExtensionGrant
+from profilegate.domain.identities import Identity, IdentityType
+from profilegate.domain.profiles import Profile
+from profilegate.storage.documents import Document
+from profilegate.storage.partitions import PartitionedCollection
+
+EXTENSION_LOG_LENGTH = 50
+
+
+class ProfileRepository:
+    def __init__(self, collection: PartitionedCollection) -> None:
+        self._profiles = collection
+
+    async def get(self, profile_id: str) -> Profile | None:
+        found = await self._profiles.for_id(profile_id).find_one({"_id": profile_id})
+        return None if found is None else profile_from_document(found)
+
+    async def insert(self, profile: Profile) -> None:
+        await self._profiles.for_id(profile.id).insert_one(profile_to_document(profile))
+
+    async def replace_fields(
+        self,
+        profile: Profile,
+        *,
+        expected_version: int,
+        unset: tuple[str, ...] = (),
+        log: Mapping[str, Any] | None = None,
+    ) -> bool:
+        """Write ``profile`` over the stored one if it is still at ``expected_version``.
+
+        One atomic single-document update: identities, traits, consents and extensions are
+        written whole, the version is bumped, and an optional entry is appended to the
+        bounded extension log. Returns False when another writer got there first.
+        """
+        document = profile_to_document(profile)
+        fields = {key: document[key] for key in _MUTABLE_FIELDS}
+        update: Document = {"$set": fields}
+        if unset:
+            update["$unset"] = dict.fromkeys(unset, "")
+        if log is not None:
+            update["$push"] = {"extensionLog": {"$each": [dict(log)], "$slice": -EXTENSION_LOG_LENGTH}}
+        result = await self._profiles.for_id(profile.id).update_one(
+            {"_id": profile.id, "version": expected_version}, update
+        )
+        return result.matched_count == 1
+
+    async def extension_log(self, profile_id: str) -> list[Document]:
+        found = await self._profiles.for_id(profile_id).find_one({"_id": profile_id}, {"extensionLog": 1})
+        return [] if found is None else list(found.get("extensionLog", []))
+
+
+_MUTABLE_FIELDS = ("identities", "traits", "consents", "extensions", "version", "updatedAt")
+
+
+def profile_to_document(profile: Profile) -> Document:
+    return {
+        "_id": profile.id,
+        "identities": [{"type": i.type.value, "value": i.value} for i in profile.identities],
+        "traits": profile.traits,
+        "consents": {
+            purpose: {"granted": c.granted, "at": c.at, "source": c.source}
+            for purpose, c in profile.consents.items()
+        },
+        "extensions": {
+            name: {
+                "at": g.at,
+                "by": g.by,
+                "reason": g.reason,
+                "source": g.source,
+                "expiresAt": g.expires_at,
+            }
+            for name, g in profile.extensions.items()
+        },
+        "version": profile.version,
+        "createdAt": profile.created_at,
+        "updatedAt": profile.updated_at,
+    }
+
+
+def profile_from_document(document: Document) -> Profile:
+    return Profile(
+        id=document["_id"],
+        identities=tuple(
+            Identity(type=IdentityType(i["type"]), value=i["value"]) for i in document.get("identities", [])
+        ),
+        traits=document.get("traits", {}),
+        consents={
+            purpose: Consent(purpose=purpose, granted=c["granted"], at=c["at"], source=c["source"])
+            for purpose, c in document.get("consents", {}).items()
+        },
+        extensions={name: _grant(name, g) for name, g in document.get("extensions", {}).items()},
+        version=document.get("version", 1),
+        created_at=document["createdAt"],
+        updated_at=document["updatedAt"],
+    )
+
+
+def _grant(name: str, document: Document) -> ExtensionGrant:
+    return ExtensionGrant(
+        name=name,
+        at=document["at"],
+        by=document["by"],
+        reason=document["reason"],
+        source=document.get("source", "manual"),
+        expires_at=document.get("expiresAt"),
+    )

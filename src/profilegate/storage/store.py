@@ -1,0 +1,43 @@
+"""Opens the client and builds every repository over one database."""
+
+from dataclasses import dataclass
+
+from pymongo import AsyncMongoClient
+
+from profilegate.storage.api_keys import ApiKeyRepository
+from profilegate.storage.documents import Database, Document
+from profilegate.storage.extension_definitions import ExtensionDefinitionRepository
+from profilegate.storage.identity_keys import IdentityKeyRepository
+from profilegate.storage.indexes import ensure_indexes
+from profilegate.storage.layout import load_partitions
+from profilegate.storage.partitions import PartitionedCollection
+from profilegate.storage.profiles import ProfileRepository
+
+
+@dataclass(frozen=True)
+class Repositories:
+    profiles: ProfileRepository
+    identity_keys: IdentityKeyRepository
+    extension_definitions: ExtensionDefinitionRepository
+    api_keys: ApiKeyRepository
+
+
+def open_client(uri: str) -> AsyncMongoClient[Document]:
+    """A client that returns UTC-aware datetimes; it connects lazily."""
+    return AsyncMongoClient(uri, tz_aware=True, appname="profilegate")
+
+
+async def ping(database: Database) -> None:
+    await database.command("ping")
+
+
+async def prepare(database: Database, partitions: int) -> Repositories:
+    """Create indexes, read (or fix) the layout and build the repositories."""
+    await ensure_indexes(database)
+    count = await load_partitions(database, partitions)
+    return Repositories(
+        profiles=ProfileRepository(PartitionedCollection(database, "profiles", count)),
+        identity_keys=IdentityKeyRepository(PartitionedCollection(database, "identity_keys", count)),
+        extension_definitions=ExtensionDefinitionRepository(database["extension_definitions"]),
+        api_keys=ApiKeyRepository(database["api_keys"]),
+    )
