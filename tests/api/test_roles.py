@@ -1,0 +1,117 @@
+"""Every root field against every role: the permission table is the specification."""
+
+import graphql
+import pytest
+
+from profilegate.api.schema import schema_sdl
+from tests.gateway import GatewayClient
+
+ADMIN, STOREFRONT, INGEST, PARTNER = "ADMIN", "STOREFRONT", "INGEST", "PARTNER"
+ROLES = (ADMIN, STOREFRONT, INGEST, PARTNER)
+REF = '{identity: {type: EMAIL, value: "roles@example.com"}}'
+
+# field -> (document, roles that may call it)
+ROOT_FIELDS: dict[str, tuple[str, frozenset[str]]] = {
+    "Query.profile": (f"{{ profile(ref: {REF}) {{ id }} }}", frozenset({ADMIN, STOREFRONT, PARTNER})),
+    "Query.consentPurposes": ("{ consentPurposes }", frozenset(ROLES)),
+    "Query.extensionDefinitions": ("{ extensionDefinitions { name } }", frozenset({ADMIN, PARTNER})),
+    "Query.viewer": ("{ viewer { role } }", frozenset(ROLES)),
+    "Query.apiKeys": ("{ apiKeys { id } }", frozenset({ADMIN})),
+    "Mutation.upsertProfile": (
+        f"mutation {{ upsertProfile(input: {{ref: {REF}}}) {{ __typename }} }}",
+        frozenset({ADMIN, INGEST}),
+    ),
+    "Mutation.setConsent": (
+        f'mutation {{ setConsent(ref: {REF}, consent: {{purpose: "ads", granted: false,'
+        ' source: "cookie-banner"}) { __typename } }',
+        frozenset({ADMIN, INGEST, STOREFRONT}),
+    ),
+    "Mutation.defineExtension": (
+        'mutation { defineExtension(input: {name: "vip", description: "VIP"}) { __typename } }',
+        frozenset({ADMIN}),
+    ),
+    "Mutation.setExtension": (
+        f'mutation {{ setExtension(ref: {REF}, name: "vip", reason: "r") {{ __typename }} }}',
+        frozenset({ADMIN, PARTNER}),
+    ),
+    "Mutation.removeExtension": (
+        f'mutation {{ removeExtension(ref: {REF}, name: "vip", reason: "r") {{ __typename }} }}',
+        frozenset({ADMIN, PARTNER}),
+    ),
+    "Mutation.createApiKey": (
+        'mutation { createApiKey(name: "k", role: INGEST) { __typename } }',
+        frozenset({ADMIN}),
+    ),
+    "Mutation.revokeApiKey": ('mutation { revokeApiKey(idOrName: "k") { keys { id } } }', frozenset({ADMIN})),
+}
+
+# Profile field -> roles that may read it (the root field admits ADMIN, STOREFRONT and PARTNER)
+PROFILE_FIELDS: dict[str, frozenset[str]] = {
+    "id": frozenset({ADMIN, STOREFRONT, PARTNER}),
+    "version": frozenset({ADMIN, STOREFRONT, PARTNER}),
+    "createdAt": frozenset({ADMIN, STOREFRONT, PARTNER}),
+    "updatedAt": frozenset({ADMIN, STOREFRONT, PARTNER}),
+    "identities { type value }": frozenset({ADMIN}),
+    "traits": frozenset({ADMIN, PARTNER}),
+    "consents { purpose }": frozenset({ADMIN, STOREFRONT, PARTNER}),
+    'consented(purpose: "ads")': frozenset({ADMIN, STOREFRONT, PARTNER}),
+    "extensions { name }": frozenset({ADMIN, PARTNER}),
+    "extensionNames": frozenset({ADMIN, STOREFRONT, PARTNER}),
+    'hasExtension(name: "vip")': frozenset({ADMIN, STOREFRONT, PARTNER}),
+    "extensionLog { action }": frozenset({ADMIN}),
+}
+
+
+def schema_fields(type_name: str) -> set[str]:
+    schema = graphql.build_schema(schema_sdl())
+    root = schema.get_type(type_name)
+    assert isinstance(root, graphql.GraphQLObjectType)
+    return set(root.fields)
+
+
+def test_the_table_covers_every_root_field() -> None:
+    expected = {f"Query.{f}" for f in schema_fields("Query")} | {
+        f"Mutation.{f}" for f in schema_fields("Mutation")
+    }
+    assert set(ROOT_FIELDS) == expected
+
+
+def test_the_table_covers_every_profile_field() -> None:
+    covered = {field.split("(")[0].split(" ")[0] for field in PROFILE_FIELDS}
+    assert covered == schema_fields("Profile")
+
+
+async def keys_by_role(gateway: GatewayClient) -> dict[str, str]:
+    return {role: await gateway.create_key(role) for role in ROLES}
+
+
+@pytest.mark.parametrize("field", sorted(ROOT_FIELDS))
+async def test_root_field_admits_exactly_its_roles(gateway: GatewayClient, field: str) -> None:
+    document, admitted = ROOT_FIELDS[field]
+    keys = await keys_by_role(gateway)
+    for role, key in keys.items():
+        result = await gateway.execute(document, key=key)
+        forbidden = "FORBIDDEN" in result.error_codes
+        assert result.status == 200
+        assert forbidden == (role not in admitted), (role, result.body)
+        if role in admitted:
+            assert "errors" not in result.body, (role, result.body)
+
+
+async def test_profile_fields_admit_exactly_their_roles(gateway: GatewayClient) -> None:
+    await gateway.execute(f"mutation {{ upsertProfile(input: {{ref: {REF}}}) {{ __typename }} }}")
+    keys = await keys_by_role(gateway)
+    for field, admitted in PROFILE_FIELDS.items():
+        for role in (ADMIN, STOREFRONT, PARTNER):
+            result = await gateway.execute(f"{{ profile(ref: {REF}) {{ {field} }} }}", key=keys[role])
+            assert ("FORBIDDEN" in result.error_codes) == (role not in admitted), (field, role, result.body)
+
+
+async def test_a_storefront_key_cannot_define_or_set_extensions(gateway: GatewayClient) -> None:
+    storefront = await gateway.create_key(STOREFRONT)
+    for field in ("Mutation.defineExtension", "Mutation.setExtension", "Mutation.createApiKey"):
+        result = await gateway.execute(ROOT_FIELDS[field][0], key=storefront)
+        assert result.body["data"] is None
+        assert result.error_codes == ["FORBIDDEN"]
+    listed = await gateway.execute("{ extensionDefinitions { name } }")
+    assert listed.data == {"extensionDefinitions": []}

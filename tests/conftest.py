@@ -1,0 +1,89 @@
+"""Shared fixtures: one embedded store per session (in memory, over the wire), one database per test."""
+
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from asgi_lifespan import LifespanManager
+from httpx import ASGITransport, AsyncClient
+
+from profilegate.app import create_app
+from profilegate.embedded import EmbeddedStore
+from profilegate.service.profiles import ProfileRules
+from profilegate.settings import Settings
+from profilegate.storage.documents import Database
+from profilegate.storage.store import Repositories, open_client, prepare
+from tests.gateway import ADMIN_KEY, FrozenClock, GatewayClient
+
+TEST_PARTITIONS = 4
+
+
+@pytest.fixture(scope="session")
+def store_uri() -> Iterator[str]:
+    with EmbeddedStore(data_dir=None, engine="memory") as store:
+        assert store.uri is not None
+        yield store.uri
+
+
+@pytest.fixture
+def database_name() -> str:
+    return f"test_{uuid.uuid4().hex[:12]}"
+
+
+@pytest.fixture
+async def database(store_uri: str, database_name: str) -> AsyncIterator[Database]:
+    client = open_client(store_uri)
+    try:
+        yield client[database_name]
+        await client.drop_database(database_name)
+    finally:
+        await client.close()
+
+
+@pytest.fixture
+async def repos(database: Database) -> Repositories:
+    return await prepare(database, TEST_PARTITIONS)
+
+
+@pytest.fixture
+def now() -> datetime:
+    return datetime(2026, 11, 20, 10, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+def rules() -> ProfileRules:
+    settings = Settings(mongodb_uri="mongodb://unused")
+    return ProfileRules(settings.trait_limits, settings.max_identities_per_profile, settings.consent_purposes)
+
+
+@pytest.fixture
+def clock(now: datetime) -> FrozenClock:
+    return FrozenClock(now)
+
+
+@pytest.fixture
+def settings(store_uri: str, database_name: str) -> Settings:
+    return Settings(
+        mongodb_uri=store_uri,
+        database=database_name,
+        admin_key=ADMIN_KEY,
+        store_partitions=TEST_PARTITIONS,
+        key_cache_seconds=0,
+    )
+
+
+@pytest.fixture
+async def gateway(settings: Settings, clock: FrozenClock, store_uri: str) -> AsyncIterator[GatewayClient]:
+    app = create_app(settings, clock=clock)
+    async with LifespanManager(app) as manager:
+        transport = ASGITransport(app=manager.app)
+        async with AsyncClient(transport=transport, base_url="http://gateway") as http:
+            yield GatewayClient(http)
+    cleanup = open_client(store_uri)
+    await cleanup.drop_database(settings.database)
+    await cleanup.close()
+
+
+def later(moment: datetime, **delta: float) -> datetime:
+    return moment + timedelta(**delta)

@@ -1,0 +1,69 @@
+"""A thin GraphQL client over the real ASGI app, and a clock the tests move."""
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+import httpx
+
+ADMIN_KEY = "test-admin-key"
+
+
+@dataclass
+class FrozenClock:
+    now: datetime
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, **delta: float) -> None:
+        self.now += timedelta(**delta)
+
+
+@dataclass
+class GraphQLResult:
+    status: int
+    body: dict[str, Any]
+    headers: httpx.Headers = field(default_factory=httpx.Headers)
+
+    @property
+    def data(self) -> dict[str, Any]:
+        assert "errors" not in self.body, self.body
+        data = self.body["data"]
+        assert isinstance(data, dict)
+        return data
+
+    @property
+    def error_codes(self) -> list[str]:
+        return [e.get("extensions", {}).get("code", "") for e in self.body.get("errors", [])]
+
+
+class GatewayClient:
+    def __init__(self, http: httpx.AsyncClient) -> None:
+        self.http = http
+
+    async def execute(
+        self,
+        document: str,
+        variables: dict[str, Any] | None = None,
+        *,
+        key: str | None = ADMIN_KEY,
+        headers: dict[str, str] | None = None,
+    ) -> GraphQLResult:
+        sent = dict(headers or {})
+        if key is not None:
+            sent["authorization"] = f"Bearer {key}"
+        response = await self.http.post(
+            "/graphql", json={"query": document, "variables": variables or {}}, headers=sent
+        )
+        return GraphQLResult(response.status_code, response.json(), response.headers)
+
+    async def create_key(self, role: str, name: str | None = None) -> str:
+        result = await self.execute(
+            "mutation($name: String!, $role: Role!) { createApiKey(name: $name, role: $role) {"
+            " ... on ApiKeyCreated { token } } }",
+            {"name": name or f"{role.lower()}-key", "role": role},
+        )
+        token = result.data["createApiKey"]["token"]
+        assert isinstance(token, str)
+        return token
