@@ -5,8 +5,6 @@ from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from asgi_lifespan import LifespanManager
-from httpx import ASGITransport, AsyncClient
 
 from profilegate.app import create_app
 from profilegate.embedded import EmbeddedStore
@@ -14,7 +12,7 @@ from profilegate.service.profiles import ProfileRules
 from profilegate.settings import Settings
 from profilegate.storage.documents import Database
 from profilegate.storage.store import Repositories, open_client, prepare
-from tests.gateway import ADMIN_KEY, FrozenClock, GatewayClient
+from tests.gateway import ADMIN_KEY, FrozenClock, GatewayClient, running
 
 TEST_PARTITIONS = 4
 
@@ -75,11 +73,8 @@ def settings(store_uri: str, database_name: str) -> Settings:
 
 @pytest.fixture
 async def gateway(settings: Settings, clock: FrozenClock, store_uri: str) -> AsyncIterator[GatewayClient]:
-    app = create_app(settings, clock=clock)
-    async with LifespanManager(app) as manager:
-        transport = ASGITransport(app=manager.app)
-        async with AsyncClient(transport=transport, base_url="http://gateway") as http:
-            yield GatewayClient(http)
+    async with running(create_app(settings, clock=clock)) as http:
+        yield GatewayClient(http)
     cleanup = open_client(store_uri)
     await cleanup.drop_database(settings.database)
     await cleanup.close()

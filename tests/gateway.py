@@ -1,10 +1,14 @@
 """A thin GraphQL client over the real ASGI app, and a clock the tests move."""
 
+import contextlib
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
 import httpx
+from asgi_lifespan import LifespanManager
+from starlette.applications import Starlette
 
 ADMIN_KEY = "test-admin-key"
 
@@ -67,3 +71,12 @@ class GatewayClient:
         token = result.data["createApiKey"]["token"]
         assert isinstance(token, str)
         return token
+
+
+@contextlib.asynccontextmanager
+async def running(app: Starlette) -> AsyncIterator[httpx.AsyncClient]:
+    """The app with its lifespan started, and an HTTP client talking to it in-process."""
+    async with LifespanManager(app) as manager:
+        transport = httpx.ASGITransport(app=manager.app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://gateway") as http:
+            yield http

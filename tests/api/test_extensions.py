@@ -2,7 +2,7 @@
 
 from typing import Any
 
-from tests.gateway import FrozenClock, GatewayClient
+from tests.gateway import ADMIN_KEY, FrozenClock, GatewayClient
 
 DEFINE = """
 mutation Define($input: DefineExtensionInput!) {
@@ -41,16 +41,14 @@ REF = {"identity": {"type": "CUSTOMER_ID", "value": "C-1"}}
 
 
 async def define(gateway: GatewayClient, key: str | None = None, **input: Any) -> dict[str, Any]:
-    kwargs = {} if key is None else {"key": key}
-    result = await gateway.execute(DEFINE, {"input": {"description": "d", **input}}, **kwargs)
+    result = await gateway.execute(DEFINE, {"input": {"description": "d", **input}}, key=key or ADMIN_KEY)
     payload = result.data["defineExtension"]
     assert isinstance(payload, dict)
     return payload
 
 
 async def set_extension(gateway: GatewayClient, key: str | None = None, **variables: Any) -> dict[str, Any]:
-    kwargs = {} if key is None else {"key": key}
-    result = await gateway.execute(SET, {"ref": REF, "reason": "because", **variables}, **kwargs)
+    result = await gateway.execute(SET, {"ref": REF, "reason": "because", **variables}, key=key or ADMIN_KEY)
     payload = result.data["setExtension"]
     assert isinstance(payload, dict)
     return payload

@@ -2,14 +2,10 @@
 
 from collections.abc import AsyncIterator
 
-import httpx
-from asgi_lifespan import LifespanManager
-from httpx import ASGITransport, AsyncClient
-
 from profilegate.app import create_app
 from profilegate.embedded import EmbeddedStore
 from profilegate.settings import Settings
-from tests.gateway import ADMIN_KEY, GatewayClient
+from tests.gateway import ADMIN_KEY, GatewayClient, running
 
 VIEWER = "{ viewer { name role } }"
 AUTH = {"authorization": f"Bearer {ADMIN_KEY}"}
@@ -33,15 +29,13 @@ async def test_health_and_readiness_need_no_key(gateway: GatewayClient) -> None:
 async def test_readiness_is_503_when_the_store_goes_away(settings: Settings) -> None:
     with EmbeddedStore(data_dir=None, engine="memory") as store:
         own = settings.model_copy(update={"mongodb_uri": f"{store.uri}&serverSelectionTimeoutMS=500"})
-        app = create_app(own)
-        async with LifespanManager(app) as manager:
-            async with AsyncClient(transport=ASGITransport(app=manager.app), base_url="http://g") as http:
-                assert (await http.get("/readyz")).status_code == 200
-                store.stop()
-                response = await http.get("/readyz")
-                assert response.status_code == 503
-                assert response.json()["status"] == "unavailable"
-                assert (await http.get("/healthz")).status_code == 200
+        async with running(create_app(own)) as http:
+            assert (await http.get("/readyz")).status_code == 200
+            store.stop()
+            response = await http.get("/readyz")
+            assert response.status_code == 503
+            assert response.json()["status"] == "unavailable"
+            assert (await http.get("/healthz")).status_code == 200
 
 
 async def test_a_revoked_key_stops_working(gateway: GatewayClient) -> None:
@@ -127,12 +121,8 @@ async def test_graphiql_in_development_only(settings: Settings) -> None:
     html = {"accept": "text/html"}
     for production, expected in ((False, 200), (True, 404)):
         configured = settings.model_copy(update={"env": "production" if production else "development"})
-        app = create_app(configured)
-        async with LifespanManager(app) as manager:
-            async with httpx.AsyncClient(
-                transport=ASGITransport(app=manager.app), base_url="http://gateway"
-            ) as http:
-                page = await http.get("/graphql", headers={**html, **AUTH})
-                assert page.status_code == expected
-                if expected == 200:
-                    assert "graphiql" in page.text.lower()
+        async with running(create_app(configured)) as http:
+            page = await http.get("/graphql", headers={**html, **AUTH})
+            assert page.status_code == expected
+            if expected == 200:
+                assert "graphiql" in page.text.lower()

@@ -118,7 +118,7 @@ async def test_one_of_refuses_both_or_neither(gateway: GatewayClient) -> None:
 
 
 async def test_malformed_identities_name_the_field(gateway: GatewayClient) -> None:
-    cases = [
+    cases: list[tuple[dict[str, Any], str]] = [
         ({"ref": by_email("not-an-email")}, "input.ref.identity.value"),
         (
             {"identities": [{"type": "EMAIL", "value": "ok@example.com"}, {"type": "PHONE", "value": "12"}]},
@@ -155,7 +155,7 @@ async def test_oversized_traits_are_refused_and_the_profile_is_unchanged(gateway
 
 
 async def test_traits_must_be_an_object(gateway: GatewayClient) -> None:
-    payload = await upsert(gateway, ref=by_email("fay@example.com"), traits=[1, 2])  # type: ignore[arg-type]
+    payload = await upsert(gateway, ref=by_email("fay@example.com"), traits=[1, 2])
     assert payload == {
         "__typename": "InvalidInputError",
         "message": "traits: must be a JSON object",
