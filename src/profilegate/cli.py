@@ -32,7 +32,7 @@ DataDir = Annotated[
     typer.Option(
         "--data-dir",
         envvar="PROFILEGATE_DATA_DIR",
-        help="Embedded store's directory [default: ./data].",
+        help="Embedded store's directory (default ./data).",
     ),
 ]
 
@@ -44,9 +44,11 @@ def _settings(data_dir: Path | None) -> Settings:
 @app.command()
 def serve(
     data_dir: DataDir = None,
-    host: Annotated[str | None, typer.Option(help="Address to bind [default: 127.0.0.1].")] = None,
-    port: Annotated[int | None, typer.Option(help="Port [default: 8000].")] = None,
-    workers: Annotated[int, typer.Option(min=1, help="Gateway processes sharing one store.")] = 1,
+    host: Annotated[str | None, typer.Option(help="Address to bind (default 127.0.0.1).")] = None,
+    port: Annotated[int | None, typer.Option(help="Port (default 8000).")] = None,
+    workers: Annotated[
+        int, typer.Option(min=1, envvar="PROFILEGATE_WORKERS", help="Gateway processes sharing one store.")
+    ] = 1,
 ) -> None:
     """Run the gateway. Without MONGODB_URI it starts the embedded store in the data directory."""
     settings = _settings(data_dir)
