@@ -11,10 +11,12 @@ from profilegate.embedded import EmbeddedStore
 from profilegate.service.profiles import ProfileRules
 from profilegate.settings import Settings
 from profilegate.storage.documents import Database
+from profilegate.storage.layout import Layout
 from profilegate.storage.store import Repositories, open_client, prepare
 from tests.gateway import ADMIN_KEY, FrozenClock, GatewayClient, running
 
 TEST_PARTITIONS = 4
+TEST_EVENT_SEGMENT = 100
 
 
 @pytest.fixture(scope="session")
@@ -41,7 +43,7 @@ async def database(store_uri: str, database_name: str) -> AsyncIterator[Database
 
 @pytest.fixture
 async def repos(database: Database) -> Repositories:
-    return await prepare(database, TEST_PARTITIONS)
+    return await prepare(database, Layout(partitions=TEST_PARTITIONS, event_segment_size=TEST_EVENT_SEGMENT))
 
 
 @pytest.fixture
@@ -67,6 +69,7 @@ def settings(store_uri: str, database_name: str) -> Settings:
         database=database_name,
         admin_key=ADMIN_KEY,
         store_partitions=TEST_PARTITIONS,
+        event_segment_size=TEST_EVENT_SEGMENT,
         key_cache_seconds=0,
     )
 

@@ -14,7 +14,6 @@ from profilegate.api.http import GatewayState, GraphQLGateway, GraphQLView, utc_
 from profilegate.api.schema import build_schema
 from profilegate.embedded import EmbeddedStore
 from profilegate.service.keys import Authenticator
-from profilegate.service.profiles import ProfileRules
 from profilegate.settings import Settings
 from profilegate.storage.store import open_client, ping, prepare
 
@@ -38,9 +37,14 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] = utc_now) -
             client = open_client(uri)
             try:
                 database = client[settings.database]
-                repos = await prepare(database, settings.partitions(embedded=embedded))
+                repos = await prepare(
+                    database,
+                    settings.layout(embedded=embedded),
+                    event_retention_seconds=settings.event_retention_days * 86_400,
+                )
                 app.state.database = database
                 admin_key = settings.admin_key.get_secret_value() if settings.admin_key else None
+                rules = settings.profile_rules
                 yield GatewayState(
                     repos=repos,
                     authenticator=Authenticator(
@@ -48,11 +52,8 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] = utc_now) -
                         admin_key=admin_key,
                         cache_seconds=settings.key_cache_seconds,
                     ),
-                    rules=ProfileRules(
-                        trait_limits=settings.trait_limits,
-                        max_identities=settings.max_identities_per_profile,
-                        consent_purposes=settings.consent_purposes,
-                    ),
+                    rules=rules,
+                    tracking=settings.tracking_rules,
                     phone_region=settings.default_phone_region,
                 )
             finally:

@@ -3,9 +3,11 @@
 import asyncio
 import contextlib
 import os
+import signal
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
+from types import FrameType
 from typing import Annotated
 
 import typer
@@ -13,9 +15,8 @@ import uvicorn
 
 from profilegate.api.schema import schema_sdl
 from profilegate.domain.keys import Role
-from profilegate.embedded import EmbeddedStore, running_store_uri
+from profilegate.embedded import EmbeddedStore, EmbeddedStoreError, running_store_uri
 from profilegate.service.keys import create_key
-from profilegate.service.profiles import ProfileRules
 from profilegate.service.seed import seed as load_fixtures
 from profilegate.settings import EMBEDDED_PARTITIONS, Settings
 from profilegate.storage.store import Repositories, open_client, prepare
@@ -52,6 +53,7 @@ def serve(
 ) -> None:
     """Run the gateway. Without MONGODB_URI it starts the embedded store in the data directory."""
     settings = _settings(data_dir)
+    signal.signal(signal.SIGTERM, _exit_on_sigterm)
     with contextlib.ExitStack() as stack:
         if settings.mongodb_uri is None:
             store = stack.enter_context(
@@ -72,6 +74,16 @@ def serve(
         )
 
 
+def _exit_on_sigterm(signum: int, frame: FrameType | None) -> None:
+    """Leave ``serve`` through its ``with`` blocks, so the embedded store is stopped too.
+
+    With one worker, uvicorn re-raises the SIGTERM it shut down on; under the default handler
+    that would end this process on the spot and orphan the store. A second SIGTERM kills.
+    """
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    raise SystemExit(0)
+
+
 @app.command()
 def seed(
     data_dir: DataDir = None,
@@ -84,11 +96,7 @@ def seed(
 
     async def run() -> None:
         async with _repositories(settings) as repos:
-            rules = ProfileRules(
-                settings.trait_limits,
-                settings.max_identities_per_profile,
-                settings.consent_purposes,
-            )
+            rules = settings.profile_rules
             seeded = await load_fixtures(repos, fixtures, rules, datetime.now(UTC))
         typer.echo(
             f"{seeded.definitions} extension definitions, {seeded.profiles_created} profiles created, "
@@ -162,7 +170,7 @@ async def _repositories(settings: Settings) -> AsyncIterator[Repositories]:
     """The store the gateway would use: MONGODB_URI, the running embedded store, or a new one."""
     with contextlib.ExitStack() as stack:
         uri = settings.mongodb_uri or running_store_uri(settings.data_dir)
-        partitions = settings.partitions(embedded=settings.mongodb_uri is None)
+        layout = settings.layout(embedded=settings.mongodb_uri is None)
         if uri is None:
             store = stack.enter_context(
                 EmbeddedStore(data_dir=settings.data_dir, engine=settings.embedded_engine)
@@ -171,10 +179,20 @@ async def _repositories(settings: Settings) -> AsyncIterator[Repositories]:
         assert uri is not None, "an embedded store has a URI once started"
         client = open_client(uri)
         try:
-            yield await prepare(client[settings.database], partitions)
+            yield await prepare(
+                client[settings.database],
+                layout,
+                event_retention_seconds=settings.event_retention_days * 86_400,
+            )
         finally:
             await client.close()
 
 
 def main() -> None:
-    app()
+    try:
+        app()
+    except EmbeddedStoreError as error:
+        # An operator's problem (the data directory is in use, the store would not start),
+        # not a crash: say what happened instead of printing a traceback.
+        typer.echo(f"error: {error}", err=True)
+        raise SystemExit(1) from None

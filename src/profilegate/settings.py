@@ -1,14 +1,22 @@
 """Configuration, read from the environment (prefix ``PROFILEGATE_``) and passed in explicitly."""
 
+from datetime import timedelta
+from decimal import Decimal
 from pathlib import Path
 from typing import Literal
 
 from pydantic import AliasChoices, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from profilegate.domain.events import EventRules
+from profilegate.domain.money import Currencies
 from profilegate.domain.traits import TraitLimits
+from profilegate.service.profiles import ProfileRules
+from profilegate.service.tracking import TrackingRules
+from profilegate.storage.layout import Layout
 
 EMBEDDED_PARTITIONS = 16
+EMBEDDED_EVENT_SEGMENT = 1000
 
 DEFAULT_CONSENT_PURPOSES = ("email_marketing", "personalisation", "ads", "partner_sharing")
 
@@ -36,16 +44,40 @@ class Settings(BaseSettings):
     traits_max_keys: int = Field(default=256, ge=1)
     traits_max_depth: int = Field(default=5, ge=1)
     trait_key_max_length: int = Field(default=64, ge=1)
+    event_segment_size: int | None = Field(default=None, ge=100)
+    event_retention_days: int = Field(default=730, ge=1)
+    daily_retention_days: int = Field(default=400, ge=1)
+    base_currency: str = Field(default="EUR", pattern=r"^[A-Z]{3}$")
+    currency_rates: dict[str, Decimal] = Field(default_factory=dict)
+    max_event_skew_seconds: int = Field(default=300, ge=0)
 
     @property
     def production(self) -> bool:
         return self.env == "production"
 
-    def partitions(self, *, embedded: bool) -> int:
-        """How many collections the write-heavy ones spread over, on first use of a database."""
-        if self.store_partitions is not None:
-            return self.store_partitions
-        return EMBEDDED_PARTITIONS if embedded else 1
+    def layout(self, *, embedded: bool) -> Layout:
+        """Where documents go in a database used for the first time (DESIGN sec. 2)."""
+        partitions = self.store_partitions or (EMBEDDED_PARTITIONS if embedded else 1)
+        segment = self.event_segment_size or (EMBEDDED_EVENT_SEGMENT if embedded else None)
+        return Layout(partitions=partitions, event_segment_size=segment)
+
+    @property
+    def profile_rules(self) -> ProfileRules:
+        return ProfileRules(self.trait_limits, self.max_identities_per_profile, self.consent_purposes)
+
+    @property
+    def tracking_rules(self) -> TrackingRules:
+        return TrackingRules(
+            events=self.event_rules, profiles=self.profile_rules, retention_days=self.daily_retention_days
+        )
+
+    @property
+    def event_rules(self) -> EventRules:
+        return EventRules(
+            currencies=Currencies(base=self.base_currency, rates=dict(self.currency_rates)),
+            max_future_skew=timedelta(seconds=self.max_event_skew_seconds),
+            phone_region=self.default_phone_region,
+        )
 
     @property
     def trait_limits(self) -> TraitLimits:

@@ -7,6 +7,7 @@ import strawberry
 
 from profilegate.domain.keys import Principal
 from profilegate.service.profiles import ProfileRules
+from profilegate.service.tracking import TrackingRules
 from profilegate.storage.store import Repositories
 
 
@@ -15,6 +16,7 @@ class Context:
     repos: Repositories
     principal: Principal
     rules: ProfileRules
+    tracking: TrackingRules
     phone_region: str
     now: datetime
 

@@ -17,6 +17,7 @@ from profilegate.api.context import Context
 from profilegate.domain.keys import Principal
 from profilegate.service.keys import Authenticator
 from profilegate.service.profiles import ProfileRules
+from profilegate.service.tracking import TrackingRules
 from profilegate.storage.store import Repositories
 
 GRAPHQL_RESPONSE = "application/graphql-response+json"
@@ -29,6 +30,7 @@ class GatewayState(TypedDict):
     repos: Repositories
     authenticator: Authenticator
     rules: ProfileRules
+    tracking: TrackingRules
     phone_region: str
 
 
@@ -53,6 +55,7 @@ class GraphQLView(GraphQL[Context, None]):
             repos=state["repos"],
             principal=request.scope[PRINCIPAL],
             rules=state["rules"],
+            tracking=state["tracking"],
             phone_region=state["phone_region"],
             now=self._clock(),
         )

@@ -19,9 +19,10 @@ from profilegate.api.errors import (
 from profilegate.api.extensions import ExtensionMutations, ExtensionQueries
 from profilegate.api.keys import KeyMutations, KeyQueries
 from profilegate.api.profiles import ProfileMutations, ProfileQueries
+from profilegate.api.tracking import TrackingMutations
 
 Query = merge_types("Query", (ProfileQueries, ExtensionQueries, KeyQueries))
-Mutation = merge_types("Mutation", (ProfileMutations, ExtensionMutations, KeyMutations))
+Mutation = merge_types("Mutation", (ProfileMutations, ExtensionMutations, TrackingMutations, KeyMutations))
 
 
 def build_schema() -> strawberry.Schema:

@@ -13,7 +13,8 @@ from profilegate.domain.consents import Consent
 from profilegate.domain.extensions import ExtensionDefinition, ExtensionGrant
 from profilegate.domain.identities import IdentityType
 from profilegate.domain.keys import ApiKey, Principal, Role
-from profilegate.domain.profiles import Profile, ProfileRef
+from profilegate.domain.profiles import Profile
+from profilegate.domain.refs import ProfileRef
 
 ADMIN_OR_PARTNER = allow(Role.ADMIN, Role.PARTNER)
 READERS = allow(Role.ADMIN, Role.PARTNER, Role.STOREFRONT)

@@ -28,6 +28,6 @@ def check_purpose(purpose: str, known: Iterable[str], field: str = "purpose") ->
 
 
 def check_source(source: str, field: str = "source") -> str:
-    if not _SOURCE.match(source):
+    if not _SOURCE.fullmatch(source):
         raise InvalidInput(field, "must be 1-100 characters of letters, digits and ':./@_-'")
     return source

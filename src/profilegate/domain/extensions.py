@@ -56,7 +56,7 @@ class ExtensionGrant(BaseModel):
 
 
 def check_extension_name(name: str, field: str = "name") -> str:
-    if not EXTENSION_NAME.match(name):
+    if not EXTENSION_NAME.fullmatch(name):
         raise InvalidInput(
             field,
             "must be lower-case letters, digits and '-', starting with a letter, at most 63 characters",

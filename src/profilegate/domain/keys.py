@@ -65,6 +65,6 @@ def secret_matches(secret: str, stored_hash: str) -> bool:
 
 
 def check_key_name(name: str) -> str:
-    if not _KEY_NAME.match(name):
+    if not _KEY_NAME.fullmatch(name):
         raise InvalidInput("name", "must be 1-80 characters of letters, digits, spaces and '.:@_-'")
     return name

@@ -5,6 +5,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from profilegate.domain.aggregates import Aggregates
 from profilegate.domain.consents import Consent
 from profilegate.domain.extensions import ExtensionGrant, active_extensions
 from profilegate.domain.identities import Identity
@@ -18,6 +19,9 @@ class Profile(BaseModel):
     traits: dict[str, Any] = Field(default_factory=dict)
     consents: dict[str, Consent] = Field(default_factory=dict)
     extensions: dict[str, ExtensionGrant] = Field(default_factory=dict)
+    aggregates: Aggregates = Aggregates()
+    merged_into: str | None = None
+    merged_from: tuple[str, ...] = ()
     version: int = 1
     created_at: datetime
     updated_at: datetime
@@ -27,17 +31,3 @@ class Profile(BaseModel):
 
     def has_identity(self, identity: Identity) -> bool:
         return identity in self.identities
-
-
-class ProfileRef(BaseModel):
-    """How every operation addresses a profile: by its id or by one of its identities."""
-
-    model_config = ConfigDict(frozen=True)
-
-    id: str | None = None
-    identity: Identity | None = None
-
-    def describe(self) -> str:
-        if self.identity is not None:
-            return self.identity.key
-        return f"id {self.id}"

@@ -12,7 +12,8 @@ from profilegate.domain.extensions import (
     check_reason,
 )
 from profilegate.domain.keys import Principal, Role
-from profilegate.domain.profiles import Profile, ProfileRef
+from profilegate.domain.profiles import Profile
+from profilegate.domain.refs import ProfileRef
 from profilegate.service.profiles import MAX_ATTEMPTS, ConcurrentModification
 from profilegate.service.resolve import require_profile
 from profilegate.storage.extension_definitions import DefineOutcome

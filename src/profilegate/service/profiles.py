@@ -1,5 +1,7 @@
 """Creating and updating profiles: identities, traits (merge patch) and consents."""
 
+import asyncio
+import random
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -14,7 +16,8 @@ from profilegate.domain.errors import (
     ProfileNotFound,
 )
 from profilegate.domain.identities import Identity
-from profilegate.domain.profiles import Profile, ProfileRef
+from profilegate.domain.profiles import Profile
+from profilegate.domain.refs import ProfileRef
 from profilegate.domain.traits import TraitLimits, merge_patch, validate_traits
 from profilegate.service.resolve import find_profile
 from profilegate.storage.store import Repositories
@@ -23,6 +26,9 @@ MAX_ATTEMPTS = 5
 # A key whose profile does not exist this long after it was claimed was left by a writer
 # that died between claiming the key and writing the profile; it may be taken over.
 ORPHAN_GRACE = timedelta(seconds=60)
+# Writers that lost a race wait a random, growing while before retrying, so that a burst of
+# writes to one profile spreads out instead of colliding again on every attempt.
+RETRY_PAUSE_SECONDS = 0.01
 
 
 class ConcurrentModification(DomainError):
@@ -71,7 +77,9 @@ async def upsert_profile(
     for index, consent in enumerate(change.consents):
         check_purpose(consent.purpose, rules.consent_purposes, f"consents[{index}].purpose")
         check_source(consent.source, f"consents[{index}].source")
-    for _ in range(MAX_ATTEMPTS):
+    for attempt in range(MAX_ATTEMPTS):
+        if attempt:
+            await pause_before_retry(attempt)
         existing = None if change.ref is None else await find_profile(repos, change.ref)
         if existing is None and change.ref is not None and change.ref.id is not None:
             raise ProfileNotFound(change.ref.describe())
@@ -82,6 +90,10 @@ async def upsert_profile(
         if outcome is not None:
             return outcome
     raise ConcurrentModification(change.ref.describe() if change.ref else "new")
+
+
+async def pause_before_retry(attempt: int) -> None:
+    await asyncio.sleep(random.uniform(0, RETRY_PAUSE_SECONDS * 2**attempt))
 
 
 async def _create(

@@ -1,7 +1,8 @@
 """Finding the profile a ``ProfileRef`` names."""
 
 from profilegate.domain.errors import ProfileNotFound
-from profilegate.domain.profiles import Profile, ProfileRef
+from profilegate.domain.profiles import Profile
+from profilegate.domain.refs import ProfileRef
 from profilegate.storage.store import Repositories
 
 

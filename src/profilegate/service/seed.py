@@ -9,7 +9,7 @@ from typing import Any
 from profilegate.domain.extensions import ExtensionDefinition
 from profilegate.domain.identities import IdentityType, normalise_identity
 from profilegate.domain.keys import Principal, Role
-from profilegate.domain.profiles import ProfileRef
+from profilegate.domain.refs import ProfileRef
 from profilegate.service.extensions import define_extension, set_extension
 from profilegate.service.profiles import ConsentChange, ProfileChange, ProfileRules, upsert_profile
 from profilegate.storage.store import Repositories

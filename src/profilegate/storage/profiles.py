@@ -7,6 +7,11 @@ from profilegate.domain.consents import Consent
 from profilegate.domain.extensions import ExtensionGrant
 from profilegate.domain.identities import Identity, IdentityType
 from profilegate.domain.profiles import Profile
+from profilegate.storage.aggregates import (
+    aggregates_from_document,
+    aggregates_to_document,
+    daily_to_document,
+)
 from profilegate.storage.documents import Document
 from profilegate.storage.partitions import PartitionedCollection
 
@@ -55,7 +60,19 @@ class ProfileRepository:
         return [] if found is None else list(found.get("extensionLog", []))
 
 
-_MUTABLE_FIELDS = ("identities", "traits", "consents", "extensions", "version", "updatedAt")
+_MUTABLE_FIELDS = (
+    "identities",
+    "traits",
+    "consents",
+    "extensions",
+    "aggregates",
+    "daily",
+    "recentEventIds",
+    "mergedInto",
+    "mergedFrom",
+    "version",
+    "updatedAt",
+)
 
 
 def profile_to_document(profile: Profile) -> Document:
@@ -77,6 +94,11 @@ def profile_to_document(profile: Profile) -> Document:
             }
             for name, g in profile.extensions.items()
         },
+        "aggregates": aggregates_to_document(profile.aggregates),
+        "daily": daily_to_document(profile.aggregates),
+        "recentEventIds": list(profile.aggregates.recent_event_ids),
+        "mergedInto": profile.merged_into,
+        "mergedFrom": list(profile.merged_from),
         "version": profile.version,
         "createdAt": profile.created_at,
         "updatedAt": profile.updated_at,
@@ -95,6 +117,9 @@ def profile_from_document(document: Document) -> Profile:
             for purpose, c in document.get("consents", {}).items()
         },
         extensions={name: _grant(name, g) for name, g in document.get("extensions", {}).items()},
+        aggregates=aggregates_from_document(document),
+        merged_into=document.get("mergedInto"),
+        merged_from=tuple(document.get("mergedFrom", ())),
         version=document.get("version", 1),
         created_at=document["createdAt"],
         updated_at=document["updatedAt"],

@@ -6,10 +6,11 @@ from pymongo import AsyncMongoClient
 
 from profilegate.storage.api_keys import ApiKeyRepository
 from profilegate.storage.documents import Database, Document
+from profilegate.storage.events import EventLog
 from profilegate.storage.extension_definitions import ExtensionDefinitionRepository
 from profilegate.storage.identity_keys import IdentityKeyRepository
 from profilegate.storage.indexes import ensure_indexes
-from profilegate.storage.layout import load_partitions
+from profilegate.storage.layout import Layout, load_layout
 from profilegate.storage.partitions import PartitionedCollection
 from profilegate.storage.profiles import ProfileRepository
 
@@ -20,6 +21,7 @@ class Repositories:
     identity_keys: IdentityKeyRepository
     extension_definitions: ExtensionDefinitionRepository
     api_keys: ApiKeyRepository
+    events: EventLog
 
 
 def open_client(uri: str) -> AsyncMongoClient[Document]:
@@ -31,13 +33,20 @@ async def ping(database: Database) -> None:
     await database.command("ping")
 
 
-async def prepare(database: Database, partitions: int) -> Repositories:
+DEFAULT_EVENT_RETENTION_SECONDS = 730 * 86_400
+
+
+async def prepare(
+    database: Database, wanted: Layout, *, event_retention_seconds: int = DEFAULT_EVENT_RETENTION_SECONDS
+) -> Repositories:
     """Create indexes, read (or fix) the layout and build the repositories."""
     await ensure_indexes(database)
-    count = await load_partitions(database, partitions)
+    layout = await load_layout(database, wanted)
+    count = layout.partitions
     return Repositories(
         profiles=ProfileRepository(PartitionedCollection(database, "profiles", count)),
         identity_keys=IdentityKeyRepository(PartitionedCollection(database, "identity_keys", count)),
         extension_definitions=ExtensionDefinitionRepository(database["extension_definitions"]),
         api_keys=ApiKeyRepository(database["api_keys"]),
+        events=EventLog(database, layout.event_segment_size, event_retention_seconds),
     )

@@ -1,0 +1,265 @@
+"""What a profile's events add up to: lifetime totals and per-UTC-day buckets.
+
+Applying events is order-independent (counts and sums commute, times take min or max, a
+cancellation meets its order whichever arrives first), so a late or shuffled stream gives
+the same aggregates as a rebuild from the log. Window metrics read at most one bucket per
+day of the window, however many events the customer ever had.
+"""
+
+from collections.abc import Iterable
+from datetime import date, datetime, timedelta
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from profilegate.domain.events import EventType, TrackedEvent
+
+RECENT_EVENT_IDS = 1000
+
+
+class DayBucket(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    counts: dict[str, int] = Field(default_factory=dict)
+    orders: int = 0
+    gross: int = 0
+    returned: int = 0
+    cancelled: int = 0
+
+    def merged(self, other: "DayBucket") -> "DayBucket":
+        return DayBucket(
+            counts=_add_counts(self.counts, other.counts),
+            orders=self.orders + other.orders,
+            gross=self.gross + other.gross,
+            returned=self.returned + other.returned,
+            cancelled=self.cancelled + other.cancelled,
+        )
+
+    @property
+    def net(self) -> int:
+        return self.gross - self.returned - self.cancelled
+
+
+class OrderEntry(BaseModel):
+    """What is known of one order: its total and day once seen, whether cancelled, returns."""
+
+    model_config = ConfigDict(frozen=True)
+
+    total: int | None = None
+    day: str | None = None
+    cancelled: bool = False
+    returned: int = 0
+
+
+class Aggregates(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    counts: dict[str, int] = Field(default_factory=dict)
+    channels: dict[str, int] = Field(default_factory=dict)
+    categories: dict[str, int] = Field(default_factory=dict)
+    orders: int = 0
+    gross: int = 0
+    returned: int = 0
+    cancelled: int = 0
+    cancelled_orders: int = 0
+    returned_orders: int = 0
+    first_seen: datetime | None = None
+    last_seen: datetime | None = None
+    last_order_at: datetime | None = None
+    order_index: dict[str, OrderEntry] = Field(default_factory=dict)
+    daily: dict[str, DayBucket] = Field(default_factory=dict)
+    recent_event_ids: tuple[str, ...] = ()
+
+    @property
+    def net(self) -> int:
+        return self.gross - self.returned - self.cancelled
+
+    def average_order_value(self) -> int | None:
+        kept = self.orders - self.cancelled_orders
+        return None if kept <= 0 else round(self.net / kept)
+
+    def return_rate(self) -> float:
+        return 0.0 if self.orders == 0 else self.returned_orders / self.orders
+
+    def conversion_rate(self) -> float | None:
+        checkouts = self.counts.get(EventType.CHECKOUT_STARTED, 0)
+        return None if checkouts == 0 else min(1.0, self.orders / checkouts)
+
+    def window(self, now: datetime, days: int) -> Iterable[DayBucket]:
+        """The buckets of the ``days`` UTC days ending today: O(days), not O(events)."""
+        today = now.date()
+        for offset in range(days):
+            bucket = self.daily.get((today - timedelta(days=offset)).isoformat())
+            if bucket is not None:
+                yield bucket
+
+    def orders_in(self, now: datetime, days: int) -> int:
+        return sum(b.orders for b in self.window(now, days))
+
+    def net_spend_in(self, now: datetime, days: int) -> int:
+        return sum(b.net for b in self.window(now, days))
+
+    def events_in(self, now: datetime, days: int, kind: EventType) -> int:
+        return sum(b.counts.get(kind, 0) for b in self.window(now, days))
+
+
+def apply_events(
+    aggregates: Aggregates, events: Iterable[TrackedEvent], now: datetime, retention_days: int
+) -> tuple[Aggregates, list[TrackedEvent]]:
+    """Apply the events not applied before; return the new aggregates and those applied."""
+    state = _Mutable(aggregates)
+    applied: list[TrackedEvent] = []
+    seen = set(aggregates.recent_event_ids)
+    for event in events:
+        if event.id in seen:
+            continue
+        seen.add(event.id)
+        state.apply(event)
+        applied.append(event)
+    state.recent = (list(aggregates.recent_event_ids) + [e.id for e in applied])[-RECENT_EVENT_IDS:]
+    return state.frozen(cutoff_day(now, retention_days)), applied
+
+
+def merge_aggregates(winner: Aggregates, loser: Aggregates, now: datetime, retention_days: int) -> Aggregates:
+    """Two profiles' aggregates as if one person had made every event."""
+    state = _Mutable(winner)
+    state.absorb(loser)
+    state.recent = list(dict.fromkeys(winner.recent_event_ids + loser.recent_event_ids))[-RECENT_EVENT_IDS:]
+    return state.frozen(cutoff_day(now, retention_days))
+
+
+def cutoff_day(now: datetime, retention_days: int) -> str:
+    """Buckets before this day are beyond every window and are pruned."""
+    return (now.date() - timedelta(days=retention_days)).isoformat()
+
+
+class _Mutable:
+    def __init__(self, base: Aggregates) -> None:
+        self.values = base.model_dump(
+            exclude={"counts", "channels", "categories", "order_index", "daily", "recent_event_ids"}
+        )
+        self.counts = dict(base.counts)
+        self.channels = dict(base.channels)
+        self.categories = dict(base.categories)
+        self.orders_index = dict(base.order_index)
+        self.daily = dict(base.daily)
+        self.recent = list(base.recent_event_ids)
+
+    def apply(self, event: TrackedEvent) -> None:
+        _bump(self.counts, event.type)
+        _bump(self.channels, event.channel)
+        for category, weight in event.categories:
+            _bump(self.categories, category, weight)
+        self._seen(event.at)
+        self._add_day(event.day, DayBucket(counts={event.type.value: 1}))
+        match event.type:
+            case EventType.ORDER_COMPLETED:
+                self._order(event)
+            case EventType.ORDER_CANCELLED:
+                self._cancel(event)
+            case EventType.ORDER_RETURNED:
+                self._return(event)
+            case _:
+                pass
+
+    def _seen(self, at: datetime) -> None:
+        first, last = self.values["first_seen"], self.values["last_seen"]
+        self.values["first_seen"] = at if first is None else min(first, at)
+        self.values["last_seen"] = at if last is None else max(last, at)
+
+    def _order(self, event: TrackedEvent) -> None:
+        assert event.order_id is not None, "an order_completed event has an order id"
+        entry = self.orders_index.get(event.order_id, OrderEntry())
+        if entry.total is not None:
+            return  # the same order under another event id: counted once
+        self.values["orders"] += 1
+        self.values["gross"] += event.amount
+        last = self.values["last_order_at"]
+        self.values["last_order_at"] = event.at if last is None else max(last, event.at)
+        self._add_day(event.day, DayBucket(orders=1, gross=event.amount))
+        self.orders_index[event.order_id] = entry.model_copy(update={"total": event.amount, "day": event.day})
+        if entry.cancelled:
+            self._count_cancellation(event.amount, event.day)
+
+    def _cancel(self, event: TrackedEvent) -> None:
+        assert event.order_id is not None, "an order_cancelled event has an order id"
+        entry = self.orders_index.get(event.order_id, OrderEntry())
+        if entry.cancelled:
+            return
+        self.orders_index[event.order_id] = entry.model_copy(update={"cancelled": True})
+        if entry.total is not None and entry.day is not None:
+            self._count_cancellation(entry.total, entry.day)
+
+    def _count_cancellation(self, amount: int, day: str) -> None:
+        self.values["cancelled"] += amount
+        self.values["cancelled_orders"] += 1
+        self._add_day(day, DayBucket(cancelled=amount))
+
+    def _return(self, event: TrackedEvent) -> None:
+        assert event.order_id is not None, "an order_returned event has an order id"
+        entry = self.orders_index.get(event.order_id, OrderEntry())
+        if entry.returned == 0:
+            self.values["returned_orders"] += 1
+        self.orders_index[event.order_id] = entry.model_copy(
+            update={"returned": entry.returned + event.amount}
+        )
+        self.values["returned"] += event.amount
+        self._add_day(event.day, DayBucket(returned=event.amount))
+
+    def absorb(self, other: Aggregates) -> None:
+        for target, source in (
+            (self.counts, other.counts),
+            (self.channels, other.channels),
+            (self.categories, other.categories),
+        ):
+            for key, value in source.items():
+                _bump(target, key, value)
+        for key in ("orders", "gross", "returned", "cancelled", "cancelled_orders", "returned_orders"):
+            self.values[key] += getattr(other, key)
+        for moment in (other.first_seen, other.last_seen):
+            if moment is not None:
+                self._seen(moment)
+        if other.last_order_at is not None:
+            last = self.values["last_order_at"]
+            self.values["last_order_at"] = max(last, other.last_order_at) if last else other.last_order_at
+        for day, bucket in other.daily.items():
+            self._add_day(day, bucket)
+        for order_id, entry in other.order_index.items():
+            self.orders_index.setdefault(order_id, entry)
+
+    def _add_day(self, day: str, bucket: DayBucket) -> None:
+        current = self.daily.get(day)
+        self.daily[day] = bucket if current is None else current.merged(bucket)
+
+    def frozen(self, cutoff: str) -> Aggregates:
+        return Aggregates(
+            **self.values,
+            counts=self.counts,
+            channels=self.channels,
+            categories=self.categories,
+            order_index={
+                key: entry
+                for key, entry in self.orders_index.items()
+                if entry.day is None or entry.day >= cutoff
+            },
+            daily={day: bucket for day, bucket in sorted(self.daily.items()) if day >= cutoff},
+            recent_event_ids=tuple(self.recent),
+        )
+
+
+def _bump(counter: dict[str, int], key: str, by: int = 1) -> None:
+    counter[str(key)] = counter.get(str(key), 0) + by
+
+
+def _add_counts(left: dict[str, int], right: dict[str, int]) -> dict[str, int]:
+    total = dict(left)
+    for key, value in right.items():
+        _bump(total, key, value)
+    return total
+
+
+def day_of(moment: datetime) -> str:
+    return moment.date().isoformat()
+
+
+def parse_day(day: str) -> date:
+    return date.fromisoformat(day)

@@ -1,0 +1,322 @@
+"""Tracked events: a validated envelope and one typed payload per event type.
+
+Raw events (JSON from ``/v1/track`` or converted from GraphQL input) are parsed into
+:class:`TrackedEvent`, with money in minor units of the base currency. Anything wrong is an
+:class:`InvalidInput` naming the field, so a batch can reject that event and apply the rest.
+"""
+
+import uuid
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from enum import StrEnum
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
+from pydantic.alias_generators import to_camel
+
+from profilegate.domain.errors import InvalidInput
+from profilegate.domain.identities import Identity, IdentityType, normalise_identity
+from profilegate.domain.money import Currencies
+from profilegate.domain.refs import ProfileRef
+
+MAX_ITEMS = 500
+MAX_QUANTITY = 100_000
+MAX_EVENT_ID_LENGTH = 128
+
+Text = Annotated[str, Field(min_length=1, max_length=256)]
+LongText = Annotated[str, Field(max_length=2048)]
+Amount = Annotated[Decimal, Field(ge=0, allow_inf_nan=False, max_digits=18)]
+Quantity = Annotated[int, Field(gt=0, le=MAX_QUANTITY)]
+CurrencyCode = Annotated[str, Field(pattern=r"^[A-Z]{3}$")]
+
+
+class EventType(StrEnum):
+    PAGE_VIEW = "page_view"
+    PRODUCT_VIEW = "product_view"
+    ADD_TO_CART = "add_to_cart"
+    CHECKOUT_STARTED = "checkout_started"
+    ORDER_COMPLETED = "order_completed"
+    ORDER_RETURNED = "order_returned"
+    ORDER_CANCELLED = "order_cancelled"
+    COUPON_REDEEMED = "coupon_redeemed"
+    NEWSLETTER_SUBSCRIBED = "newsletter_subscribed"
+    EMAIL_OPENED = "email_opened"
+    EMAIL_CLICKED = "email_clicked"
+    STORE_VISIT = "store_visit"
+    CALLCENTER_CONTACT = "callcenter_contact"
+    CUSTOM = "custom"
+
+
+class Channel(StrEnum):
+    WEB = "web"
+    APP = "app"
+    STORE = "store"
+    EMAIL = "email"
+    CALLCENTER = "callcenter"
+    PARTNER = "partner"
+
+
+class _Properties(BaseModel):
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="allow", frozen=True)
+
+
+class PageView(_Properties):
+    url: LongText | None = None
+    title: LongText | None = None
+    referrer: LongText | None = None
+
+
+class ProductView(_Properties):
+    sku: Text
+    category: Text | None = None
+    price: Amount | None = None
+    currency: CurrencyCode | None = None
+
+
+class AddToCart(ProductView):
+    quantity: Quantity = 1
+
+
+class CheckoutStarted(_Properties):
+    cart_total: Amount | None = None
+    currency: CurrencyCode | None = None
+
+
+class LineItem(_Properties):
+    sku: Text
+    category: Text | None = None
+    price: Amount
+    quantity: Quantity = 1
+
+
+class OrderCompleted(_Properties):
+    order_id: Text
+    total: Amount
+    currency: CurrencyCode
+    items: list[LineItem] = Field(min_length=1, max_length=MAX_ITEMS)
+    shipping: Amount = Decimal(0)
+    discount: Amount = Decimal(0)
+    coupon_code: Text | None = None
+    store_id: Text | None = None
+
+
+class ReturnedItem(_Properties):
+    sku: Text
+    quantity: Quantity = 1
+
+
+class OrderReturned(_Properties):
+    order_id: Text
+    amount: Amount
+    currency: CurrencyCode | None = None
+    items: list[ReturnedItem] = Field(default_factory=list, max_length=MAX_ITEMS)
+
+
+class OrderCancelled(_Properties):
+    order_id: Text
+    reason: Text | None = None
+
+
+class CouponRedeemed(_Properties):
+    code: Text
+    order_id: Text | None = None
+
+
+class NewsletterSubscribed(_Properties):
+    list_id: Text | None = None
+
+
+class EmailOpened(_Properties):
+    campaign_id: Text
+
+
+class EmailClicked(_Properties):
+    campaign_id: Text
+    url: LongText | None = None
+
+
+class StoreVisit(_Properties):
+    store_id: Text
+
+
+class CallcenterContact(_Properties):
+    topic: Text | None = None
+
+
+class Custom(_Properties):
+    name: Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{0,62}$")]
+
+
+PAYLOADS: dict[EventType, type[_Properties]] = {
+    EventType.PAGE_VIEW: PageView,
+    EventType.PRODUCT_VIEW: ProductView,
+    EventType.ADD_TO_CART: AddToCart,
+    EventType.CHECKOUT_STARTED: CheckoutStarted,
+    EventType.ORDER_COMPLETED: OrderCompleted,
+    EventType.ORDER_RETURNED: OrderReturned,
+    EventType.ORDER_CANCELLED: OrderCancelled,
+    EventType.COUPON_REDEEMED: CouponRedeemed,
+    EventType.NEWSLETTER_SUBSCRIBED: NewsletterSubscribed,
+    EventType.EMAIL_OPENED: EmailOpened,
+    EventType.EMAIL_CLICKED: EmailClicked,
+    EventType.STORE_VISIT: StoreVisit,
+    EventType.CALLCENTER_CONTACT: CallcenterContact,
+    EventType.CUSTOM: Custom,
+}
+
+
+class _IdentityEnvelope(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    type: Literal["EMAIL", "CUSTOMER_ID", "ANONYMOUS_ID", "LOYALTY_CARD", "PHONE"]
+    value: Annotated[str, Field(max_length=254)]
+
+
+class _Envelope(BaseModel):
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="forbid", frozen=True)
+
+    id: (
+        Annotated[str, Field(min_length=1, max_length=MAX_EVENT_ID_LENGTH, pattern=r"^[\x21-\x7e]+$")] | None
+    ) = None
+    type: EventType
+    at: datetime
+    channel: Channel
+    identity: _IdentityEnvelope | None = None
+    anonymous_id: Annotated[str, Field(min_length=1, max_length=254)] | None = None
+    profile_id: Annotated[str, Field(min_length=1, max_length=64)] | None = None
+    properties: dict[str, Any] = Field(default_factory=dict)
+
+
+_ENVELOPE = TypeAdapter(_Envelope)
+
+
+class TrackedEvent(BaseModel):
+    """A valid event, ready to apply: money in minor units of the base currency."""
+
+    model_config = ConfigDict(frozen=True)
+
+    id: str
+    type: EventType
+    at: datetime
+    channel: Channel
+    target: ProfileRef
+    amount: int = 0
+    order_id: str | None = None
+    categories: tuple[tuple[str, int], ...] = ()
+    name: str | None = None
+    properties: dict[str, Any] = Field(default_factory=dict)
+
+    @property
+    def day(self) -> str:
+        return self.at.date().isoformat()
+
+
+class EventRules(BaseModel):
+    model_config = ConfigDict(frozen=True, arbitrary_types_allowed=True)
+
+    currencies: Currencies = Currencies()
+    max_future_skew: timedelta = timedelta(minutes=5)
+    phone_region: str = "DE"
+    max_properties_bytes: int = 8192
+
+
+def parse_event(raw: object, rules: EventRules, now: datetime) -> TrackedEvent:
+    """Validate one raw event; raise :class:`InvalidInput` naming the first bad field."""
+    try:
+        envelope = _ENVELOPE.validate_python(raw)
+    except ValidationError as error:
+        raise _invalid(error, "") from error
+    if envelope.at.tzinfo is None:
+        raise InvalidInput("at", "needs a time zone, e.g. 2026-11-20T10:00:00Z")
+    at = envelope.at.astimezone(UTC)
+    if at > now + rules.max_future_skew:
+        raise InvalidInput("at", f"lies more than {rules.max_future_skew} in the future")
+    properties = _payload(envelope.type, envelope.properties)
+    size = len(properties.model_dump_json(by_alias=True))
+    if size > rules.max_properties_bytes:
+        raise InvalidInput("properties", f"take {size} bytes, more than {rules.max_properties_bytes}")
+    return TrackedEvent(
+        id=envelope.id or uuid.uuid4().hex,
+        type=envelope.type,
+        at=at,
+        channel=envelope.channel,
+        target=_target(envelope, rules.phone_region),
+        amount=_amount(properties, rules.currencies),
+        order_id=getattr(properties, "order_id", None),
+        categories=_categories(properties),
+        name=properties.name if isinstance(properties, Custom) else None,
+        properties=properties.model_dump(mode="json", by_alias=True, exclude_none=True),
+    )
+
+
+def _payload(kind: EventType, raw: dict[str, Any]) -> _Properties:
+    try:
+        payload = PAYLOADS[kind].model_validate(raw)
+    except ValidationError as error:
+        raise _invalid(error, "properties") from error
+    if isinstance(payload, OrderCompleted):
+        _check_total(payload)
+    return payload
+
+
+def _check_total(order: OrderCompleted) -> None:
+    lines = sum((item.price * item.quantity for item in order.items), Decimal(0))
+    expected = lines + order.shipping - order.discount
+    tolerance = Decimal("0.01") * len(order.items)  # one cent of rounding per line
+    if abs(order.total - expected) > tolerance:
+        raise InvalidInput(
+            "properties.total",
+            f"{order.total} does not match line items plus shipping minus discount ({expected})",
+        )
+
+
+def _amount(payload: _Properties, currencies: Currencies) -> int:
+    match payload:
+        case OrderCompleted():
+            return currencies.to_minor(payload.total, payload.currency, "properties.total")
+        case OrderReturned():
+            currency = payload.currency or currencies.base
+            return currencies.to_minor(payload.amount, currency, "properties.amount")
+        case _:
+            return 0
+
+
+def _categories(payload: _Properties) -> tuple[tuple[str, int], ...]:
+    match payload:
+        case OrderCompleted():
+            return tuple((i.category, i.quantity) for i in payload.items if i.category)
+        case AddToCart() if payload.category:
+            return ((payload.category, payload.quantity),)
+        case ProductView() if payload.category:
+            return ((payload.category, 1),)
+        case _:
+            return ()
+
+
+def _target(envelope: _Envelope, phone_region: str) -> ProfileRef:
+    if envelope.identity is not None:
+        kind = IdentityType[envelope.identity.type]
+        return ProfileRef(
+            identity=normalise_identity(
+                kind, envelope.identity.value, field="identity", phone_region=phone_region
+            )
+        )
+    if envelope.anonymous_id is not None:
+        identity: Identity = normalise_identity(
+            IdentityType.ANONYMOUS_ID, envelope.anonymous_id, field="anonymousId"
+        )
+        return ProfileRef(identity=identity)
+    if envelope.profile_id is not None:
+        return ProfileRef(id=envelope.profile_id)
+    raise InvalidInput("identity", "an event needs an identity, an anonymousId or a profileId")
+
+
+def _invalid(error: ValidationError, prefix: str) -> InvalidInput:
+    first = error.errors()[0]
+    path = ".".join(_segment(part) for part in first["loc"]).replace(".[", "[")
+    field = ".".join(p for p in (prefix, path) if p) or "event"
+    return InvalidInput(field, first["msg"])
+
+
+def _segment(part: int | str) -> str:
+    return f"[{part}]" if isinstance(part, int) else to_camel(part) if "_" in part else part

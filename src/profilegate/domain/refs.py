@@ -1,0 +1,19 @@
+"""How every operation addresses a profile."""
+
+from pydantic import BaseModel, ConfigDict
+
+from profilegate.domain.identities import Identity
+
+
+class ProfileRef(BaseModel):
+    """How every operation addresses a profile: by its id or by one of its identities."""
+
+    model_config = ConfigDict(frozen=True)
+
+    id: str | None = None
+    identity: Identity | None = None
+
+    def describe(self) -> str:
+        if self.identity is not None:
+            return self.identity.key
+        return f"id {self.id}"

@@ -1,0 +1,144 @@
+"""Tracking: validate a batch, log it, and fold it into each profile's aggregates.
+
+Per profile, the flow is: log the events (a duplicate key counts as logged), then one
+atomic, version-guarded update of the profile that applies only events whose ids it has not
+applied before. A crash between the two steps is healed by the replay: the log write is a
+no-op, the profile update happens. A replay of an applied event is reported as duplicate.
+"""
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+
+from profilegate.domain.aggregates import apply_events
+from profilegate.domain.errors import DomainError, InvalidInput
+from profilegate.domain.events import EventRules, TrackedEvent, parse_event
+from profilegate.domain.profiles import Profile
+from profilegate.domain.refs import ProfileRef
+from profilegate.service.profiles import (
+    MAX_ATTEMPTS,
+    ConcurrentModification,
+    ProfileChange,
+    ProfileRules,
+    upsert_profile,
+)
+from profilegate.service.resolve import find_profile
+from profilegate.storage.store import Repositories
+
+MAX_BATCH = 500
+
+
+class Status(StrEnum):
+    ACCEPTED = "accepted"
+    DUPLICATE = "duplicate"
+    REJECTED = "rejected"
+
+
+@dataclass(frozen=True)
+class EventOutcome:
+    id: str | None
+    status: Status
+    reason: str | None = None
+
+
+@dataclass(frozen=True)
+class TrackResult:
+    results: list[EventOutcome]
+
+    def count(self, status: Status) -> int:
+        return sum(1 for result in self.results if result.status is status)
+
+
+@dataclass(frozen=True)
+class TrackingRules:
+    events: EventRules
+    profiles: ProfileRules
+    retention_days: int = 400
+    max_batch: int = MAX_BATCH
+
+
+@dataclass
+class _Group:
+    events: list[tuple[int, TrackedEvent]] = field(default_factory=list)
+
+
+async def track(
+    repos: Repositories, raw_events: Sequence[object], rules: TrackingRules, now: datetime
+) -> TrackResult:
+    """Apply a batch; every event gets its own outcome and the valid rest is applied."""
+    if len(raw_events) > rules.max_batch:
+        reason = f"the batch holds {len(raw_events)} events, more than the limit of {rules.max_batch}"
+        return TrackResult([EventOutcome(_raw_id(raw), Status.REJECTED, reason) for raw in raw_events])
+    outcomes: list[EventOutcome | None] = [None] * len(raw_events)
+    groups: dict[ProfileRef, _Group] = {}
+    seen: set[str] = set()
+    for index, raw in enumerate(raw_events):
+        try:
+            event = parse_event(raw, rules.events, now)
+        except InvalidInput as error:
+            outcomes[index] = EventOutcome(_raw_id(raw), Status.REJECTED, error.message)
+            continue
+        if event.id in seen:
+            outcomes[index] = EventOutcome(event.id, Status.DUPLICATE)
+            continue
+        seen.add(event.id)
+        groups.setdefault(event.target, _Group()).events.append((index, event))
+    for ref, group in groups.items():
+        for index, outcome in await _track_profile(repos, ref, group, rules, now):
+            outcomes[index] = outcome
+    return TrackResult([outcome for outcome in outcomes if outcome is not None])
+
+
+async def _track_profile(
+    repos: Repositories, ref: ProfileRef, group: _Group, rules: TrackingRules, now: datetime
+) -> list[tuple[int, EventOutcome]]:
+    events = [event for _, event in group.events]
+    try:
+        profile = await _profile_for(repos, ref, rules.profiles, now)
+        await log_events(repos, profile.id, events, now)
+        applied = await apply_to_profile(repos, profile.id, events, rules.retention_days, now)
+    except DomainError as error:
+        return [(i, EventOutcome(e.id, Status.REJECTED, error.message)) for i, e in group.events]
+    return [
+        (i, EventOutcome(e.id, Status.ACCEPTED if e.id in applied else Status.DUPLICATE))
+        for i, e in group.events
+    ]
+
+
+async def _profile_for(repos: Repositories, ref: ProfileRef, rules: ProfileRules, now: datetime) -> Profile:
+    """The profile the events are for; an unknown identity creates it (a guest, an anonymous visitor)."""
+    found = await find_profile(repos, ref)
+    if found is not None:
+        return found
+    return (await upsert_profile(repos, ProfileChange(ref=ref), rules, now)).profile
+
+
+async def log_events(repos: Repositories, profile_id: str, events: list[TrackedEvent], now: datetime) -> None:
+    await repos.events.append(events, profile_id, now)
+
+
+async def apply_to_profile(
+    repos: Repositories, profile_id: str, events: list[TrackedEvent], retention_days: int, now: datetime
+) -> set[str]:
+    """Fold the events into the profile in one guarded write; return the ids newly applied."""
+    for _ in range(MAX_ATTEMPTS):
+        profile = await find_profile(repos, ProfileRef(id=profile_id))
+        if profile is None:
+            raise InvalidInput("profileId", f"no profile {profile_id}")
+        aggregates, applied = apply_events(profile.aggregates, events, now, retention_days)
+        if not applied:
+            return set()
+        updated = profile.model_copy(
+            update={"aggregates": aggregates, "version": profile.version + 1, "updated_at": now}
+        )
+        if await repos.profiles.replace_fields(updated, expected_version=profile.version):
+            return {event.id for event in applied}
+    raise ConcurrentModification(profile_id)
+
+
+def _raw_id(raw: object) -> str | None:
+    if isinstance(raw, dict):
+        value = raw.get("id")
+        return value if isinstance(value, str) else None
+    return None

@@ -1,0 +1,151 @@
+"""The ``profilegate`` command line, run as a real process against a data directory."""
+
+import re
+from datetime import datetime
+from pathlib import Path
+
+from tests.e2e.server import ADDRESS_FILE, StartServer, run_cli
+
+TOKEN = re.compile(r"^pgk_([0-9a-f]+)_([0-9a-f]+)$")
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+SEED_REPORT = re.compile(
+    r"(\d+) extension definitions, (\d+) profiles created, (\d+) already there",
+)
+
+
+def create_key(data_dir: Path, role: str = "storefront", name: str = "shop-web") -> str:
+    created = run_cli(
+        "keys", "create", "--role", role, "--name", name, "--data-dir", str(data_dir), cwd=data_dir.parent
+    )
+    assert created.returncode == 0, created.stderr
+    lines = created.stdout.splitlines()
+    assert len(lines) == 1, created.stdout
+    assert TOKEN.match(lines[0]), created.stdout
+    assert created.stdout == lines[0] + "\n", repr(created.stdout)
+    return lines[0]
+
+
+def list_keys(data_dir: Path) -> list[list[str]]:
+    """``keys list`` as rows of id, role, name, created, revoked."""
+    listed = run_cli("keys", "list", "--data-dir", str(data_dir), cwd=data_dir.parent)
+    assert listed.returncode == 0, listed.stderr
+    return [line.split("\t") for line in listed.stdout.splitlines()]
+
+
+def plain(text: str) -> str:
+    """Rich's boxed error panels, without the box and the line wrapping."""
+    return " ".join(re.sub(r"[│╭╮╰╯─]", " ", text).split())
+
+
+def test_keys_create_prints_only_the_key(data_dir: Path) -> None:
+    token = create_key(data_dir)
+    assert TOKEN.match(token)
+
+
+def test_keys_list_shows_id_role_and_name_but_never_the_secret(data_dir: Path) -> None:
+    token = create_key(data_dir)
+    match = TOKEN.match(token)
+    assert match is not None
+    key_id, secret = match.groups()
+
+    listed = run_cli("keys", "list", "--data-dir", str(data_dir), cwd=data_dir.parent)
+
+    assert listed.returncode == 0, listed.stderr
+    assert secret not in listed.stdout
+    assert secret not in listed.stderr
+    [row] = [line.split("\t") for line in listed.stdout.splitlines()]
+    assert row[:3] == [key_id, "storefront", "shop-web"]
+    assert datetime.fromisoformat(row[3]).tzinfo is not None
+    assert row[4] == "-"
+
+
+def test_keys_revoke_by_name_shows_the_key_revoked(data_dir: Path) -> None:
+    token = create_key(data_dir)
+    other = create_key(data_dir, role="ingest", name="import-job")
+
+    revoked = run_cli("keys", "revoke", "shop-web", "--data-dir", str(data_dir), cwd=data_dir.parent)
+
+    assert revoked.returncode == 0, revoked.stderr
+    assert "revoked 1 key(s)" in revoked.stderr
+    rows = {row[0]: row for row in list_keys(data_dir)}
+    shop_web = rows[token.split("_")[1]]
+    assert shop_web[1:3] == ["storefront", "shop-web"]
+    assert datetime.fromisoformat(shop_web[4]) >= datetime.fromisoformat(shop_web[3])
+    assert rows[other.split("_")[1]][4] == "-"
+
+
+def test_keys_revoke_of_an_unknown_name_exits_1(data_dir: Path) -> None:
+    create_key(data_dir)
+
+    revoked = run_cli("keys", "revoke", "unknown-name", "--data-dir", str(data_dir), cwd=data_dir.parent)
+
+    assert revoked.returncode == 1, revoked.stderr
+    assert "revoked 0 key(s)" in revoked.stderr
+    assert [row[4] for row in list_keys(data_dir)] == ["-"]
+
+
+def test_keys_create_refuses_an_unknown_role_naming_the_option(data_dir: Path) -> None:
+    created = run_cli(
+        "keys", "create", "--role", "bogus", "--name", "x", "--data-dir", str(data_dir), cwd=data_dir.parent
+    )
+
+    assert created.returncode != 0
+    assert created.stdout == ""
+    message = plain(created.stderr)
+    assert "--role" in message, created.stderr
+    assert "bogus" in message, created.stderr
+    assert not data_dir.exists(), "a refused command touched the data directory"
+
+
+def test_seed_loads_the_fixtures_once(data_dir: Path) -> None:
+    first = run_cli("seed", "--data-dir", str(data_dir), cwd=data_dir.parent)
+    assert first.returncode == 0, first.stderr
+    report = SEED_REPORT.search(first.stderr)
+    assert report is not None, first.stderr
+    assert report.groups() == ("9", "36", "0")
+
+    again = run_cli("seed", "--data-dir", str(data_dir), cwd=data_dir.parent)
+    assert again.returncode == 0, again.stderr
+    report = SEED_REPORT.search(again.stderr)
+    assert report is not None, again.stderr
+    assert report.groups() == ("9", "0", "36")
+
+
+def test_export_schema_writes_the_committed_schema(tmp_path: Path) -> None:
+    output = tmp_path / "schema.graphql"
+
+    exported = run_cli("export-schema", "--output", str(output), cwd=tmp_path)
+
+    assert exported.returncode == 0, exported.stderr
+    assert output.read_text() == (PROJECT_ROOT / "schema.graphql").read_text()
+
+
+def test_keys_create_reaches_the_store_of_a_running_server(start_server: StartServer, data_dir: Path) -> None:
+    server = start_server(data_dir)
+    server.wait_ready()
+
+    token = create_key(data_dir)
+
+    assert server.graphql("{ viewer { name role } }", key=token) == {
+        "viewer": {"name": "shop-web", "role": "STOREFRONT"}
+    }
+    assert [row[1:3] for row in list_keys(data_dir)] == [["storefront", "shop-web"]]
+
+
+def test_a_second_serve_on_a_data_dir_in_use_fails_clearly(start_server: StartServer, data_dir: Path) -> None:
+    first = start_server(data_dir)
+    first.wait_ready()
+
+    second = start_server(data_dir)
+    exit_code = second.wait_exit()
+
+    assert exit_code != 0
+    logs = second.logs()
+    assert str(data_dir) in logs, logs
+    assert "another store already serves" in logs, logs
+    assert "Traceback" not in logs, logs
+    # The refused one left the running server and its store alone.
+    assert (data_dir / ADDRESS_FILE).exists()
+    first.wait_ready()
+    token = create_key(data_dir)
+    assert first.graphql("{ viewer { name } }", key=token) == {"viewer": {"name": "shop-web"}}
