@@ -10,8 +10,10 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route, WebSocketRoute
 
-from profilegate.api.http import GatewayState, GraphQLGateway, GraphQLView, utc_now
+from profilegate.api.http import GatewayState, GraphQLView, Guard, utc_now
 from profilegate.api.schema import build_schema
+from profilegate.api.track_endpoint import track_endpoint
+from profilegate.domain.keys import Role
 from profilegate.embedded import EmbeddedStore
 from profilegate.service.keys import Authenticator
 from profilegate.settings import Settings
@@ -22,7 +24,13 @@ READY_TIMEOUT_SECONDS = 2.0
 
 def create_app(settings: Settings, *, clock: Callable[[], datetime] = utc_now) -> Starlette:
     view = GraphQLView(build_schema(), clock=clock, ide=not settings.production)
-    gateway = GraphQLGateway(view, max_body_bytes=settings.max_body_bytes, ide=not settings.production)
+    ide = None if settings.production else view
+    gateway = Guard(view, max_body_bytes=settings.max_body_bytes, ide=ide)
+    tracker = Guard(
+        track_endpoint,
+        max_body_bytes=settings.max_body_bytes,
+        roles=frozenset({Role.ADMIN, Role.INGEST, Role.STOREFRONT}),
+    )
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[GatewayState]:
@@ -55,6 +63,7 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] = utc_now) -
                     rules=rules,
                     tracking=settings.tracking_rules,
                     phone_region=settings.default_phone_region,
+                    clock=clock,
                 )
             finally:
                 await client.close()
@@ -75,6 +84,7 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] = utc_now) -
             Route("/readyz", readyz),
             Route("/graphql", gateway, methods=["GET", "POST"]),
             WebSocketRoute("/graphql", gateway),
+            Route("/v1/track", tracker, methods=["POST"]),
         ],
         lifespan=lifespan,
     )

@@ -7,14 +7,14 @@ from typing import Any, TypedDict, cast
 import orjson
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.types import Message, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
 from strawberry.http import GraphQLHTTPResponse
 from strawberry.schema import BaseSchema
 
 from profilegate.api.context import Context
-from profilegate.domain.keys import Principal
+from profilegate.domain.keys import Principal, Role
 from profilegate.service.keys import Authenticator
 from profilegate.service.profiles import ProfileRules
 from profilegate.service.tracking import TrackingRules
@@ -32,6 +32,7 @@ class GatewayState(TypedDict):
     rules: ProfileRules
     tracking: TrackingRules
     phone_region: str
+    clock: Callable[[], datetime]
 
 
 class NegotiatedResponse(Response):
@@ -101,23 +102,37 @@ class BodyTooLargeError(Exception):
     pass
 
 
-class GraphQLGateway:
-    """Authenticates the caller and caps the body before handing over to the GraphQL view."""
+class Guard:
+    """Authenticates the caller, checks its role and caps the body before handing over to ``app``.
 
-    def __init__(self, view: GraphQLView, *, max_body_bytes: int, ide: bool) -> None:
-        self._view = view
+    ``ide``: a GraphQL view whose IDE page is served without a key (development only).
+    """
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        max_body_bytes: int,
+        roles: frozenset[Role] | None = None,
+        ide: GraphQLView | None = None,
+    ) -> None:
+        self._view = app
         self._max_body_bytes = max_body_bytes
+        self._roles = roles
         self._ide = ide
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and self._ide and _asks_for_ide(scope):
+        if scope["type"] == "http" and self._ide is not None and _asks_for_ide(scope):
             # The IDE page is static; the queries it sends carry a key like any other.
-            page = await self._view.render_graphql_ide(Request(scope, receive))
+            page = await self._ide.render_graphql_ide(Request(scope, receive))
             await page(scope, receive, send)
             return
         principal = await self._authenticate(scope)
         if principal is None:
             await self._refuse(scope, receive, send)
+            return
+        if self._roles is not None and principal.role not in self._roles:
+            await _forbidden(self._roles)(scope, receive, send)
             return
         scope[PRINCIPAL] = principal
         if scope["type"] != "http":
@@ -174,6 +189,16 @@ class GraphQLGateway:
         }
         response = JSONResponse(body, status_code=401, headers={"www-authenticate": "Bearer"})
         await response(scope, receive, send)
+
+
+def _forbidden(roles: frozenset[Role]) -> Response:
+    names = ", ".join(sorted(role.value for role in roles))
+    body = {
+        "errors": [
+            {"message": f"this endpoint needs one of the roles: {names}", "extensions": {"code": "FORBIDDEN"}}
+        ]
+    }
+    return JSONResponse(body, status_code=403)
 
 
 def _too_large(limit: int) -> Response:
