@@ -38,6 +38,11 @@ ROOT_FIELDS: dict[str, tuple[str, frozenset[str]]] = {
         f'mutation {{ removeExtension(ref: {REF}, name: "vip", reason: "r") {{ __typename }} }}',
         frozenset({ADMIN, PARTNER}),
     ),
+    "Mutation.track": (
+        f'mutation {{ track(events: [{{at: "2026-11-20T09:00:00Z", channel: WEB, ref: {REF},'
+        " payload: {pageView: {}}}]) { accepted } }",
+        frozenset({ADMIN, INGEST, STOREFRONT}),
+    ),
     "Mutation.createApiKey": (
         'mutation { createApiKey(name: "k", role: INGEST) { __typename } }',
         frozenset({ADMIN}),
@@ -59,6 +64,7 @@ PROFILE_FIELDS: dict[str, frozenset[str]] = {
     "extensionNames": frozenset({ADMIN, STOREFRONT, PARTNER}),
     'hasExtension(name: "vip")': frozenset({ADMIN, STOREFRONT, PARTNER}),
     "extensionLog { action }": frozenset({ADMIN}),
+    "metrics { orders }": frozenset({ADMIN, PARTNER}),
 }
 
 

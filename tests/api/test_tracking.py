@@ -127,3 +127,77 @@ async def test_v1_track_needs_a_tracking_role(gateway: GatewayClient) -> None:
         "/v1/track", content=b"[1,", headers={"authorization": "Bearer test-admin-key"}
     )
     assert malformed.status_code == 400
+
+
+METRICS = """
+query Metrics($ref: ProfileRef!) {
+  profile(ref: $ref) {
+    metrics {
+      orders week: orders(days: 7)
+      grossSpend { amount currency } netSpend { amount currency } netWeek: netSpend(days: 7) { amount }
+      averageOrderValue { amount } returnRate conversionRate
+      views: events(type: PRODUCT_VIEW) viewsToday: events(type: PRODUCT_VIEW, days: 1)
+      firstSeen lastSeen lastOrderAt
+      channels { channel count }
+      categoryAffinities(first: 2) { category weight share }
+    }
+  }
+}
+"""
+
+
+def event(event_id: str, at: str, payload: dict[str, Any], channel: str = "WEB") -> dict[str, Any]:
+    return {"id": event_id, "at": at, "channel": channel, "ref": ANN, "payload": payload}
+
+
+async def test_metrics_add_up_the_events(gateway: GatewayClient) -> None:
+    events = [
+        event("v1", "2026-11-01T08:00:00Z", {"productView": {"sku": "A1", "category": "shoes"}}, "APP"),
+        event("v2", "2026-11-20T08:00:00Z", {"productView": {"sku": "B1", "category": "bags"}}),
+        event("c1", "2026-11-01T08:05:00Z", {"checkoutStarted": {}}),
+        event("c2", "2026-11-20T08:05:00Z", {"checkoutStarted": {}}),
+        order("o1", "order-1", "100.00", at="2026-11-01T08:10:00Z"),
+        order("o2", "order-2", "50.00", at="2026-11-19T08:10:00Z"),
+        event("r1", "2026-11-20T09:00:00Z", {"orderReturned": {"orderId": "order-2", "amount": "20.00"}}),
+    ]
+    result = (await gateway.execute(TRACK, {"events": events})).data["track"]
+    assert result["accepted"] == 7
+    metrics = (await gateway.execute(METRICS, {"ref": ANN})).data["profile"]["metrics"]
+    assert metrics == {
+        "orders": 2,
+        "week": 1,
+        "grossSpend": {"amount": "150.00", "currency": "EUR"},
+        "netSpend": {"amount": "130.00", "currency": "EUR"},
+        "netWeek": {"amount": "30.00"},
+        "averageOrderValue": {"amount": "65.00"},
+        "returnRate": 0.5,
+        "conversionRate": 1.0,
+        "views": 2,
+        "viewsToday": 1,
+        "firstSeen": "2026-11-01T08:00:00+00:00",
+        "lastSeen": "2026-11-20T09:00:00+00:00",
+        "lastOrderAt": "2026-11-19T08:10:00+00:00",
+        "channels": [{"channel": "APP", "count": 1}, {"channel": "WEB", "count": 6}],
+        "categoryAffinities": [
+            {"category": "shoes", "weight": 3, "share": 0.75},
+            {"category": "bags", "weight": 1, "share": 0.25},
+        ],
+    }
+
+
+async def test_a_cancellation_before_its_order_still_nets_it_out(gateway: GatewayClient) -> None:
+    cancel = event("x1", "2026-11-20T09:00:00Z", {"orderCancelled": {"orderId": "order-9"}})
+    await gateway.execute(TRACK, {"events": [cancel]})
+    await gateway.execute(TRACK, {"events": [order("o9", "order-9", "40.00", at="2026-11-20T08:00:00Z")]})
+    metrics = (await gateway.execute(METRICS, {"ref": ANN})).data["profile"]["metrics"]
+    assert metrics["grossSpend"]["amount"] == "40.00"
+    assert metrics["netSpend"]["amount"] == "0.00"
+    assert metrics["averageOrderValue"] is None
+
+
+async def test_a_window_longer_than_the_days_kept_is_refused(gateway: GatewayClient) -> None:
+    await gateway.execute(TRACK, {"events": [order("o1", "order-1")]})
+    result = await gateway.execute(
+        "query($ref: ProfileRef!) { profile(ref: $ref) { metrics { orders(days: 5000) } } }", {"ref": ANN}
+    )
+    assert result.body["errors"][0]["extensions"] == {"code": "BAD_USER_INPUT", "field": "days"}

@@ -18,8 +18,6 @@ from profilegate.service.tracking import EventOutcome, Status, TrackResult, trac
 TRACKERS = allow(Role.ADMIN, Role.INGEST, Role.STOREFRONT)
 Decimal = str  # amounts travel as decimal strings such as "99.50", never as floats
 
-strawberry.enum(Channel, name="Channel", description="Where the customer did it.")
-
 
 @strawberry.enum(name="EventStatus")
 class EventStatusType(Enum):

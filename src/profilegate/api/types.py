@@ -6,7 +6,9 @@ from typing import Self
 import strawberry
 from strawberry.scalars import JSON
 
+from profilegate.api import enums  # noqa: F401  (registers the domain enums with the schema first)
 from profilegate.api.context import Info
+from profilegate.api.metrics import ProfileMetricsType
 from profilegate.api.permissions import ADMIN, allow
 from profilegate.domain import identities
 from profilegate.domain.consents import Consent
@@ -18,14 +20,6 @@ from profilegate.domain.refs import ProfileRef
 
 ADMIN_OR_PARTNER = allow(Role.ADMIN, Role.PARTNER)
 READERS = allow(Role.ADMIN, Role.PARTNER, Role.STOREFRONT)
-
-
-strawberry.enum(
-    IdentityType,
-    name="IdentityType",
-    description="The kinds of identity a profile can be found by.",
-)
-strawberry.enum(Role, name="Role", description="What an API key may do.")
 
 
 @strawberry.input(description="An identity as the caller knows it; it is normalised on input.")
@@ -155,6 +149,12 @@ class ProfileType:
     @strawberry.field(description="Whether the extension is in force now.")
     def has_extension(self, info: Info, name: str) -> bool:
         return name in self.domain.active_extensions(info.context.now)
+
+    @strawberry.field(
+        permission_classes=[ADMIN_OR_PARTNER], description="What the profile's events add up to."
+    )
+    def metrics(self) -> ProfileMetricsType:
+        return ProfileMetricsType(aggregates=self.domain.aggregates)
 
     @strawberry.field(permission_classes=[ADMIN], description="The latest settings and removals.")
     async def extension_log(self, info: Info) -> list[ExtensionLogEntry]:

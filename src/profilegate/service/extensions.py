@@ -14,7 +14,7 @@ from profilegate.domain.extensions import (
 from profilegate.domain.keys import Principal, Role
 from profilegate.domain.profiles import Profile
 from profilegate.domain.refs import ProfileRef
-from profilegate.service.profiles import MAX_ATTEMPTS, ConcurrentModification
+from profilegate.service.profiles import MAX_ATTEMPTS, ConcurrentModification, pause_before_retry
 from profilegate.service.resolve import require_profile
 from profilegate.storage.extension_definitions import DefineOutcome
 from profilegate.storage.store import Repositories
@@ -49,7 +49,9 @@ async def set_extension(
     reason = check_reason(reason)
     if expires_at is not None and expires_at <= now:
         raise InvalidInput("expiresAt", "is not in the future")
-    for _ in range(MAX_ATTEMPTS):
+    for attempt in range(MAX_ATTEMPTS):
+        if attempt:
+            await pause_before_retry(attempt)
         profile = await require_profile(repos, ref)
         current = profile.extensions.get(name)
         if current is not None and _covers(current, reason, expires_at, now):
@@ -75,7 +77,9 @@ async def remove_extension(
     """Remove ``name`` from the profile; removing an absent or expired one changes nothing."""
     await _definition(repos, name, by)
     reason = check_reason(reason)
-    for _ in range(MAX_ATTEMPTS):
+    for attempt in range(MAX_ATTEMPTS):
+        if attempt:
+            await pause_before_retry(attempt)
         profile = await require_profile(repos, ref)
         current = profile.extensions.get(name)
         if current is None or not current.active(now):
