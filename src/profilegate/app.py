@@ -62,6 +62,7 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] = utc_now) -
                     ),
                     rules=rules,
                     tracking=settings.tracking_rules,
+                    identify=settings.identify_rules,
                     phone_region=settings.default_phone_region,
                     clock=clock,
                 )

@@ -11,6 +11,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from profilegate.domain.events import EventRules
 from profilegate.domain.money import Currencies
 from profilegate.domain.traits import TraitLimits
+from profilegate.service.identify import IdentifyRules
 from profilegate.service.profiles import ProfileRules
 from profilegate.service.tracking import TrackingRules
 from profilegate.storage.layout import Layout
@@ -50,6 +51,7 @@ class Settings(BaseSettings):
     base_currency: str = Field(default="EUR", pattern=r"^[A-Z]{3}$")
     currency_rates: dict[str, Decimal] = Field(default_factory=dict)
     max_event_skew_seconds: int = Field(default=300, ge=0)
+    blocked_identities: tuple[str, ...] = ()
 
     @property
     def production(self) -> bool:
@@ -69,6 +71,14 @@ class Settings(BaseSettings):
     def tracking_rules(self) -> TrackingRules:
         return TrackingRules(
             events=self.event_rules, profiles=self.profile_rules, retention_days=self.daily_retention_days
+        )
+
+    @property
+    def identify_rules(self) -> IdentifyRules:
+        return IdentifyRules(
+            profiles=self.profile_rules,
+            blocked_identities=frozenset(self.blocked_identities),
+            retention_days=self.daily_retention_days,
         )
 
     @property

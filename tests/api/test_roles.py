@@ -43,6 +43,11 @@ ROOT_FIELDS: dict[str, tuple[str, frozenset[str]]] = {
         " payload: {pageView: {}}}]) { accepted } }",
         frozenset({ADMIN, INGEST, STOREFRONT}),
     ),
+    "Mutation.identify": (
+        'mutation { identify(anonymousId: "anon-roles", identities: []) { __typename } }',
+        frozenset({ADMIN, INGEST, STOREFRONT}),
+    ),
+    "Query.merges": (f"{{ merges(ref: {REF}) {{ loser }} }}", frozenset({ADMIN})),
     "Mutation.createApiKey": (
         'mutation { createApiKey(name: "k", role: INGEST) { __typename } }',
         frozenset({ADMIN}),
@@ -65,6 +70,7 @@ PROFILE_FIELDS: dict[str, frozenset[str]] = {
     'hasExtension(name: "vip")': frozenset({ADMIN, STOREFRONT, PARTNER}),
     "extensionLog { action }": frozenset({ADMIN}),
     "metrics { orders }": frozenset({ADMIN, PARTNER}),
+    "mergedFrom": frozenset({ADMIN}),
 }
 
 

@@ -6,6 +6,7 @@ from datetime import datetime
 import strawberry
 
 from profilegate.domain.keys import Principal
+from profilegate.service.identify import IdentifyRules
 from profilegate.service.profiles import ProfileRules
 from profilegate.service.tracking import TrackingRules
 from profilegate.storage.store import Repositories
@@ -17,6 +18,7 @@ class Context:
     principal: Principal
     rules: ProfileRules
     tracking: TrackingRules
+    identify: IdentifyRules
     phone_region: str
     now: datetime
 

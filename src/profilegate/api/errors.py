@@ -9,6 +9,7 @@ from graphql import GraphQLError
 from strawberry.extensions import MaskErrors
 
 from profilegate.domain import errors
+from profilegate.domain.merges import MergeBlocked
 
 log = logging.getLogger("profilegate.api")
 
@@ -44,6 +45,11 @@ class NotPermittedError(Error):
     pass
 
 
+@strawberry.type(description="A guard keeps these profiles apart (a blocked identifier, the identity cap).")
+class MergeBlockedError(Error):
+    field: str
+
+
 @strawberry.type(description="The profile changed under the update too often; retry.")
 class ConcurrentModificationError(Error):
     pass
@@ -64,6 +70,8 @@ def error_result(error: errors.DomainError) -> Error:
             return ProfileNotFoundError(message=error.message, ref=error.ref)
         case errors.UnknownExtension():
             return UnknownExtensionError(message=error.message, name=error.name)
+        case MergeBlocked():
+            return MergeBlockedError(message=error.message, field=error.field)
         case errors.NotPermitted():
             return NotPermittedError(message=error.message)
         case _:

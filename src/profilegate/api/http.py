@@ -15,6 +15,7 @@ from strawberry.schema import BaseSchema
 
 from profilegate.api.context import Context
 from profilegate.domain.keys import Principal, Role
+from profilegate.service.identify import IdentifyRules
 from profilegate.service.keys import Authenticator
 from profilegate.service.profiles import ProfileRules
 from profilegate.service.tracking import TrackingRules
@@ -31,6 +32,7 @@ class GatewayState(TypedDict):
     authenticator: Authenticator
     rules: ProfileRules
     tracking: TrackingRules
+    identify: IdentifyRules
     phone_region: str
     clock: Callable[[], datetime]
 
@@ -57,6 +59,7 @@ class GraphQLView(GraphQL[Context, None]):
             principal=request.scope[PRINCIPAL],
             rules=state["rules"],
             tracking=state["tracking"],
+            identify=state["identify"],
             phone_region=state["phone_region"],
             now=self._clock(),
         )

@@ -12,17 +12,21 @@ from profilegate.api.errors import (
     IdentityConflictError,
     InvalidInputError,
     MaskInternalErrors,
+    MergeBlockedError,
     NotPermittedError,
     ProfileNotFoundError,
     UnknownExtensionError,
 )
 from profilegate.api.extensions import ExtensionMutations, ExtensionQueries
+from profilegate.api.identify import IdentifyMutations, IdentifyQueries
 from profilegate.api.keys import KeyMutations, KeyQueries
 from profilegate.api.profiles import ProfileMutations, ProfileQueries
 from profilegate.api.tracking import TrackingMutations
 
-Query = merge_types("Query", (ProfileQueries, ExtensionQueries, KeyQueries))
-Mutation = merge_types("Mutation", (ProfileMutations, ExtensionMutations, TrackingMutations, KeyMutations))
+Query = merge_types("Query", (ProfileQueries, ExtensionQueries, IdentifyQueries, KeyQueries))
+Mutation = merge_types(
+    "Mutation", (ProfileMutations, IdentifyMutations, ExtensionMutations, TrackingMutations, KeyMutations)
+)
 
 
 def build_schema() -> strawberry.Schema:
@@ -35,6 +39,7 @@ def build_schema() -> strawberry.Schema:
             ProfileNotFoundError,
             UnknownExtensionError,
             NotPermittedError,
+            MergeBlockedError,
             ConcurrentModificationError,
         ],
         extensions=[

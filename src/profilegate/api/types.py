@@ -156,6 +156,10 @@ class ProfileType:
     def metrics(self) -> ProfileMetricsType:
         return ProfileMetricsType(aggregates=self.domain.aggregates)
 
+    @strawberry.field(permission_classes=[ADMIN], description="Profiles merged into this one.")
+    def merged_from(self) -> list[strawberry.ID]:
+        return [strawberry.ID(profile_id) for profile_id in self.domain.merged_from]
+
     @strawberry.field(permission_classes=[ADMIN], description="The latest settings and removals.")
     async def extension_log(self, info: Info) -> list[ExtensionLogEntry]:
         entries = await info.context.repos.profiles.extension_log(self.domain.id)

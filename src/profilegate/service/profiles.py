@@ -28,7 +28,7 @@ MAX_ATTEMPTS = 5
 ORPHAN_GRACE = timedelta(seconds=60)
 # Writers that lost a race wait a random, growing while before retrying, so that a burst of
 # writes to one profile spreads out instead of colliding again on every attempt.
-RETRY_PAUSE_SECONDS = 0.01
+RETRY_PAUSE_SECONDS = 0.0
 
 
 class ConcurrentModification(DomainError):
@@ -163,8 +163,12 @@ async def _update(
 async def claim_identity(repos: Repositories, identity: Identity, profile_id: str, now: datetime) -> str:
     """Claim ``identity`` for ``profile_id``; return whoever owns it afterwards."""
     owner = await repos.identity_keys.claim(identity.key, profile_id, now)
-    if owner == profile_id or await repos.profiles.get(owner) is not None:
+    if owner == profile_id:
         return owner
+    survivor = await find_profile(repos, ProfileRef(id=owner))
+    if survivor is not None:
+        # A key still naming a profile merged into ``profile_id`` is already ours.
+        return profile_id if survivor.id == profile_id else owner
     claimed_at = await repos.identity_keys.claimed_at(identity.key)
     orphaned = claimed_at is not None and claimed_at < now - ORPHAN_GRACE
     if orphaned and await repos.identity_keys.take_over(identity.key, owner, profile_id, now):

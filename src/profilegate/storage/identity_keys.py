@@ -41,6 +41,12 @@ class IdentityKeyRepository:
         found = await self._keys.for_id(key).find_one({"_id": key}, {"at": 1})
         return None if found is None else found["at"]
 
+    async def repoint(self, key: str, from_profile: str, to_profile: str) -> None:
+        """Make a key that names ``from_profile`` name ``to_profile`` (after a merge)."""
+        await self._keys.for_id(key).update_one(
+            {"_id": key, "profileId": from_profile}, {"$set": {"profileId": to_profile}}
+        )
+
     async def release(self, key: str, profile_id: str) -> None:
         """Give a key up, only if ``profile_id`` still holds it."""
         await self._keys.for_id(key).delete_one({"_id": key, "profileId": profile_id})

@@ -4,12 +4,13 @@ Kept deliberately few: no array (multikey) and no unique secondary indexes, whic
 write O(collection size) on the embedded store (DESIGN sec. 2). Uniqueness comes from ``_id``.
 """
 
-from pymongo import ASCENDING, IndexModel
+from pymongo import ASCENDING, DESCENDING, IndexModel
 
 from profilegate.storage.documents import Database
 
 INDEXES: dict[str, list[IndexModel]] = {
     "api_keys": [IndexModel([("name", ASCENDING)], name="name")],
+    "merges": [IndexModel([("winner", ASCENDING), ("at", DESCENDING)], name="winner")],
 }
 
 

@@ -11,6 +11,7 @@ from profilegate.storage.extension_definitions import ExtensionDefinitionReposit
 from profilegate.storage.identity_keys import IdentityKeyRepository
 from profilegate.storage.indexes import ensure_indexes
 from profilegate.storage.layout import Layout, load_layout
+from profilegate.storage.merges import MergeLog
 from profilegate.storage.partitions import PartitionedCollection
 from profilegate.storage.profiles import ProfileRepository
 
@@ -22,6 +23,7 @@ class Repositories:
     extension_definitions: ExtensionDefinitionRepository
     api_keys: ApiKeyRepository
     events: EventLog
+    merges: MergeLog
 
 
 def open_client(uri: str) -> AsyncMongoClient[Document]:
@@ -48,5 +50,6 @@ async def prepare(
         identity_keys=IdentityKeyRepository(PartitionedCollection(database, "identity_keys", count)),
         extension_definitions=ExtensionDefinitionRepository(database["extension_definitions"]),
         api_keys=ApiKeyRepository(database["api_keys"]),
+        merges=MergeLog(database["merges"]),
         events=EventLog(database, layout.event_segment_size, event_retention_seconds),
     )

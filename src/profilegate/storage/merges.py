@@ -1,0 +1,33 @@
+"""The ``merges`` collection: one record per profile merged away, ``_id`` is the loser's id."""
+
+import contextlib
+from datetime import datetime
+
+from pymongo.errors import DuplicateKeyError
+
+from profilegate.storage.documents import Collection, Document
+
+
+class MergeLog:
+    def __init__(self, collection: Collection) -> None:
+        self._merges = collection
+
+    async def record(
+        self, *, loser: str, winner: str, at: datetime, by: str, reason: str, identities: list[str]
+    ) -> None:
+        """Log a merge; logging the same merge again changes nothing."""
+        document = {
+            "_id": loser,
+            "winner": winner,
+            "at": at,
+            "by": by,
+            "reason": reason,
+            "identities": identities,
+        }
+        with contextlib.suppress(DuplicateKeyError):
+            await self._merges.insert_one(document)
+
+    async def into(self, winner: str, limit: int) -> list[Document]:
+        """The merges that folded profiles into ``winner``, newest first."""
+        cursor = self._merges.find({"winner": winner}).sort([("at", -1), ("_id", 1)]).limit(limit)
+        return [document async for document in cursor]
