@@ -234,4 +234,6 @@ def _asks_for_ide(scope: Scope) -> bool:
 
 
 def utc_now() -> datetime:
-    return datetime.now(UTC)
+    """Now, to the millisecond: what a BSON date holds, so answers read back exactly as written."""
+    now = datetime.now(UTC)
+    return now.replace(microsecond=now.microsecond // 1000 * 1000)

@@ -47,6 +47,10 @@ async def set_extension(
     """Set ``name`` on the profile. Setting it again while in force changes nothing."""
     definition = await _definition(repos, name, by)
     reason = check_reason(reason)
+    if expires_at is not None:
+        # BSON dates hold milliseconds: keep exactly what the store will, so that setting the
+        # same expiry again compares equal to the stored one.
+        expires_at = expires_at.replace(microsecond=expires_at.microsecond // 1000 * 1000)
     if expires_at is not None and expires_at <= now:
         raise InvalidInput("expiresAt", "is not in the future")
     for attempt in range(MAX_ATTEMPTS):

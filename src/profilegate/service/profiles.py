@@ -28,7 +28,7 @@ MAX_ATTEMPTS = 5
 ORPHAN_GRACE = timedelta(seconds=60)
 # Writers that lost a race wait a random, growing while before retrying, so that a burst of
 # writes to one profile spreads out instead of colliding again on every attempt.
-RETRY_PAUSE_SECONDS = 0.0
+RETRY_PAUSE_SECONDS = 0.01
 
 
 class ConcurrentModification(DomainError):

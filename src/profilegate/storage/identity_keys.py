@@ -10,6 +10,8 @@ from pymongo.errors import DuplicateKeyError
 
 from profilegate.storage.partitions import PartitionedCollection
 
+CLAIM_ATTEMPTS = 5
+
 
 class IdentityKeyRepository:
     def __init__(self, collection: PartitionedCollection) -> None:
@@ -22,12 +24,16 @@ class IdentityKeyRepository:
     async def claim(self, key: str, profile_id: str, now: datetime) -> str:
         """Make ``key`` name ``profile_id`` unless it names another profile; return the owner."""
         collection = self._keys.for_id(key)
-        try:
-            await collection.insert_one({"_id": key, "profileId": profile_id, "at": now})
-        except DuplicateKeyError:
-            owner = await self.owner(key)
-            return profile_id if owner is None else owner
-        return profile_id
+        for _ in range(CLAIM_ATTEMPTS):
+            try:
+                await collection.insert_one({"_id": key, "profileId": profile_id, "at": now})
+            except DuplicateKeyError:
+                owner = await self.owner(key)
+                if owner is not None:
+                    return owner
+                continue  # released between our insert and our read: try again
+            return profile_id
+        raise RuntimeError(f"identity key {key} keeps changing hands")
 
     async def take_over(self, key: str, orphaned_by: str, profile_id: str, now: datetime) -> bool:
         """Re-point a key whose profile never came to exist (its writer died half-way)."""
