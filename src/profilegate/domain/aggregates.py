@@ -6,6 +6,7 @@ the same aggregates as a rebuild from the log. Window metrics read at most one b
 day of the window, however many events the customer ever had.
 """
 
+import hashlib
 from collections.abc import Iterable
 from datetime import date, datetime, timedelta
 
@@ -13,7 +14,14 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from profilegate.domain.events import EventType, TrackedEvent
 
-RECENT_EVENT_IDS = 1000
+# Replays are recognised among the last this many events applied to a profile. Ids are kept
+# as 48-bit digests (6 bytes each in storage), so the guard stays small on every profile.
+RECENT_EVENT_IDS = 500
+
+
+def event_digest(event_id: str) -> str:
+    """A short, stable stand-in for an event id in the replay guard."""
+    return hashlib.blake2b(event_id.encode(), digest_size=6).hexdigest()
 
 
 class DayBucket(BaseModel):
@@ -67,7 +75,7 @@ class Aggregates(BaseModel):
     last_order_at: datetime | None = None
     order_index: dict[str, OrderEntry] = Field(default_factory=dict)
     daily: dict[str, DayBucket] = Field(default_factory=dict)
-    recent_event_ids: tuple[str, ...] = ()
+    recent_event_ids: tuple[str, ...] = ()  # digests of the last applied ids, oldest first
 
     @property
     def net(self) -> int:
@@ -110,13 +118,25 @@ def apply_events(
     applied: list[TrackedEvent] = []
     seen = set(aggregates.recent_event_ids)
     for event in events:
-        if event.id in seen:
+        digest = event_digest(event.id)
+        if digest in seen:
             continue
-        seen.add(event.id)
+        seen.add(digest)
         state.apply(event)
         applied.append(event)
-    state.recent = (list(aggregates.recent_event_ids) + [e.id for e in applied])[-RECENT_EVENT_IDS:]
+    fresh = [event_digest(event.id) for event in applied]
+    state.recent = (list(aggregates.recent_event_ids) + fresh)[-RECENT_EVENT_IDS:]
     return state.frozen(cutoff_day(now, retention_days)), applied
+
+
+def fold_events(events: Iterable[TrackedEvent], now: datetime, retention_days: int) -> Aggregates:
+    """The aggregates of these events alone, as a rebuild from the log makes them.
+
+    They are applied in event-time order, so the ids kept against replays are the newest by
+    event time, not the ones that happened to be logged last.
+    """
+    ordered = sorted(events, key=lambda event: (event.at, event.id))
+    return apply_events(Aggregates(), ordered, now, retention_days)[0]
 
 
 def merge_aggregates(winner: Aggregates, loser: Aggregates, now: datetime, retention_days: int) -> Aggregates:
@@ -197,7 +217,7 @@ class _Mutable:
     def _return(self, event: TrackedEvent) -> None:
         assert event.order_id is not None, "an order_returned event has an order id"
         entry = self.orders_index.get(event.order_id, OrderEntry())
-        if entry.returned == 0:
+        if entry.returned == 0 and event.amount > 0:  # the first money back makes a returned order
             self.values["returned_orders"] += 1
         self.orders_index[event.order_id] = entry.model_copy(
             update={"returned": entry.returned + event.amount}

@@ -6,10 +6,12 @@ applied before. A crash between the two steps is healed by the replay: the log w
 no-op, the profile update happens. A replay of an applied event is reported as duplicate.
 """
 
-from collections.abc import Sequence
+import asyncio
+from collections.abc import Coroutine, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
+from typing import Any
 
 from profilegate.domain.aggregates import apply_events
 from profilegate.domain.errors import DomainError, InvalidInput
@@ -27,6 +29,8 @@ from profilegate.service.resolve import find_profile
 from profilegate.storage.store import Repositories
 
 MAX_BATCH = 500
+# Profiles of one batch worked on at once; each is one read and one guarded write.
+CONCURRENCY = 16
 
 
 class Status(StrEnum):
@@ -61,6 +65,7 @@ class TrackingRules:
 @dataclass
 class _Group:
     events: list[tuple[int, TrackedEvent]] = field(default_factory=list)
+    outcomes: dict[int, EventOutcome] = field(default_factory=dict)
 
 
 async def track(
@@ -84,26 +89,58 @@ async def track(
             continue
         seen.add(event.id)
         groups.setdefault(event.target, _Group()).events.append((index, event))
-    for ref, group in groups.items():
-        for index, outcome in await _track_profile(repos, ref, group, rules, now):
+    profiles = await _bounded_gather(
+        [_resolve(repos, ref, group, rules, now) for ref, group in groups.items()]
+    )
+    resolved = [(group, profile) for group, profile in profiles if profile is not None]
+    for group, _ in profiles:
+        for index, outcome in group.outcomes.items():
             outcomes[index] = outcome
+    await repos.events.append(
+        [(event, profile.id) for group, profile in resolved for _, event in group.events], now
+    )
+    applied = await _bounded_gather(
+        [_apply_group(repos, group, profile, rules, now) for group, profile in resolved]
+    )
+    for index, outcome in (item for batch in applied for item in batch):
+        outcomes[index] = outcome
     return TrackResult([outcome for outcome in outcomes if outcome is not None])
 
 
-async def _track_profile(
+async def _resolve(
     repos: Repositories, ref: ProfileRef, group: _Group, rules: TrackingRules, now: datetime
+) -> tuple[_Group, Profile | None]:
+    try:
+        return group, await _profile_for(repos, ref, rules.profiles, now)
+    except DomainError as error:
+        for index, event in group.events:
+            group.outcomes[index] = EventOutcome(event.id, Status.REJECTED, error.message)
+        return group, None
+
+
+async def _apply_group(
+    repos: Repositories, group: _Group, profile: Profile, rules: TrackingRules, now: datetime
 ) -> list[tuple[int, EventOutcome]]:
     events = [event for _, event in group.events]
     try:
-        profile = await _profile_for(repos, ref, rules.profiles, now)
-        await log_events(repos, profile.id, events, now)
-        applied = await apply_to_profile(repos, profile.id, events, rules.retention_days, now)
+        applied = await apply_to_profile(repos, profile.id, events, rules.retention_days, now, known=profile)
     except DomainError as error:
         return [(i, EventOutcome(e.id, Status.REJECTED, error.message)) for i, e in group.events]
     return [
         (i, EventOutcome(e.id, Status.ACCEPTED if e.id in applied else Status.DUPLICATE))
         for i, e in group.events
     ]
+
+
+async def _bounded_gather[T](work: list[Coroutine[Any, Any, T]]) -> list[T]:
+    """Run per-profile work concurrently, at most ``CONCURRENCY`` at a time, results in order."""
+    limit = asyncio.Semaphore(CONCURRENCY)
+
+    async def guarded(item: Coroutine[Any, Any, T]) -> T:
+        async with limit:
+            return await item
+
+    return list(await asyncio.gather(*(guarded(item) for item in work)))
 
 
 async def _profile_for(repos: Repositories, ref: ProfileRef, rules: ProfileRules, now: datetime) -> Profile:
@@ -115,15 +152,25 @@ async def _profile_for(repos: Repositories, ref: ProfileRef, rules: ProfileRules
 
 
 async def log_events(repos: Repositories, profile_id: str, events: list[TrackedEvent], now: datetime) -> None:
-    await repos.events.append(events, profile_id, now)
+    await repos.events.append([(event, profile_id) for event in events], now)
 
 
 async def apply_to_profile(
-    repos: Repositories, profile_id: str, events: list[TrackedEvent], retention_days: int, now: datetime
+    repos: Repositories,
+    profile_id: str,
+    events: list[TrackedEvent],
+    retention_days: int,
+    now: datetime,
+    *,
+    known: Profile | None = None,
 ) -> set[str]:
-    """Fold the events into the profile in one guarded write; return the ids newly applied."""
+    """Fold the events into the profile in one guarded write; return the ids newly applied.
+
+    ``known``: the profile as just read, which saves reading it again when no one else wrote.
+    """
     for _ in range(MAX_ATTEMPTS):
-        profile = await find_profile(repos, ProfileRef(id=profile_id))
+        profile = known or await find_profile(repos, ProfileRef(id=profile_id))
+        known = None
         if profile is None:
             raise InvalidInput("profileId", f"no profile {profile_id}")
         aggregates, applied = apply_events(profile.aggregates, events, now, retention_days)
@@ -132,7 +179,9 @@ async def apply_to_profile(
         updated = profile.model_copy(
             update={"aggregates": aggregates, "version": profile.version + 1, "updated_at": now}
         )
-        if await repos.profiles.replace_fields(updated, expected_version=profile.version):
+        if await repos.profiles.write_activity(
+            updated, expected_version=profile.version, previous=profile.aggregates
+        ):
             return {event.id for event in applied}
     raise ConcurrentModification(profile_id)
 

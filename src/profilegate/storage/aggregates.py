@@ -7,6 +7,7 @@ field names, since they may hold '.' or '$'. Nothing here is indexed, so arrays 
 from typing import Any
 
 from profilegate.domain.aggregates import Aggregates, DayBucket, OrderEntry
+from profilegate.domain.events import EventType
 from profilegate.storage.documents import Document
 
 
@@ -31,11 +32,65 @@ def aggregates_to_document(aggregates: Aggregates) -> Document:
     }
 
 
+# Per-day counts use two-letter codes: a year of buckets is most of a profile's size.
+_CODES = {
+    EventType.PAGE_VIEW: "pv",
+    EventType.PRODUCT_VIEW: "pr",
+    EventType.ADD_TO_CART: "ac",
+    EventType.CHECKOUT_STARTED: "cs",
+    EventType.ORDER_COMPLETED: "oc",
+    EventType.ORDER_RETURNED: "or",
+    EventType.ORDER_CANCELLED: "ox",
+    EventType.COUPON_REDEEMED: "cr",
+    EventType.NEWSLETTER_SUBSCRIBED: "ns",
+    EventType.EMAIL_OPENED: "eo",
+    EventType.EMAIL_CLICKED: "ec",
+    EventType.STORE_VISIT: "sv",
+    EventType.CALLCENTER_CONTACT: "cc",
+    EventType.CUSTOM: "cu",
+}
+_TYPES = {code: kind.value for kind, code in _CODES.items()}
+_DIGEST_BYTES = 6
+
+
 def daily_to_document(aggregates: Aggregates) -> Document:
-    return {
-        day: {"c": b.counts, "o": b.orders, "g": b.gross, "r": b.returned, "x": b.cancelled}
-        for day, b in aggregates.daily.items()
-    }
+    return {day: day_document(bucket) for day, bucket in aggregates.daily.items()}
+
+
+def day_document(bucket: DayBucket) -> Document:
+    """One UTC day's bucket; zero sums are left out."""
+    document: Document = {"c": {_CODES[EventType(kind)]: n for kind, n in bucket.counts.items()}}
+    for key, value in (
+        ("o", bucket.orders),
+        ("g", bucket.gross),
+        ("r", bucket.returned),
+        ("x", bucket.cancelled),
+    ):
+        if value:
+            document[key] = value
+    return document
+
+
+def recent_to_document(aggregates: Aggregates) -> bytes:
+    return b"".join(bytes.fromhex(digest) for digest in aggregates.recent_event_ids)
+
+
+def _recent_from_document(stored: object) -> tuple[str, ...]:
+    if not isinstance(stored, bytes):
+        return ()
+    return tuple(
+        stored[start : start + _DIGEST_BYTES].hex() for start in range(0, len(stored), _DIGEST_BYTES)
+    )
+
+
+def _day_from_document(document: Document) -> DayBucket:
+    return DayBucket(
+        counts={_TYPES[code]: n for code, n in document.get("c", {}).items()},
+        orders=document.get("o", 0),
+        gross=document.get("g", 0),
+        returned=document.get("r", 0),
+        cancelled=document.get("x", 0),
+    )
 
 
 def aggregates_from_document(document: Document) -> Aggregates:
@@ -60,9 +115,6 @@ def aggregates_from_document(document: Document) -> Aggregates:
             )
             for e in stored.get("orderIndex", [])
         },
-        daily={
-            day: DayBucket(counts=b["c"], orders=b["o"], gross=b["g"], returned=b["r"], cancelled=b["x"])
-            for day, b in daily.items()
-        },
-        recent_event_ids=tuple(document.get("recentEventIds", ())),
+        daily={day: _day_from_document(bucket) for day, bucket in daily.items()},
+        recent_event_ids=_recent_from_document(document.get("recentEventIds")),
     )

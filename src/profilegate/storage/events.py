@@ -32,9 +32,9 @@ class EventLog:
         ]
         self._indexed: set[str] = set()
 
-    async def append(self, events: Iterable[TrackedEvent], profile_id: str, received_at: datetime) -> None:
-        """Log the events; an event already in its segment counts as logged."""
-        documents = [event_document(event, profile_id, received_at) for event in events]
+    async def append(self, entries: Iterable[tuple[TrackedEvent, str]], received_at: datetime) -> None:
+        """Log events, each with the profile it is for; one already in its segment counts as logged."""
+        documents = [event_document(event, profile_id, received_at) for event, profile_id in entries]
         if not documents:
             return
         for collection, chunk in await self._placed(documents):

@@ -1,8 +1,9 @@
 """The ``profiles`` collection: one document per shopper, addressed by its string ``_id``."""
 
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import AsyncIterator, Mapping
+from typing import Any, NamedTuple
 
+from profilegate.domain.aggregates import Aggregates
 from profilegate.domain.consents import Consent
 from profilegate.domain.extensions import ExtensionGrant
 from profilegate.domain.identities import Identity, IdentityType
@@ -11,11 +12,19 @@ from profilegate.storage.aggregates import (
     aggregates_from_document,
     aggregates_to_document,
     daily_to_document,
+    day_document,
+    recent_to_document,
 )
 from profilegate.storage.documents import Document
 from profilegate.storage.partitions import PartitionedCollection
 
 EXTENSION_LOG_LENGTH = 50
+
+
+class MergePointers(NamedTuple):
+    id: str
+    merged_into: str | None
+    merged_from: tuple[str, ...]
 
 
 class ProfileRepository:
@@ -55,9 +64,38 @@ class ProfileRepository:
         )
         return result.matched_count == 1
 
+    async def write_activity(self, profile: Profile, *, expected_version: int, previous: Aggregates) -> bool:
+        """Write what tracking changed: the aggregates, the replay guard and only the day buckets
+        that differ from ``previous``, in one atomic update guarded on the version."""
+        before, after = previous.daily, profile.aggregates.daily
+        update: Document = {
+            "$set": {
+                "aggregates": aggregates_to_document(profile.aggregates),
+                "recentEventIds": recent_to_document(profile.aggregates),
+                "version": profile.version,
+                "updatedAt": profile.updated_at,
+                **{f"daily.{day}": day_document(b) for day, b in after.items() if before.get(day) != b},
+            }
+        }
+        pruned = before.keys() - after.keys()
+        if pruned:
+            update["$unset"] = {f"daily.{day}": "" for day in pruned}
+        result = await self._profiles.for_id(profile.id).update_one(
+            {"_id": profile.id, "version": expected_version}, update
+        )
+        return result.matched_count == 1
+
     async def extension_log(self, profile_id: str) -> list[Document]:
         found = await self._profiles.for_id(profile_id).find_one({"_id": profile_id}, {"extensionLog": 1})
         return [] if found is None else list(found.get("extensionLog", []))
+
+    async def merge_pointers(self) -> AsyncIterator[MergePointers]:
+        """Every profile's id and merge pointers, partition by partition (nothing else is read)."""
+        for collection in self._profiles.all():
+            async for found in collection.find({}, {"mergedInto": 1, "mergedFrom": 1}):
+                yield MergePointers(
+                    found["_id"], found.get("mergedInto"), tuple(found.get("mergedFrom") or ())
+                )
 
 
 _MUTABLE_FIELDS = (
@@ -96,7 +134,7 @@ def profile_to_document(profile: Profile) -> Document:
         },
         "aggregates": aggregates_to_document(profile.aggregates),
         "daily": daily_to_document(profile.aggregates),
-        "recentEventIds": list(profile.aggregates.recent_event_ids),
+        "recentEventIds": recent_to_document(profile.aggregates),
         "mergedInto": profile.merged_into,
         "mergedFrom": list(profile.merged_from),
         "version": profile.version,
