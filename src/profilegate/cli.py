@@ -4,7 +4,7 @@ import asyncio
 import contextlib
 import os
 import signal
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from types import FrameType
@@ -12,11 +12,15 @@ from typing import Annotated
 
 import typer
 import uvicorn
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 
 from profilegate.api.schema import schema_sdl
 from profilegate.domain.keys import Role
 from profilegate.embedded import EmbeddedStore, EmbeddedStoreError, running_store_uri
 from profilegate.service.keys import create_key
+from profilegate.service.rebuild import Progress as RebuildProgress
+from profilegate.service.rebuild import Rebuilt, rebuild_aggregates
 from profilegate.service.seed import seed as load_fixtures
 from profilegate.settings import EMBEDDED_PARTITIONS, Settings
 from profilegate.storage.store import Repositories, open_client, prepare
@@ -91,20 +95,58 @@ def seed(
         Path, typer.Option(help="Folder with extensions.json and profiles.json.")
     ] = PROJECT_ROOT / "fixtures",
 ) -> None:
-    """Load the demo data: extension definitions and a few dozen profiles. Safe to repeat."""
+    """Load the demo data: extension definitions, a few dozen profiles and a few thousand
+    events for them. Safe to repeat: the second time every event is a duplicate."""
     settings = _settings(data_dir)
 
     async def run() -> None:
         async with _repositories(settings) as repos:
-            rules = settings.profile_rules
-            seeded = await load_fixtures(repos, fixtures, rules, datetime.now(UTC))
-        typer.echo(
+            seeded = await load_fixtures(repos, fixtures, settings.tracking_rules, datetime.now(UTC))
+        summary = (
             f"{seeded.definitions} extension definitions, {seeded.profiles_created} profiles created, "
-            f"{seeded.profiles_updated} already there",
-            err=True,
+            f"{seeded.profiles_updated} already there; {seeded.events_accepted} events accepted, "
+            f"{seeded.events_duplicate} duplicates"
         )
+        if seeded.events_rejected:
+            summary += f", {seeded.events_rejected} rejected"
+        typer.echo(summary, err=True)
 
     asyncio.run(run())
+
+
+@app.command("rebuild-aggregates")
+def rebuild(data_dir: DataDir = None) -> None:
+    """Recompute every profile's aggregates from the event log. Safe while the gateway runs."""
+    settings = _settings(data_dir)
+
+    async def run() -> Rebuilt:
+        async with _repositories(settings) as repos:
+            with _progress_bar() as show:
+                return await rebuild_aggregates(
+                    repos, datetime.now(UTC), settings.daily_retention_days, on_progress=show
+                )
+
+    rebuilt = asyncio.run(run())
+    summary = f"rebuilt {rebuilt.profiles} profiles ({rebuilt.changed} changed) from {rebuilt.events} events"
+    if rebuilt.unattributed:
+        summary += f"; {rebuilt.unattributed} logged events belong to no profile (erased, or mid-merge)"
+    typer.echo(summary, err=True)
+
+
+@contextlib.contextmanager
+def _progress_bar() -> Iterator[Callable[[RebuildProgress], None]]:
+    """A bar per stage on stderr; it shows only on a terminal and is gone when done."""
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    console = Console(stderr=True)
+    with Progress(*columns, console=console, transient=True, disable=not console.is_terminal) as bar:
+        tasks: dict[str, TaskID] = {}
+
+        def show(progress: RebuildProgress) -> None:
+            if progress.stage not in tasks:
+                tasks[progress.stage] = bar.add_task(progress.stage.value, total=progress.total)
+            bar.update(tasks[progress.stage], completed=progress.done, total=progress.total)
+
+        yield show
 
 
 @app.command("export-schema")

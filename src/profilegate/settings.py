@@ -17,7 +17,9 @@ from profilegate.service.tracking import TrackingRules
 from profilegate.storage.layout import Layout
 
 EMBEDDED_PARTITIONS = 16
-EMBEDDED_EVENT_SEGMENT = 1000
+# Documents per event-log segment on the embedded store, where each insert costs O(segment
+# size): 250 keeps a logged event at a few milliseconds (1,000 cost ~47 ms, measured).
+EMBEDDED_EVENT_SEGMENT = 250
 
 DEFAULT_CONSENT_PURPOSES = ("email_marketing", "personalisation", "ads", "partner_sharing")
 

@@ -13,7 +13,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from profilegate.domain.aggregates import apply_events
+from profilegate.domain.aggregates import apply_events, event_digest
 from profilegate.domain.errors import DomainError, InvalidInput
 from profilegate.domain.events import EventRules, TrackedEvent, parse_event
 from profilegate.domain.profiles import Profile
@@ -96,8 +96,17 @@ async def track(
     for group, _ in profiles:
         for index, outcome in group.outcomes.items():
             outcomes[index] = outcome
+    # An event the profile's replay guard already holds was logged before it was applied:
+    # a replay needs no second log entry (and would only grow the log).
+    guards = {profile.id: frozenset(profile.aggregates.recent_event_ids) for _, profile in resolved}
     await repos.events.append(
-        [(event, profile.id) for group, profile in resolved for _, event in group.events], now
+        [
+            (event, profile.id)
+            for group, profile in resolved
+            for _, event in group.events
+            if event_digest(event.id) not in guards[profile.id]
+        ],
+        now,
     )
     applied = await _bounded_gather(
         [_apply_group(repos, group, profile, rules, now) for group, profile in resolved]

@@ -1,0 +1,170 @@
+"""Rebuilding every profile's aggregates from the event log.
+
+The log is the record of what happened; a profile's aggregates are a fold over it. A rebuild
+reads the whole log once, groups the events by the surviving profile they count for, folds
+each group from empty aggregates in event-time order, and writes each profile with the same
+version-guarded update that tracking uses. Use it after a change to how events count, or to
+repair profiles; it is safe while the gateway runs.
+
+Memory is O(events): every logged event (each id once per profile) is held until its
+profile is written, plus the merge pointers of every profile.
+
+Only what the log still holds counts: events past its retention are gone from it, so a
+rebuild's lifetime totals cover the log's retention, not the profile's whole life.
+
+An event logged under a profile that was merged away counts for the profile it was merged
+into, hop by hop, but only once that profile has taken it in (lists it in ``mergedFrom``):
+until an interrupted merge is finished, its events stay with the merged-away profile, whose
+aggregates the merge will add. Merged-away profiles themselves are left as they are.
+"""
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+
+from profilegate.domain.aggregates import event_digest, fold_events
+from profilegate.domain.events import TrackedEvent
+from profilegate.domain.profiles import Profile
+from profilegate.service.profiles import MAX_ATTEMPTS, ConcurrentModification, pause_before_retry
+from profilegate.storage.events import event_from_document
+from profilegate.storage.profiles import MergePointers
+from profilegate.storage.store import Repositories
+
+type Logged = dict[str, TrackedEvent]
+
+
+class Stage(StrEnum):
+    READING = "reading the event log"
+    WRITING = "rebuilding profiles"
+
+
+@dataclass(frozen=True)
+class Progress:
+    stage: Stage
+    done: int
+    total: int | None
+
+
+@dataclass(frozen=True)
+class Rebuilt:
+    """Profiles written (``changed`` of them differed), the events folded into them, and the
+    logged events that count for no profile (it is gone, or in a merge not yet finished)."""
+
+    profiles: int
+    changed: int
+    events: int
+    unattributed: int
+
+
+async def rebuild_aggregates(
+    repos: Repositories,
+    now: datetime,
+    retention_days: int,
+    *,
+    on_progress: Callable[[Progress], None] | None = None,
+) -> Rebuilt:
+    """Recompute and write every surviving profile's aggregates from the event log."""
+    report = on_progress or _ignore
+    pointers = {p.id: p async for p in repos.profiles.merge_pointers()}
+    owners = {profile_id: _survivor(profile_id, pointers) for profile_id in pointers}
+    grouped, unattributed = await _read_log(repos, owners, report)
+    live = sorted(profile_id for profile_id, owner in owners.items() if owner == profile_id)
+    profiles = changed = events = 0
+    report(Progress(Stage.WRITING, 0, len(live)))
+    for done, profile_id in enumerate(live, start=1):
+        written = await _rebuild_profile(repos, profile_id, grouped.pop(profile_id, {}), now, retention_days)
+        if written is not None:
+            profiles += 1
+            events += written[0]
+            changed += written[1]
+        report(Progress(Stage.WRITING, done, len(live)))
+    return Rebuilt(profiles=profiles, changed=changed, events=events, unattributed=unattributed)
+
+
+def _survivor(profile_id: str, pointers: dict[str, MergePointers]) -> str | None:
+    """The profile whose aggregates this one's events count for, or None."""
+    current, passed = profile_id, {profile_id}
+    while (target := pointers[current].merged_into) is not None:
+        absorbed = target in pointers and current in pointers[target].merged_from
+        if not absorbed or target in passed:
+            return None
+        current = target
+        passed.add(current)
+    return current
+
+
+async def _read_log(
+    repos: Repositories, owners: dict[str, str | None], report: Callable[[Progress], None]
+) -> tuple[dict[str, Logged], int]:
+    grouped: dict[str, Logged] = {}
+    unattributed: set[str] = set()
+    read = 0
+    async for document in repos.events.scan():
+        owner = owners.get(document["profileId"])
+        if owner is None:
+            unattributed.add(document["_id"])
+        else:
+            logged = grouped.setdefault(owner, {})
+            if document["_id"] not in logged:
+                logged[document["_id"]] = event_from_document(document)
+        read += 1
+        report(Progress(Stage.READING, read, None))
+    report(Progress(Stage.READING, read, read))
+    return grouped, len(unattributed)
+
+
+async def _rebuild_profile(
+    repos: Repositories,
+    profile_id: str,
+    logged: Logged,
+    now: datetime,
+    retention_days: int,
+) -> tuple[int, bool] | None:
+    """Write the fold of the profile's logged events; the events folded and whether it changed.
+
+    If the profile has applied an event the scan did not see (tracked since, or merged in
+    since), or another writer got in first, its events are read from the log again, after the
+    profile, so that every event applied at the version the write is guarded on is among them.
+    """
+    for attempt in range(MAX_ATTEMPTS):
+        if attempt:
+            await pause_before_retry(attempt)
+        profile = await repos.profiles.get(profile_id)
+        if profile is None or profile.merged_into is not None:
+            return None  # erased or merged away since the scan
+        if attempt or not set(profile.aggregates.recent_event_ids) <= {event_digest(i) for i in logged}:
+            logged = await _logged_for(repos, await _merged_sources(repos, profile))
+        aggregates = fold_events(logged.values(), now, retention_days)
+        if aggregates == profile.aggregates:
+            return len(logged), False
+        rebuilt = profile.model_copy(
+            update={"aggregates": aggregates, "version": profile.version + 1, "updated_at": now}
+        )
+        if await repos.profiles.replace_fields(rebuilt, expected_version=profile.version):
+            return len(logged), True
+    raise ConcurrentModification(profile_id)
+
+
+async def _merged_sources(repos: Repositories, profile: Profile) -> set[str]:
+    """The profile and every profile it has taken in, directly or through others, read now."""
+    sources = {profile.id}
+    pending = [(loser, profile.id) for loser in profile.merged_from]
+    while pending:
+        loser_id, target = pending.pop()
+        loser = None if loser_id in sources else await repos.profiles.get(loser_id)
+        if loser is not None and loser.merged_into == target:
+            sources.add(loser_id)
+            pending.extend((further, loser_id) for further in loser.merged_from)
+    return sources
+
+
+async def _logged_for(repos: Repositories, profile_ids: Iterable[str]) -> Logged:
+    return {
+        document["_id"]: event_from_document(document)
+        for document in await repos.events.for_profiles(profile_ids)
+    }
+
+
+def _ignore(progress: Progress) -> None:
+    pass
