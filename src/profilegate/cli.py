@@ -22,7 +22,7 @@ from profilegate.service.keys import create_key
 from profilegate.service.rebuild import Progress as RebuildProgress
 from profilegate.service.rebuild import Rebuilt, rebuild_aggregates
 from profilegate.service.seed import seed as load_fixtures
-from profilegate.settings import EMBEDDED_PARTITIONS, Settings
+from profilegate.settings import EMBEDDED_EVENT_SEGMENT, EMBEDDED_PARTITIONS, Settings
 from profilegate.storage.store import Repositories, open_client, prepare
 
 app = typer.Typer(
@@ -65,6 +65,7 @@ def serve(
             )
             os.environ["MONGODB_URI"] = str(store.uri)
             os.environ.setdefault("PROFILEGATE_STORE_PARTITIONS", str(EMBEDDED_PARTITIONS))
+            os.environ.setdefault("PROFILEGATE_EVENT_SEGMENT_SIZE", str(EMBEDDED_EVENT_SEGMENT))
             typer.echo(f"embedded store serving {settings.data_dir.resolve()} at {store.uri}", err=True)
         uvicorn.run(
             "profilegate.app:app_from_environment",
