@@ -35,23 +35,16 @@ import asyncio
 import contextlib
 import itertools
 import math
-import os
-import platform
 import random
-import secrets
 import shlex
 import signal
-import socket
-import subprocess
 import sys
-import tempfile
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
@@ -62,6 +55,9 @@ from bson.codec_options import CodecOptions
 from bson.raw_bson import RawBSONDocument
 from pymongo import AsyncMongoClient
 
+from bench.gateway import BenchmarkError, Gateway, create_api_key, progress
+from bench.gateway import running_gateway as start_gateway
+from bench.machine import gateway_versions, load_average, machine
 from profilegate.domain.events import Channel, EventType, parse_event
 from profilegate.domain.identities import IdentityType, normalise_identity
 from profilegate.settings import Settings
@@ -77,8 +73,6 @@ TENTHS = 10
 WINDOW_DAYS = 30
 FLOOR_DATABASE = "profilegate_floor"
 FLOOR_COLLECTION = "floor_events"
-READY_TIMEOUT_SECONDS = 120.0
-STOP_TIMEOUT_SECONDS = 60.0
 REQUEST_TIMEOUT_SECONDS = 600.0
 PROGRESS_SECONDS = 30.0
 
@@ -87,15 +81,6 @@ mutation Track($events: [EventInput!]!) {
   track(events: $events) { accepted duplicates rejected results { id status reason } }
 }
 """
-CREATE_KEY = """
-mutation CreateKey($name: String!) {
-  createApiKey(name: $name, role: INGEST) {
-    ... on ApiKeyCreated { token }
-    ... on InvalidInputError { message }
-  }
-}
-"""
-
 CATEGORIES = (
     "running",
     "outdoor",
@@ -128,10 +113,6 @@ ORDER_CHANNELS = ((Channel.WEB, 0.55), (Channel.APP, 0.30), (Channel.STORE, 0.15
 CENT = Decimal("0.01")
 FREE_SHIPPING_FROM = Decimal(50)
 SHIPPING = Decimal("4.95")
-
-
-class BenchmarkError(RuntimeError):
-    """The run cannot go on: the gateway refused events, did not start, or answered wrongly."""
 
 
 # --- options -----------------------------------------------------------------------------
@@ -557,126 +538,17 @@ class Progress:
 # --- the gateway -------------------------------------------------------------------------
 
 
-def gateway_environment(admin_key: str, event_segment_size: int | None) -> dict[str, str]:
-    """This environment without store or gateway settings (the embedded store, defaults)."""
-    env = {
-        name: value
-        for name, value in os.environ.items()
-        if name not in ("MONGODB_URI", "PROFILEGATE_MONGODB_URI") and not name.startswith("PROFILEGATE_")
-    }
-    env["PROFILEGATE_ADMIN_KEY"] = admin_key
-    if event_segment_size is not None:
-        env["PROFILEGATE_EVENT_SEGMENT_SIZE"] = str(event_segment_size)
-    return env
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-class Gateway:
-    """``profilegate serve`` with its embedded store, in a process group of its own."""
-
-    def __init__(self, data_dir: Path, workers: int, event_segment_size: int | None) -> None:
-        self.data_dir = data_dir
-        self.event_segment_size = event_segment_size
-        self.admin_key = secrets.token_urlsafe(24)
-        self.url = f"http://127.0.0.1:{free_port()}"
-        self.log = data_dir.parent / "serve.log"
-        self.process: subprocess.Popen[bytes] | None = None
-        port = self.url.rsplit(":", 1)[1]
-        self.command = [
-            sys.executable,
-            "-m",
-            "profilegate",
-            "serve",
-            "--data-dir",
-            str(data_dir),
-            "--port",
-            port,
-            "--workers",
-            str(workers),
-        ]
-
-    def start(self) -> None:
-        with self.log.open("wb") as log:
-            self.process = subprocess.Popen(
-                self.command,
-                env=gateway_environment(self.admin_key, self.event_segment_size),
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
-
-    def wait_ready(self) -> None:
-        deadline = time.monotonic() + READY_TIMEOUT_SECONDS
-        last = "no answer"
-        with httpx.Client(base_url=self.url, timeout=5.0) as http:
-            while time.monotonic() < deadline:
-                if self.process is None or self.process.poll() is not None:
-                    raise BenchmarkError(f"the gateway exited during start-up\n{self.log_tail()}")
-                try:
-                    response = http.get("/readyz")
-                except httpx.TransportError as error:
-                    last = repr(error)
-                else:
-                    if response.status_code == 200:
-                        return
-                    last = f"{response.status_code} {response.text}"
-                time.sleep(0.25)
-        raise BenchmarkError(f"the gateway was not ready in {READY_TIMEOUT_SECONDS:.0f} s ({last})")
-
-    def store_uri(self) -> str:
-        uri = orjson.loads((self.data_dir / "store.json").read_bytes())["uri"]
-        assert isinstance(uri, str)
-        return uri
-
-    def stop(self) -> None:
-        """SIGTERM, as a process manager stops it; SIGKILL to its group if it does not exit."""
-        process, self.process = self.process, None
-        if process is None or process.poll() is not None:
-            return
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(STOP_TIMEOUT_SECONDS)
-        except subprocess.TimeoutExpired:
-            progress(f"the gateway did not stop in {STOP_TIMEOUT_SECONDS:.0f} s: killing it")
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(process.pid, signal.SIGKILL)
-            process.wait(STOP_TIMEOUT_SECONDS)
-
-    def log_tail(self, lines: int = 40) -> str:
-        with contextlib.suppress(OSError):
-            return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:])
-        return ""
-
-
 @contextlib.contextmanager
 def running_gateway(options: Options) -> Iterator[Gateway]:
-    with tempfile.TemporaryDirectory(prefix="profilegate-ingest-") as scratch:
-        gateway = Gateway(Path(scratch) / "data", options.workers, options.event_segment_size)
-        try:
-            gateway.start()
-            gateway.wait_ready()
-            yield gateway
-        finally:
-            gateway.stop()
+    settings: dict[str, str] = {}
+    if options.event_segment_size is not None:
+        settings["PROFILEGATE_EVENT_SEGMENT_SIZE"] = str(options.event_segment_size)
+    with start_gateway("profilegate-ingest-", options.workers, settings) as gateway:
+        yield gateway
 
 
 async def create_ingest_key(http: httpx.AsyncClient, admin_key: str) -> str:
-    response = await http.post(
-        "/graphql",
-        json={"query": CREATE_KEY, "variables": {"name": "ingest-benchmark"}},
-        headers={"authorization": f"Bearer {admin_key}"},
-    )
-    body = response.json()
-    token = ((body.get("data") or {}).get("createApiKey") or {}).get("token")
-    if response.status_code != 200 or not isinstance(token, str):
-        raise BenchmarkError(f"createApiKey failed: {response.status_code} {response.text[:500]}")
-    return token
+    return await create_api_key(http, admin_key, "INGEST", "ingest-benchmark")
 
 
 # --- sending -----------------------------------------------------------------------------
@@ -873,21 +745,6 @@ async def benchmark(gateway: Gateway, run: Run) -> None:
 # --- output ------------------------------------------------------------------------------
 
 
-def load_average() -> str:
-    """The one-minute load average, where the system has one."""
-    with contextlib.suppress(OSError, AttributeError):
-        return f"{os.getloadavg()[0]:.1f}"
-    return "unknown"
-
-
-def cpu_model() -> str:
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    return platform.processor() or platform.machine()
-
-
 def ratio(value: float) -> str:
     return f"{value:.0%}"
 
@@ -969,9 +826,7 @@ def render(run: Run) -> str:
     lines = [
         "## Ingestion: events per second through the gateway",
         "",
-        f"- Run {when} on {platform.platform()} ({cpu_model()}), {os.cpu_count()} CPUs; "
-        f"Python {platform.python_version()}, mongoeco {version('mongoeco')}, pymongo {version('pymongo')}, "
-        f"uvicorn {version('uvicorn')}, strawberry-graphql {version('strawberry-graphql')}; load average "
+        f"- Run {when} on {machine()}; {gateway_versions()}; load average "
         f"{run.load_at_start} at the start, {run.load_at_end} at the end of the floor (other work on the "
         "machine slows every figure).",
         f"- Command: `{run.command}`",
@@ -1065,10 +920,6 @@ def notes(run: Run, layout: Layout) -> list[str]:
             "documents), so a tenth's rate also depends on how full the segment it wrote into was.",
         ]
     return lines
-
-
-def progress(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
 
 
 def command_line(argv: Sequence[str] | None) -> str:

@@ -1,5 +1,6 @@
 """Shared fixtures: one embedded store per session (in memory, over the wire), one database per test."""
 
+import contextlib
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime, timedelta
@@ -44,6 +45,20 @@ async def database(store_uri: str, database_name: str) -> AsyncIterator[Database
 @pytest.fixture
 async def repos(database: Database) -> Repositories:
     return await prepare(database, Layout(partitions=TEST_PARTITIONS, event_segment_size=TEST_EVENT_SEGMENT))
+
+
+@contextlib.asynccontextmanager
+async def fresh_repositories(store_uri: str) -> AsyncIterator[Repositories]:
+    """A database of its own, for each example of a property test (fixtures last a whole test)."""
+    name = f"test_{uuid.uuid4().hex[:12]}"
+    client = open_client(store_uri)
+    try:
+        yield await prepare(
+            client[name], Layout(partitions=TEST_PARTITIONS, event_segment_size=TEST_EVENT_SEGMENT)
+        )
+        await client.drop_database(name)
+    finally:
+        await client.close()
 
 
 @pytest.fixture

@@ -181,7 +181,7 @@ CASES = [
         {"cancelled": 4000, "cancelled_orders": 1},
     ),
     Case(
-        "returns add up per order, on the return's day",
+        "returns add up per order, on the return's day and against the order's day",
         [
             [order("o1", "order-1", "80.00", days_ago=10)],
             [returned("r1", "order-1", "20.00", days_ago=5), returned("r2", "order-1", "15.00", days_ago=1)],
@@ -190,16 +190,30 @@ CASES = [
             "returned": 3500,
             "returned_orders": 1,
             "daily": {
-                day(10): {"counts": {"order_completed": 1}, "orders": 1, "gross": 8000},
+                day(10): {
+                    "counts": {"order_completed": 1},
+                    "orders": 1,
+                    "gross": 8000,
+                    "order_returns": 3500,
+                },
                 day(5): {"counts": {"order_returned": 1}, "returned": 2000},
                 day(1): {"counts": {"order_returned": 1}, "returned": 1500},
             },
         },
     ),
     Case(
-        "a return before its order counts as well",
+        "a return before its order counts as well, against the order's day once it arrives",
         [[returned("r1", "order-1", "20.00")], [order("o1", "order-1", "80.00", days_ago=1)]],
-        {"orders": 1, "gross": 8000, "returned": 2000, "returned_orders": 1},
+        {
+            "orders": 1,
+            "gross": 8000,
+            "returned": 2000,
+            "returned_orders": 1,
+            "daily": {
+                day(0): {"counts": {"order_returned": 1}, "returned": 2000},
+                day(1): {"counts": {"order_completed": 1}, "orders": 1, "gross": 8000, "order_returns": 2000},
+            },
+        },
     ),
     Case(
         "a return of nothing does not make the order a returned one, in either order",

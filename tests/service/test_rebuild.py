@@ -1,9 +1,7 @@
 """rebuild_aggregates on the real store: it agrees with tracking, repairs, follows merges."""
 
-import contextlib
 import dataclasses
 import random
-import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -25,9 +23,8 @@ from profilegate.service.tracking import Status, TrackingRules, track
 from profilegate.settings import Settings
 from profilegate.storage.documents import Database, Document
 from profilegate.storage.events import EventLog
-from profilegate.storage.layout import Layout
-from profilegate.storage.store import Repositories, open_client, prepare
-from tests.conftest import TEST_EVENT_SEGMENT
+from profilegate.storage.store import Repositories
+from tests.conftest import TEST_EVENT_SEGMENT, fresh_repositories
 from tests.service.raw_events import email_ref, event, shopping_batch
 
 RETENTION = 400
@@ -285,24 +282,13 @@ def deliveries(draw: st.DrawFn) -> list[list[dict[str, Any]]]:
     return [delivered[a:b] for a, b in zip([0, *cuts], [*cuts, len(delivered)], strict=True)]
 
 
-@contextlib.asynccontextmanager
-async def fresh_database(store_uri: str) -> AsyncIterator[Repositories]:
-    name = f"test_{uuid.uuid4().hex[:12]}"
-    client = open_client(store_uri)
-    try:
-        yield await prepare(client[name], Layout(partitions=4, event_segment_size=100))
-        await client.drop_database(name)
-    finally:
-        await client.close()
-
-
 @settings(max_examples=15, deadline=None)
 @given(deliveries())
 async def test_a_rebuild_leaves_tracked_aggregates_as_they_are(
     store_uri: str, batches: list[list[dict[str, Any]]]
 ) -> None:
     rules = default_tracking()
-    async with fresh_database(store_uri) as repos:
+    async with fresh_repositories(store_uri) as repos:
         for batch in batches:
             await track(repos, batch, rules, NOW)
         tracked = await all_profiles(repos)

@@ -30,8 +30,9 @@ class DayBucket(BaseModel):
     counts: dict[str, int] = Field(default_factory=dict)
     orders: int = 0
     gross: int = 0
-    returned: int = 0
-    cancelled: int = 0
+    returned: int = 0  # money given back on this day, for whichever order
+    cancelled: int = 0  # of the orders placed on this day
+    order_returns: int = 0  # money given back, so far, for the orders placed on this day
 
     def merged(self, other: "DayBucket") -> "DayBucket":
         return DayBucket(
@@ -40,11 +41,13 @@ class DayBucket(BaseModel):
             gross=self.gross + other.gross,
             returned=self.returned + other.returned,
             cancelled=self.cancelled + other.cancelled,
+            order_returns=self.order_returns + other.order_returns,
         )
 
     @property
     def net(self) -> int:
-        return self.gross - self.returned - self.cancelled
+        """What the orders placed on this day are worth after their returns and cancellations."""
+        return self.gross - self.order_returns - self.cancelled
 
 
 class OrderEntry(BaseModel):
@@ -199,6 +202,8 @@ class _Mutable:
         self.orders_index[event.order_id] = entry.model_copy(update={"total": event.amount, "day": event.day})
         if entry.cancelled:
             self._count_cancellation(event.amount, event.day)
+        if entry.returned:  # returns that arrived before their order count against its day now
+            self._add_day(event.day, DayBucket(order_returns=entry.returned))
 
     def _cancel(self, event: TrackedEvent) -> None:
         assert event.order_id is not None, "an order_cancelled event has an order id"
@@ -224,6 +229,8 @@ class _Mutable:
         )
         self.values["returned"] += event.amount
         self._add_day(event.day, DayBucket(returned=event.amount))
+        if entry.day is not None:
+            self._add_day(entry.day, DayBucket(order_returns=event.amount))
 
     def absorb(self, other: Aggregates) -> None:
         for target, source in (
@@ -244,7 +251,24 @@ class _Mutable:
         for day, bucket in other.daily.items():
             self._add_day(day, bucket)
         for order_id, entry in other.order_index.items():
-            self.orders_index.setdefault(order_id, entry)
+            self._absorb_order(order_id, entry)
+
+    def _absorb_order(self, order_id: str, theirs: OrderEntry) -> None:
+        """One order known to both profiles: returns that one side held book against its day."""
+        ours = self.orders_index.get(order_id)
+        if ours is None:
+            self.orders_index[order_id] = theirs
+            return
+        if ours.day is not None and theirs.day is None and theirs.returned:
+            self._add_day(ours.day, DayBucket(order_returns=theirs.returned))
+        if theirs.day is not None and ours.day is None and ours.returned:
+            self._add_day(theirs.day, DayBucket(order_returns=ours.returned))
+        self.orders_index[order_id] = OrderEntry(
+            total=ours.total if ours.total is not None else theirs.total,
+            day=ours.day or theirs.day,
+            cancelled=ours.cancelled or theirs.cancelled,
+            returned=ours.returned + theirs.returned,
+        )
 
     def _add_day(self, day: str, bucket: DayBucket) -> None:
         current = self.daily.get(day)

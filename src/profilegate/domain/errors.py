@@ -2,6 +2,9 @@
 
 from dataclasses import dataclass
 
+from pydantic import ValidationError
+from pydantic.alias_generators import to_camel
+
 
 class DomainError(Exception):
     """An expected failure a client can act on."""
@@ -20,6 +23,18 @@ class InvalidInput(DomainError):
         super().__init__(f"{field}: {message}")
         self.field = field
         self.reason = message
+
+
+def invalid_input(error: ValidationError, prefix: str, whole: str = "input") -> InvalidInput:
+    """The first problem pydantic found, with its path in the API's camelCase (``items[0].price``)."""
+    first = error.errors()[0]
+    path = ".".join(_segment(part) for part in first["loc"]).replace(".[", "[")
+    field = ".".join(p for p in (prefix, path) if p) or whole
+    return InvalidInput(field, first["msg"])
+
+
+def _segment(part: int | str) -> str:
+    return f"[{part}]" if isinstance(part, int) else to_camel(part) if "_" in part else part
 
 
 @dataclass(frozen=True)
@@ -50,3 +65,9 @@ class UnknownExtension(DomainError):
 
 class NotPermitted(DomainError):
     """The caller's role may not do this to this object (e.g. a partner and a private extension)."""
+
+
+class TierPolicyNotFound(DomainError):
+    def __init__(self, version: int) -> None:
+        super().__init__(f"no tier policy has version {version}")
+        self.version = version

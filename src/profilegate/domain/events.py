@@ -14,7 +14,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 from pydantic.alias_generators import to_camel
 
-from profilegate.domain.errors import InvalidInput
+from profilegate.domain.errors import InvalidInput, invalid_input
 from profilegate.domain.identities import Identity, IdentityType, normalise_identity
 from profilegate.domain.money import Currencies
 from profilegate.domain.refs import ProfileRef
@@ -225,7 +225,7 @@ def parse_event(raw: object, rules: EventRules, now: datetime) -> TrackedEvent:
     try:
         envelope = _ENVELOPE.validate_python(raw)
     except ValidationError as error:
-        raise _invalid(error, "") from error
+        raise invalid_input(error, "", whole="event") from error
     if envelope.at.tzinfo is None:
         raise InvalidInput("at", "needs a time zone, e.g. 2026-11-20T10:00:00Z")
     at = envelope.at.astimezone(UTC)
@@ -253,7 +253,7 @@ def _payload(kind: EventType, raw: dict[str, Any]) -> _Properties:
     try:
         payload = PAYLOADS[kind].model_validate(raw)
     except ValidationError as error:
-        raise _invalid(error, "properties") from error
+        raise invalid_input(error, "properties") from error
     if isinstance(payload, OrderCompleted):
         _check_total(payload)
     return payload
@@ -309,14 +309,3 @@ def _target(envelope: _Envelope, phone_region: str) -> ProfileRef:
     if envelope.profile_id is not None:
         return ProfileRef(id=envelope.profile_id)
     raise InvalidInput("identity", "an event needs an identity, an anonymousId or a profileId")
-
-
-def _invalid(error: ValidationError, prefix: str) -> InvalidInput:
-    first = error.errors()[0]
-    path = ".".join(_segment(part) for part in first["loc"]).replace(".[", "[")
-    field = ".".join(p for p in (prefix, path) if p) or "event"
-    return InvalidInput(field, first["msg"])
-
-
-def _segment(part: int | str) -> str:
-    return f"[{part}]" if isinstance(part, int) else to_camel(part) if "_" in part else part

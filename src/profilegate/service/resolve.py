@@ -1,11 +1,20 @@
 """Finding the profile a ``ProfileRef`` names, following merges to the surviving profile."""
 
+from collections.abc import Awaitable, Callable
+from typing import Protocol
+
 from profilegate.domain.errors import ProfileNotFound
 from profilegate.domain.profiles import Profile
 from profilegate.domain.refs import ProfileRef
+from profilegate.storage.profiles import LoyaltyView
 from profilegate.storage.store import Repositories
 
 MAX_MERGE_HOPS = 16
+
+
+class Merged(Protocol):
+    @property
+    def merged_into(self) -> str | None: ...
 
 
 async def find_profile(repos: Repositories, ref: ProfileRef) -> Profile | None:
@@ -17,21 +26,13 @@ async def find_profile(repos: Repositories, ref: ProfileRef) -> Profile | None:
 
 async def resolve_chain(repos: Repositories, ref: ProfileRef) -> tuple[Profile | None, list[Profile]]:
     """The surviving profile, and the merged-away profiles passed on the way to it."""
-    if ref.id is not None:
-        profile_id: str | None = ref.id
-    else:
-        assert ref.identity is not None, "a ProfileRef names an id or an identity"
-        profile_id = await repos.identity_keys.owner(ref.identity.key)
-    passed: list[Profile] = []
-    for _ in range(MAX_MERGE_HOPS):
-        if profile_id is None:
-            return None, passed
-        profile = await repos.profiles.get(profile_id)
-        if profile is None or profile.merged_into is None:
-            return profile, passed
-        passed.append(profile)
-        profile_id = profile.merged_into
-    raise RuntimeError(f"merge pointers from {ref.describe()} go deeper than {MAX_MERGE_HOPS}")
+    return await _follow(ref, await _first_id(repos, ref), repos.profiles.get)
+
+
+async def find_loyalty_view(repos: Repositories, ref: ProfileRef) -> LoyaltyView | None:
+    """What a tier needs of the profile ``ref`` names: the checkout's lean read."""
+    found, _ = await _follow(ref, await _first_id(repos, ref), repos.profiles.loyalty_view)
+    return found
 
 
 async def require_profile(repos: Repositories, ref: ProfileRef) -> Profile:
@@ -39,3 +40,25 @@ async def require_profile(repos: Repositories, ref: ProfileRef) -> Profile:
     if profile is None:
         raise ProfileNotFound(ref.describe())
     return profile
+
+
+async def _first_id(repos: Repositories, ref: ProfileRef) -> str | None:
+    if ref.id is not None:
+        return ref.id
+    assert ref.identity is not None, "a ProfileRef names an id or an identity"
+    return await repos.identity_keys.owner(ref.identity.key)
+
+
+async def _follow[T: Merged](
+    ref: ProfileRef, profile_id: str | None, read: Callable[[str], Awaitable[T | None]]
+) -> tuple[T | None, list[T]]:
+    passed: list[T] = []
+    for _ in range(MAX_MERGE_HOPS):
+        if profile_id is None:
+            return None, passed
+        found = await read(profile_id)
+        if found is None or found.merged_into is None:
+            return found, passed
+        passed.append(found)
+        profile_id = found.merged_into
+    raise RuntimeError(f"merge pointers from {ref.describe()} go deeper than {MAX_MERGE_HOPS}")

@@ -65,6 +65,7 @@ def day_document(bucket: DayBucket) -> Document:
         ("g", bucket.gross),
         ("r", bucket.returned),
         ("x", bucket.cancelled),
+        ("k", bucket.order_returns),
     ):
         if value:
             document[key] = value
@@ -90,7 +91,21 @@ def _day_from_document(document: Document) -> DayBucket:
         gross=document.get("g", 0),
         returned=document.get("r", 0),
         cancelled=document.get("x", 0),
+        order_returns=document.get("k", 0),
     )
+
+
+def spend_from_daily(daily: Document) -> dict[str, int]:
+    """Net spend per UTC day of the orders placed that day, read straight from the stored buckets.
+
+    The checkout path needs nothing else of a profile's history, so it skips building buckets.
+    """
+    spend: dict[str, int] = {}
+    for day, bucket in daily.items():
+        net = bucket.get("g", 0) - bucket.get("k", 0) - bucket.get("x", 0)
+        if net or bucket.get("g"):
+            spend[day] = net
+    return spend
 
 
 def aggregates_from_document(document: Document) -> Aggregates:

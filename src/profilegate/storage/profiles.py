@@ -1,6 +1,7 @@
 """The ``profiles`` collection: one document per shopper, addressed by its string ``_id``."""
 
 from collections.abc import AsyncIterator, Mapping
+from datetime import datetime
 from typing import Any, NamedTuple
 
 from profilegate.domain.aggregates import Aggregates
@@ -8,23 +9,37 @@ from profilegate.domain.consents import Consent
 from profilegate.domain.extensions import ExtensionGrant
 from profilegate.domain.identities import Identity, IdentityType
 from profilegate.domain.profiles import Profile
+from profilegate.domain.tiers import TierPolicy
 from profilegate.storage.aggregates import (
     aggregates_from_document,
     aggregates_to_document,
     daily_to_document,
     day_document,
     recent_to_document,
+    spend_from_daily,
 )
 from profilegate.storage.documents import Document
 from profilegate.storage.partitions import PartitionedCollection
+from profilegate.storage.tier_distribution import tier_count_pipeline, tier_counts
 
 EXTENSION_LOG_LENGTH = 50
+# What a tier needs of a profile: the checkout reads these and skips the rest.
+LOYALTY_FIELDS = {"daily": 1, "extensions": 1, "mergedInto": 1}
 
 
 class MergePointers(NamedTuple):
     id: str
     merged_into: str | None
     merged_from: tuple[str, ...]
+
+
+class LoyaltyView(NamedTuple):
+    """The part of a profile a tier is computed from."""
+
+    id: str
+    spend: dict[str, int]
+    extensions: dict[str, ExtensionGrant]
+    merged_into: str | None
 
 
 class ProfileRepository:
@@ -34,6 +49,25 @@ class ProfileRepository:
     async def get(self, profile_id: str) -> Profile | None:
         found = await self._profiles.for_id(profile_id).find_one({"_id": profile_id})
         return None if found is None else profile_from_document(found)
+
+    async def loyalty_view(self, profile_id: str) -> LoyaltyView | None:
+        found = await self._profiles.for_id(profile_id).find_one({"_id": profile_id}, LOYALTY_FIELDS)
+        if found is None:
+            return None
+        return LoyaltyView(
+            id=profile_id,
+            spend=spend_from_daily(found.get("daily") or {}),
+            extensions=extensions_from_document(found),
+            merged_into=found.get("mergedInto"),
+        )
+
+    async def tier_counts(self, policy: TierPolicy, now: datetime) -> dict[str | None, int]:
+        """Profiles (not merged away) per tier under ``policy``, counted by the database."""
+        pipeline = tier_count_pipeline(policy, now)
+        grouped: list[Document] = []
+        for partition in self._profiles.all():
+            grouped.extend([group async for group in await partition.aggregate(pipeline)])
+        return tier_counts(policy, grouped)
 
     async def insert(self, profile: Profile) -> None:
         await self._profiles.for_id(profile.id).insert_one(profile_to_document(profile))
@@ -154,7 +188,7 @@ def profile_from_document(document: Document) -> Profile:
             purpose: Consent(purpose=purpose, granted=c["granted"], at=c["at"], source=c["source"])
             for purpose, c in document.get("consents", {}).items()
         },
-        extensions={name: _grant(name, g) for name, g in document.get("extensions", {}).items()},
+        extensions=extensions_from_document(document),
         aggregates=aggregates_from_document(document),
         merged_into=document.get("mergedInto"),
         merged_from=tuple(document.get("mergedFrom", ())),
@@ -162,6 +196,10 @@ def profile_from_document(document: Document) -> Profile:
         created_at=document["createdAt"],
         updated_at=document["updatedAt"],
     )
+
+
+def extensions_from_document(document: Document) -> dict[str, ExtensionGrant]:
+    return {name: _grant(name, grant) for name, grant in (document.get("extensions") or {}).items()}
 
 
 def _grant(name: str, document: Document) -> ExtensionGrant:

@@ -14,6 +14,7 @@ from profilegate.storage.layout import Layout, load_layout
 from profilegate.storage.merges import MergeLog
 from profilegate.storage.partitions import PartitionedCollection
 from profilegate.storage.profiles import ProfileRepository
+from profilegate.storage.tier_policies import TierPolicyRepository
 
 
 @dataclass(frozen=True)
@@ -24,6 +25,7 @@ class Repositories:
     api_keys: ApiKeyRepository
     events: EventLog
     merges: MergeLog
+    tier_policies: TierPolicyRepository
 
 
 def open_client(uri: str) -> AsyncMongoClient[Document]:
@@ -51,5 +53,6 @@ async def prepare(
         extension_definitions=ExtensionDefinitionRepository(database["extension_definitions"]),
         api_keys=ApiKeyRepository(database["api_keys"]),
         merges=MergeLog(database["merges"]),
+        tier_policies=TierPolicyRepository(database),
         events=EventLog(database, layout.event_segment_size, event_retention_seconds),
     )
