@@ -481,7 +481,7 @@ async def prepare(gateway: Gateway, options: Options, settings: Settings, now: d
         progress(f"defined extensions: {', '.join(defined)}")
         policy = orjson.loads(options.policy.read_bytes())
         version = await publish_policy(http, gateway.admin_key, policy)
-        progress(f"published and activated tier policy version {version} from {options.policy.name}")
+        progress(f"published and activated tier policy version {version} from {shown(options.policy)}")
     customers = make_customers(options, settings, now)
     progress(f"bulk-loading {len(customers.everyone):,} profiles into the gateway's store")
     layout = await load_customers(gateway.store_uri(), settings.database, customers)
@@ -614,8 +614,8 @@ def measure(script: Path, target: Target, clients: int, options: Options) -> Mea
         p99_ms=figures["p99_us"] / 1000,
     )
     progress(
-        f"  {target.name}, {clients} client(s): p50 {measured.p50_ms:.2f} ms, p99 {measured.p99_ms:.2f} ms, "
-        f"{measured.rate:,.1f} requests/s"
+        f"  {target.name}, {clients_text(clients)}: p50 {measured.p50_ms:.2f} ms, "
+        f"p99 {measured.p99_ms:.2f} ms, {measured.rate:,.1f} requests/s"
     )
     return measured
 
@@ -721,6 +721,17 @@ def ratio(value: float) -> str:
     return f"{value:.0%}"
 
 
+def clients_text(clients: int) -> str:
+    return "1 client" if clients == 1 else f"{clients} clients"
+
+
+def shown(path: Path) -> str:
+    """A path as the report may show it: inside the repository, or only the file's name."""
+    with contextlib.suppress(ValueError):
+        return str(path.resolve().relative_to(REPOSITORY))
+    return path.name
+
+
 def verdict(passed: bool) -> str:
     return "PASS" if passed else "FAIL"
 
@@ -730,13 +741,12 @@ def milliseconds(value: float) -> str:
 
 
 def paths_table(gateway: Measured, bare: Measured) -> list[str]:
-    clients = "1 client" if gateway.clients == 1 else f"{gateway.clients} clients"
     cells = [
         ("gateway: `loyalty` query, `POST /graphql`", gateway, ratio(gateway.rate / bare.rate)),
         ("bare endpoint: `POST /loyalty`", bare, ""),
     ]
     lines = [
-        f"**{clients}**",
+        f"**{clients_text(gateway.clients)}**",
         "",
         "| path | requests | p50 ms | p99 ms | requests/s | gateway / bare requests/s |",
         "|---|---:|---:|---:|---:|---:|",
@@ -771,7 +781,7 @@ def targets_text(run: Run, customers: Customers) -> list[str]:
     share = gateway.rate / bare.rate
     history = [(light, heavy, heavy.p99_ms / light.p99_ms) for light, heavy in run.history]
     figures = "; ".join(
-        f"{light.clients} client(s): {milliseconds(heavy.p99_ms)} / {milliseconds(light.p99_ms)} ms "
+        f"{clients_text(light.clients)}: {milliseconds(heavy.p99_ms)} / {milliseconds(light.p99_ms)} ms "
         f"({ratio(value)})"
         for light, heavy, value in history
     )
@@ -825,7 +835,7 @@ def render(run: Run) -> str:
         "uvicorn's access log on as `serve` has it) with its embedded store (mongoeco SQLite engine in its "
         "own process) in a fresh data directory, profiles and identity keys over "
         f"{prepared.layout.partitions} partitions; a `STOREFRONT` key; tier policy "
-        f"`{options.policy.name}` published and activated (version {prepared.policy_version}) "
+        f"`{shown(options.policy)}` published and activated (version {prepared.policy_version}) "
         "with the extensions of `fixtures/extensions.json` defined.",
         "- Bare endpoint: `bench/bare_checkout.py`, a Starlette route under uvicorn in a process of its own "
         "(1 worker, uvloop and httptools, no access log) on the same store: `POST /loyalty` with the same "

@@ -16,6 +16,7 @@ from profilegate.api.track_endpoint import track_endpoint
 from profilegate.domain.keys import Role
 from profilegate.embedded import EmbeddedStore
 from profilegate.service.keys import Authenticator
+from profilegate.service.tiers import ActivePolicy
 from profilegate.settings import Settings
 from profilegate.storage.store import open_client, ping, prepare
 
@@ -64,6 +65,8 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] = utc_now) -
                     tracking=settings.tracking_rules,
                     identify=settings.identify_rules,
                     phone_region=settings.default_phone_region,
+                    tier_policy=ActivePolicy(repos.tier_policies, settings.tier_policy_cache_seconds),
+                    tier_rules=settings.tier_rules,
                     clock=clock,
                 )
             finally:

@@ -93,16 +93,19 @@ def _exit_on_sigterm(signum: int, frame: FrameType | None) -> None:
 def seed(
     data_dir: DataDir = None,
     fixtures: Annotated[
-        Path, typer.Option(help="Folder with extensions.json and profiles.json.")
+        Path, typer.Option(help="Folder with extensions.json, profiles.json and tier_policy.json.")
     ] = PROJECT_ROOT / "fixtures",
 ) -> None:
-    """Load the demo data: extension definitions, a few dozen profiles and a few thousand
-    events for them. Safe to repeat: the second time every event is a duplicate."""
+    """Load the demo data: extension definitions, a few dozen profiles, a few thousand events
+    for them and the default tier policy. Safe to repeat: the second time every event is a
+    duplicate, and an active tier policy is left alone."""
     settings = _settings(data_dir)
 
     async def run() -> None:
         async with _repositories(settings) as repos:
-            seeded = await load_fixtures(repos, fixtures, settings.tracking_rules, datetime.now(UTC))
+            seeded = await load_fixtures(
+                repos, fixtures, settings.tracking_rules, settings.tier_rules, datetime.now(UTC)
+            )
         summary = (
             f"{seeded.definitions} extension definitions, {seeded.profiles_created} profiles created, "
             f"{seeded.profiles_updated} already there; {seeded.events_accepted} events accepted, "
@@ -111,6 +114,12 @@ def seed(
         if seeded.events_rejected:
             summary += f", {seeded.events_rejected} rejected"
         typer.echo(summary, err=True)
+        if seeded.tier_policy_version is None:
+            typer.echo("a tier policy was active already: left as it is", err=True)
+        else:
+            typer.echo(
+                f"default tier policy published as version {seeded.tier_policy_version}, active", err=True
+            )
 
     asyncio.run(run())
 

@@ -13,6 +13,7 @@ from profilegate.domain.money import Currencies
 from profilegate.domain.traits import TraitLimits
 from profilegate.service.identify import IdentifyRules
 from profilegate.service.profiles import ProfileRules
+from profilegate.service.tiers import TierRules
 from profilegate.service.tracking import TrackingRules
 from profilegate.storage.layout import Layout
 
@@ -54,6 +55,7 @@ class Settings(BaseSettings):
     currency_rates: dict[str, Decimal] = Field(default_factory=dict)
     max_event_skew_seconds: int = Field(default=300, ge=0)
     blocked_identities: tuple[str, ...] = ()
+    tier_policy_cache_seconds: float = Field(default=5.0, ge=0)
 
     @property
     def production(self) -> bool:
@@ -82,6 +84,10 @@ class Settings(BaseSettings):
             blocked_identities=frozenset(self.blocked_identities),
             retention_days=self.daily_retention_days,
         )
+
+    @property
+    def tier_rules(self) -> TierRules:
+        return TierRules(currency=self.base_currency, kept_days=self.daily_retention_days)
 
     @property
     def event_rules(self) -> EventRules:

@@ -53,6 +53,23 @@ ROOT_FIELDS: dict[str, tuple[str, frozenset[str]]] = {
         frozenset({ADMIN}),
     ),
     "Mutation.revokeApiKey": ('mutation { revokeApiKey(idOrName: "k") { keys { id } } }', frozenset({ADMIN})),
+    "Query.loyalty": (f"{{ loyalty(ref: {REF}) {{ reason }} }}", frozenset({ADMIN, STOREFRONT, PARTNER})),
+    "Query.loyaltyWhatIf": (
+        f'{{ loyaltyWhatIf(ref: {REF}, cartTotal: "10.00") {{ reason }} }}',
+        frozenset({ADMIN, STOREFRONT, PARTNER}),
+    ),
+    "Query.tierPolicy": ("{ tierPolicy { version } }", frozenset({ADMIN, STOREFRONT, PARTNER})),
+    "Query.tierPolicies": ("{ tierPolicies { version } }", frozenset({ADMIN})),
+    "Query.tierDistribution": ("{ tierDistribution { total } }", frozenset({ADMIN})),
+    "Mutation.publishTierPolicy": (
+        "mutation { publishTierPolicy(policy: {metric: NET_SPEND, windowDays: 365, retention: {kind: NONE},"
+        ' tiers: [{name: "MEMBER", threshold: "0"}]}) { __typename } }',
+        frozenset({ADMIN}),
+    ),
+    "Mutation.activateTierPolicy": (
+        "mutation { activateTierPolicy(version: 1) { __typename } }",
+        frozenset({ADMIN}),
+    ),
 }
 
 # Profile field -> roles that may read it (the root field admits ADMIN, STOREFRONT and PARTNER)
@@ -70,6 +87,7 @@ PROFILE_FIELDS: dict[str, frozenset[str]] = {
     'hasExtension(name: "vip")': frozenset({ADMIN, STOREFRONT, PARTNER}),
     "extensionLog { action }": frozenset({ADMIN}),
     "metrics { orders }": frozenset({ADMIN, PARTNER}),
+    "loyalty { reason }": frozenset({ADMIN, STOREFRONT, PARTNER}),
     "mergedFrom": frozenset({ADMIN}),
 }
 

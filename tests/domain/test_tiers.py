@@ -3,6 +3,7 @@
 import json
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
+from types import EllipsisType
 from typing import Any
 
 import pytest
@@ -274,7 +275,7 @@ def test_overrides_and_their_precedence(
     extensions: list[ExtensionGrant],
     tier: str | None,
     reason: LoyaltyReason,
-    valid_until: datetime | None,
+    valid_until: datetime | EllipsisType | None,
 ) -> None:
     loyalty = evaluate_loyalty(policy(), spend, {g.name: g for g in extensions}, NOW)
     assert (tier_name(loyalty), loyalty.reason) == (tier, reason)

@@ -114,11 +114,11 @@ def seed(data_dir: Path) -> tuple[str, ...]:
 
 def test_seed_loads_the_fixtures_once(data_dir: Path) -> None:
     *profiles, accepted, duplicates = seed(data_dir)
-    assert (profiles, duplicates) == (["9", "36", "0"], "0")
+    assert (profiles, duplicates) == (["10", "36", "0"], "0")
     assert 2000 <= int(accepted) <= 4000
 
     *profiles, accepted_again, duplicates = seed(data_dir)
-    assert (profiles, accepted_again, duplicates) == (["9", "0", "36"], "0", accepted)
+    assert (profiles, accepted_again, duplicates) == (["10", "0", "36"], "0", accepted)
 
 
 def test_rebuild_aggregates_rebuilds_every_seeded_profile(data_dir: Path) -> None:

@@ -11,6 +11,7 @@ import pytest
 from profilegate.domain.events import Channel, EventRules, EventType, parse_event
 from profilegate.service.profiles import ProfileRules
 from profilegate.service.seed import DEMO_DAYS, demo_events, seed
+from profilegate.service.tiers import ActivePolicy, TierRules, tier_distribution
 from profilegate.service.tracking import TrackingRules
 from profilegate.storage.store import Repositories
 
@@ -51,6 +52,9 @@ def test_returns_and_cancellations_follow_an_order_of_the_same_shopper(now: date
         assert event.type is EventType.ORDER_CANCELLED or event.amount <= order.amount
 
 
+TIERS = TierRules(currency="EUR", kept_days=1130)
+
+
 @pytest.fixture
 def tracking(rules: ProfileRules) -> TrackingRules:
     return TrackingRules(events=EventRules(), profiles=rules)
@@ -61,11 +65,24 @@ async def test_seeding_twice_tracks_every_event_once(
 ) -> None:
     count = len(demo_events(PROFILES, now))
 
-    first = await seed(repos, FIXTURES, tracking, now)
-    again = await seed(repos, FIXTURES, tracking, now + timedelta(hours=1))
+    first = await seed(repos, FIXTURES, tracking, TIERS, now)
+    again = await seed(repos, FIXTURES, tracking, TIERS, now + timedelta(hours=1))
 
     assert (first.profiles_created, first.events_accepted, first.events_duplicate) == (36, count, 0)
     assert (again.profiles_updated, again.events_accepted, again.events_duplicate) == (36, 0, count)
     assert first.events_rejected == again.events_rejected == 0
     profiles = [p async for p in repos.profiles.merge_pointers()]
     assert len(profiles) == 36, "every event reached a fixture profile"
+    assert (first.tier_policy_version, again.tier_policy_version) == (1, None)
+
+
+async def test_the_demo_customers_spread_over_the_default_tiers(
+    repos: Repositories, tracking: TrackingRules, now: datetime
+) -> None:
+    await seed(repos, FIXTURES, tracking, TIERS, now)
+    found = await tier_distribution(repos, ActivePolicy(repos.tier_policies, cache_seconds=0), now)
+    assert found is not None
+    policy, counts = found
+    assert policy.version == 1
+    assert sum(counts.values()) == 36
+    assert sum(1 for n in counts.values() if n) >= 3, counts

@@ -8,6 +8,7 @@ import strawberry
 from profilegate.domain.keys import Principal
 from profilegate.service.identify import IdentifyRules
 from profilegate.service.profiles import ProfileRules
+from profilegate.service.tiers import ActivePolicy, TierRules
 from profilegate.service.tracking import TrackingRules
 from profilegate.storage.store import Repositories
 
@@ -20,6 +21,8 @@ class Context:
     tracking: TrackingRules
     identify: IdentifyRules
     phone_region: str
+    tier_policy: ActivePolicy
+    tier_rules: TierRules
     now: datetime
 
 

@@ -50,6 +50,11 @@ class MergeBlockedError(Error):
     field: str
 
 
+@strawberry.type(description="No tier policy has this version.")
+class TierPolicyNotFoundError(Error):
+    version: int
+
+
 @strawberry.type(description="The profile changed under the update too often; retry.")
 class ConcurrentModificationError(Error):
     pass
@@ -74,6 +79,8 @@ def error_result(error: errors.DomainError) -> Error:
             return MergeBlockedError(message=error.message, field=error.field)
         case errors.NotPermitted():
             return NotPermittedError(message=error.message)
+        case errors.TierPolicyNotFound():
+            return TierPolicyNotFoundError(message=error.message, version=error.version)
         case _:
             return ConcurrentModificationError(message=error.message)
 

@@ -18,6 +18,7 @@ from profilegate.domain.keys import Principal, Role
 from profilegate.service.identify import IdentifyRules
 from profilegate.service.keys import Authenticator
 from profilegate.service.profiles import ProfileRules
+from profilegate.service.tiers import ActivePolicy, TierRules
 from profilegate.service.tracking import TrackingRules
 from profilegate.storage.store import Repositories
 
@@ -34,6 +35,8 @@ class GatewayState(TypedDict):
     tracking: TrackingRules
     identify: IdentifyRules
     phone_region: str
+    tier_policy: ActivePolicy
+    tier_rules: TierRules
     clock: Callable[[], datetime]
 
 
@@ -61,6 +64,8 @@ class GraphQLView(GraphQL[Context, None]):
             tracking=state["tracking"],
             identify=state["identify"],
             phone_region=state["phone_region"],
+            tier_policy=state["tier_policy"],
+            tier_rules=state["tier_rules"],
             now=self._clock(),
         )
 

@@ -15,17 +15,27 @@ from profilegate.api.errors import (
     MergeBlockedError,
     NotPermittedError,
     ProfileNotFoundError,
+    TierPolicyNotFoundError,
     UnknownExtensionError,
 )
 from profilegate.api.extensions import ExtensionMutations, ExtensionQueries
 from profilegate.api.identify import IdentifyMutations, IdentifyQueries
 from profilegate.api.keys import KeyMutations, KeyQueries
+from profilegate.api.loyalty import LoyaltyMutations, LoyaltyQueries
 from profilegate.api.profiles import ProfileMutations, ProfileQueries
 from profilegate.api.tracking import TrackingMutations
 
-Query = merge_types("Query", (ProfileQueries, ExtensionQueries, IdentifyQueries, KeyQueries))
+Query = merge_types("Query", (ProfileQueries, LoyaltyQueries, ExtensionQueries, IdentifyQueries, KeyQueries))
 Mutation = merge_types(
-    "Mutation", (ProfileMutations, IdentifyMutations, ExtensionMutations, TrackingMutations, KeyMutations)
+    "Mutation",
+    (
+        ProfileMutations,
+        IdentifyMutations,
+        ExtensionMutations,
+        TrackingMutations,
+        LoyaltyMutations,
+        KeyMutations,
+    ),
 )
 
 
@@ -41,6 +51,7 @@ def build_schema() -> strawberry.Schema:
             NotPermittedError,
             MergeBlockedError,
             ConcurrentModificationError,
+            TierPolicyNotFoundError,
         ],
         extensions=[
             MaskInternalErrors,

@@ -10,6 +10,7 @@ from profilegate.api import enums  # noqa: F401  (registers the domain enums wit
 from profilegate.api.context import Info
 from profilegate.api.metrics import ProfileMetricsType
 from profilegate.api.permissions import ADMIN, allow
+from profilegate.api.tier_types import LoyaltyObject
 from profilegate.domain import identities
 from profilegate.domain.consents import Consent
 from profilegate.domain.extensions import ExtensionDefinition, ExtensionGrant
@@ -17,6 +18,7 @@ from profilegate.domain.identities import IdentityType
 from profilegate.domain.keys import ApiKey, Principal, Role
 from profilegate.domain.profiles import Profile
 from profilegate.domain.refs import ProfileRef
+from profilegate.service.tiers import profile_loyalty
 
 ADMIN_OR_PARTNER = allow(Role.ADMIN, Role.PARTNER)
 READERS = allow(Role.ADMIN, Role.PARTNER, Role.STOREFRONT)
@@ -155,6 +157,11 @@ class ProfileType:
     )
     def metrics(self) -> ProfileMetricsType:
         return ProfileMetricsType(aggregates=self.domain.aggregates)
+
+    @strawberry.field(permission_classes=[READERS], description="The tier under the active policy, now.")
+    async def loyalty(self, info: Info) -> LoyaltyObject:
+        policy = await info.context.tier_policy.get()
+        return LoyaltyObject.from_domain(profile_loyalty(self.domain, policy, info.context.now))
 
     @strawberry.field(permission_classes=[ADMIN], description="Profiles merged into this one.")
     def merged_from(self) -> list[strawberry.ID]:

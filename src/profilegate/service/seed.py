@@ -1,5 +1,5 @@
-"""Loading the demo data: extension definitions and profiles from ``fixtures/``, and a few
-thousand events for those profiles, generated here.
+"""Loading the demo data: extension definitions, profiles and the default tier policy from
+``fixtures/``, and a few thousand events for those profiles, generated here.
 
 The events are made by a seeded ``random.Random``, so every run makes the same ones, dated
 back from ``now`` over the last ``DEMO_DAYS`` days and numbered ``seed-00000``, ...: a second
@@ -21,6 +21,7 @@ from profilegate.domain.keys import Principal, Role
 from profilegate.domain.refs import ProfileRef
 from profilegate.service.extensions import define_extension, set_extension
 from profilegate.service.profiles import ConsentChange, ProfileChange, ProfileRules, upsert_profile
+from profilegate.service.tiers import ActivePolicy, TierRules, publish_policy
 from profilegate.service.tracking import Status, TrackingRules, track
 from profilegate.storage.store import Repositories
 
@@ -49,9 +50,12 @@ class Seeded:
     events_accepted: int
     events_duplicate: int
     events_rejected: int
+    tier_policy_version: int | None  # the default policy, published and activated; None: one was active
 
 
-async def seed(repos: Repositories, fixtures: Path, rules: TrackingRules, now: datetime) -> Seeded:
+async def seed(
+    repos: Repositories, fixtures: Path, rules: TrackingRules, tier_rules: TierRules, now: datetime
+) -> Seeded:
     """Load ``fixtures`` and the demo events; running it again changes nothing."""
     definitions = json.loads((fixtures / "extensions.json").read_text())
     for item in definitions:
@@ -83,7 +87,20 @@ async def seed(repos: Repositories, fixtures: Path, rules: TrackingRules, now: d
         counts[Status.ACCEPTED],
         counts[Status.DUPLICATE],
         counts[Status.REJECTED],
+        await _seed_tier_policy(repos, fixtures, tier_rules, now),
     )
+
+
+async def _seed_tier_policy(
+    repos: Repositories, fixtures: Path, rules: TierRules, now: datetime
+) -> int | None:
+    """Publish and activate the default policy, unless a policy is active already."""
+    if await repos.tier_policies.active_version() is not None:
+        return None
+    raw = json.loads((fixtures / "tier_policy.json").read_text())
+    active = ActivePolicy(repos.tier_policies, cache_seconds=0)
+    policy = await publish_policy(repos, active, raw, rules, by=SEEDER.name, now=now, activate=True)
+    return policy.version
 
 
 async def _seed_profile(
