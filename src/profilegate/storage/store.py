@@ -37,7 +37,7 @@ async def ping(database: Database) -> None:
     await database.command("ping")
 
 
-DEFAULT_EVENT_RETENTION_SECONDS = 730 * 86_400
+DEFAULT_EVENT_RETENTION_SECONDS = 1130 * 86_400
 
 
 async def prepare(
