@@ -15,6 +15,8 @@ Evaluation reads one number per day with orders, so it is O(days in the window a
 whatever the customer's history; it takes ``now`` and does no IO.
 """
 
+import bisect
+import itertools
 import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -47,7 +49,7 @@ MAX_RETURN_LOCK_DAYS = 365
 END_OF_NEXT_YEAR_LOOKBACK_DAYS = 730  # 1 January of last year is at most this far back
 TIER_NAME = r"^[A-Z][A-Z0-9_]{0,31}$"
 BENEFIT_KEY = r"^[a-z][a-z0-9_]{0,62}$"
-EPOCH = date(1970, 1, 1)
+EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
 
 
 class TierMetric(StrEnum):
@@ -446,59 +448,56 @@ def _threshold_text(policy: TierPolicy, tier: Tier) -> str:
 
 def day_number(day: date) -> int:
     """Days since 1970-01-01: the day arithmetic both interpreters share."""
-    return (day - EPOCH).days
+    return day.toordinal() - EPOCH_ORDINAL
+
+
+def from_day_number(number: int) -> date:
+    return date.fromordinal(number + EPOCH_ORDINAL)
 
 
 @dataclass(frozen=True)
 class SpendCurve:
-    """The metric as a step function of the day: ``steps`` are (first day, value), ascending.
+    """The metric as a step function of the day number: from ``starts[i]`` on it is ``levels[i]``
+    (0 before the first start). An order of day d with net n adds n from its credit day
+    d + lock for ``window`` days."""
 
-    An order of day d with net n adds n from its credit day d + lock for ``window`` days.
-    """
-
-    steps: tuple[tuple[int, int], ...]
+    starts: list[int]
+    levels: list[int]
     pending: int
 
     @classmethod
     def of(cls, spend: Mapping[str, int], lock: int, window: int, today: date, cart: int = 0) -> "SpendCurve":
         now = day_number(today)
+        shift = lock - EPOCH_ORDINAL
         deltas: dict[int, int] = {}
         pending = 0
-        credits = [(day_number(date.fromisoformat(day)) + lock, net) for day, net in spend.items() if net]
+        for day, net in spend.items():
+            if net:
+                credit = date.fromisoformat(day).toordinal() + shift
+                pending += net if credit > now else 0
+                deltas[credit] = deltas.get(credit, 0) + net
+                deltas[credit + window] = deltas.get(credit + window, 0) - net
         if cart:
-            credits.append((now, cart))
-        for credit, net in credits:
-            if credit > now:
-                pending += net
-            deltas[credit] = deltas.get(credit, 0) + net
-            deltas[credit + window] = deltas.get(credit + window, 0) - net
-        steps: list[tuple[int, int]] = []
-        value = 0
-        for day in sorted(deltas):
-            value += deltas[day]
-            steps.append((day, value))
-        return cls(tuple(steps), pending)
+            deltas[now] = deltas.get(now, 0) + cart
+            deltas[now + window] = deltas.get(now + window, 0) - cart
+        starts = sorted(deltas)
+        return cls(starts, list(itertools.accumulate(deltas[day] for day in starts)), pending)
 
     def at(self, day: date) -> int:
-        number = day_number(day)
-        value = 0
-        for start, level in self.steps:
-            if start > number:
-                break
-            value = level
-        return value
+        index = bisect.bisect_right(self.starts, day_number(day)) - 1
+        return self.levels[index] if index >= 0 else 0
 
     def last_reached(self, threshold: int, start: date, end: date) -> date | None:
-        """The latest day in [start, end] on which the metric was at least ``threshold``."""
+        """The latest day in [start, end] on which the metric was at least ``threshold`` (> 0)."""
         first, last = day_number(start), day_number(end)
-        for index in range(len(self.steps) - 1, -1, -1):
-            begin, level = self.steps[index]
-            stop = self.steps[index + 1][0] - 1 if index + 1 < len(self.steps) else last
-            if begin > last or level < threshold:
-                continue
-            if stop < first:
+        index = bisect.bisect_right(self.starts, last) - 1  # the step holding ``last``
+        while index >= 0:
+            if self.levels[index] >= threshold:
+                stop = min(last, self.starts[index + 1] - 1) if index + 1 < len(self.starts) else last
+                return from_day_number(stop) if stop >= first else None
+            if self.starts[index] <= first:
                 return None
-            return EPOCH + timedelta(days=min(stop, last))
+            index -= 1
         return None
 
     def holds_until(self, threshold: int, today: date) -> date:
@@ -507,16 +506,12 @@ class SpendCurve:
         Every order leaves the window again, so the curve ends at 0 and the run ends.
         """
         assert threshold > 0, "only a threshold above 0 can be left"
-        number = day_number(today)
-        last = number
-        for index, (_, level) in enumerate(self.steps):
-            stop = self.steps[index + 1][0] - 1 if index + 1 < len(self.steps) else None
-            if stop is not None and stop < number:
-                continue
-            if level < threshold or stop is None:
-                break
-            last = stop
-        return EPOCH + timedelta(days=last)
+        index = bisect.bisect_right(self.starts, day_number(today)) - 1
+        last = day_number(today)
+        while index + 1 < len(self.starts) and self.levels[index] >= threshold:
+            last = self.starts[index + 1] - 1
+            index += 1
+        return from_day_number(last)
 
 
 def spend_by_day(daily: Mapping[str, Any]) -> dict[str, int]:
