@@ -3,9 +3,10 @@
 ``POST /loyalty`` takes the body the storefront sends to ``/graphql`` for the ``loyalty``
 query and reads only ``variables.ref.identity`` from it. It then does on the store what the
 query needs: the e-mail normalised (``normalise_identity``), the identity key read by ``_id``
-from its partition, the profile read by ``_id`` from its partition with the fields loyalty
-reads (``LOYALTY_FIELDS``), and ``evaluate_loyalty`` over ``spend_from_daily`` and
-``extensions_from_document`` against the active policy, which is read once at start-up. An
+from its partition, the profile's checkout document (``profile_checkout``: packed net spend per
+day, extensions) read by ``_id`` from its partition, and ``evaluate_loyalty`` over
+``unpack_spend`` and ``extensions_from_document`` against the active policy, which is read
+once at start-up. An
 unknown customer is evaluated with no spend and no extensions (the entry tier). The answer is
 a small JSON object. No authentication, no GraphQL, no permissions.
 
@@ -34,18 +35,18 @@ from starlette.routing import Route
 from profilegate.domain.identities import IdentityType, normalise_identity
 from profilegate.domain.money import Currencies
 from profilegate.domain.tiers import Benefit, Loyalty, TierPolicy, evaluate_loyalty
-from profilegate.storage.aggregates import spend_from_daily
+from profilegate.storage.aggregates import unpack_spend
 from profilegate.storage.documents import Database, Document
 from profilegate.storage.layout import Layout, load_layout
 from profilegate.storage.partitions import PartitionedCollection
-from profilegate.storage.profiles import LOYALTY_FIELDS, extensions_from_document
+from profilegate.storage.profiles import extensions_from_document
 from profilegate.storage.tier_policies import TierPolicyRepository
 
 
 @dataclass(frozen=True)
 class Store:
     identity_keys: PartitionedCollection
-    profiles: PartitionedCollection
+    checkout: PartitionedCollection
     policy: TierPolicy
 
 
@@ -57,19 +58,19 @@ async def open_store(database: Database) -> Store:
         raise RuntimeError("no tier policy is active: publish one before starting the bare endpoint")
     return Store(
         identity_keys=PartitionedCollection(database, "identity_keys", layout.partitions),
-        profiles=PartitionedCollection(database, "profiles", layout.partitions),
+        checkout=PartitionedCollection(database, "profile_checkout", layout.partitions),
         policy=policy,
     )
 
 
 async def loyalty_document(store: Store, identity: Mapping[str, Any]) -> Document | None:
-    """The profile fields loyalty reads, for the customer with this identity, if there is one."""
+    """The checkout document of the customer with this identity, if there is one."""
     key = normalise_identity(IdentityType[identity["type"]], identity["value"]).key
     owner = await store.identity_keys.for_id(key).find_one({"_id": key}, {"profileId": 1})
     if owner is None:
         return None
     profile_id = str(owner["profileId"])
-    return await store.profiles.for_id(profile_id).find_one({"_id": profile_id}, LOYALTY_FIELDS)
+    return await store.checkout.for_id(profile_id).find_one({"_id": profile_id})
 
 
 async def read_loyalty(store: Store, identity: Mapping[str, Any]) -> Loyalty:
@@ -77,7 +78,7 @@ async def read_loyalty(store: Store, identity: Mapping[str, Any]) -> Loyalty:
     now = datetime.now(UTC)
     if document is None:
         return evaluate_loyalty(store.policy, {}, {}, now)
-    spend = spend_from_daily(document.get("daily") or {})
+    spend = unpack_spend(document["spend"])
     return evaluate_loyalty(store.policy, spend, extensions_from_document(document), now)
 
 

@@ -2,6 +2,7 @@
 
 import asyncio
 import contextlib
+import logging
 from collections.abc import AsyncIterator, Callable
 from datetime import datetime
 
@@ -10,17 +11,20 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route, WebSocketRoute
 
+from profilegate.api.audience_endpoint import audience_endpoint
 from profilegate.api.http import GatewayState, GraphQLView, Guard, utc_now
 from profilegate.api.schema import build_schema
 from profilegate.api.track_endpoint import track_endpoint
 from profilegate.domain.keys import Role
 from profilegate.embedded import EmbeddedStore
 from profilegate.service.keys import Authenticator
+from profilegate.service.segments import SegmentCatalogue, refresh_rule_extensions
 from profilegate.service.tiers import ActivePolicy
 from profilegate.settings import Settings
 from profilegate.storage.store import open_client, ping, prepare
 
 READY_TIMEOUT_SECONDS = 2.0
+log = logging.getLogger("profilegate")
 
 
 def create_app(settings: Settings, *, clock: Callable[[], datetime] = utc_now) -> Starlette:
@@ -33,6 +37,8 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] = utc_now) -
         roles=frozenset({Role.ADMIN, Role.INGEST, Role.STOREFRONT}),
     )
 
+    exporter = Guard(audience_endpoint, max_body_bytes=settings.max_body_bytes, roles=frozenset({Role.ADMIN}))
+
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[GatewayState]:
         with contextlib.ExitStack() as stack:
@@ -44,6 +50,7 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] = utc_now) -
                 uri = store.uri
             assert uri is not None, "an embedded store has a URI once started"
             client = open_client(uri)
+            refresher: asyncio.Task[None] | None = None
             try:
                 database = client[settings.database]
                 repos = await prepare(
@@ -54,6 +61,9 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] = utc_now) -
                 app.state.database = database
                 admin_key = settings.admin_key.get_secret_value() if settings.admin_key else None
                 rules = settings.profile_rules
+                segments = SegmentCatalogue(repos, settings.segment_cache_seconds)
+                if settings.segment_refresh_seconds:
+                    refresher = asyncio.create_task(_refresh_periodically(segments, settings, clock))
                 yield GatewayState(
                     repos=repos,
                     authenticator=Authenticator(
@@ -67,9 +77,14 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] = utc_now) -
                     phone_region=settings.default_phone_region,
                     tier_policy=ActivePolicy(repos.tier_policies, settings.tier_policy_cache_seconds),
                     tier_rules=settings.tier_rules,
+                    segments=segments,
+                    segment_rules=settings.segment_rules,
                     clock=clock,
                 )
             finally:
+                if refresher is not None:
+                    refresher.cancel()
+                    await asyncio.gather(refresher, return_exceptions=True)
                 await client.close()
 
     async def healthz(request: Request) -> JSONResponse:
@@ -89,9 +104,22 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] = utc_now) -
             Route("/graphql", gateway, methods=["GET", "POST"]),
             WebSocketRoute("/graphql", gateway),
             Route("/v1/track", tracker, methods=["POST"]),
+            Route("/v1/segments/{key}/audience", exporter, methods=["GET"]),
         ],
         lifespan=lifespan,
     )
+
+
+async def _refresh_periodically(
+    segments: SegmentCatalogue, settings: Settings, clock: Callable[[], datetime]
+) -> None:
+    """Extensions kept by segment rules follow time too (a return ages out of its window)."""
+    while True:
+        await asyncio.sleep(settings.segment_refresh_seconds)
+        try:
+            await refresh_rule_extensions(segments.repos, segments, clock())
+        except Exception:
+            log.exception("refreshing the extensions segments maintain failed; trying again later")
 
 
 def app_from_environment() -> Starlette:

@@ -4,11 +4,12 @@ import asyncio
 import contextlib
 import os
 import signal
+import sys
 from collections.abc import AsyncIterator, Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from types import FrameType
-from typing import Annotated
+from typing import Annotated, BinaryIO
 
 import typer
 import uvicorn
@@ -16,12 +17,16 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 
 from profilegate.api.schema import schema_sdl
+from profilegate.domain.errors import InvalidInput
 from profilegate.domain.keys import Role
 from profilegate.embedded import EmbeddedStore, EmbeddedStoreError, running_store_uri
+from profilegate.service.audiences import AudienceRequest, ExportFormat, audience_size, export_audience
 from profilegate.service.keys import create_key
 from profilegate.service.rebuild import Progress as RebuildProgress
 from profilegate.service.rebuild import Rebuilt, rebuild_aggregates
+from profilegate.service.seed import SeedRules
 from profilegate.service.seed import seed as load_fixtures
+from profilegate.service.segments import SegmentCatalogue, refresh_rule_extensions
 from profilegate.settings import EMBEDDED_EVENT_SEGMENT, EMBEDDED_PARTITIONS, Settings
 from profilegate.storage.store import Repositories, open_client, prepare
 
@@ -75,6 +80,7 @@ def serve(
             workers=workers,
             loop="uvloop",
             http="httptools",
+            access_log=settings.access_log,
             proxy_headers=True,
         )
 
@@ -93,19 +99,19 @@ def _exit_on_sigterm(signum: int, frame: FrameType | None) -> None:
 def seed(
     data_dir: DataDir = None,
     fixtures: Annotated[
-        Path, typer.Option(help="Folder with extensions.json, profiles.json and tier_policy.json.")
+        Path,
+        typer.Option(help="Folder with extensions.json, profiles.json, tier_policy.json, segments.json."),
     ] = PROJECT_ROOT / "fixtures",
 ) -> None:
     """Load the demo data: extension definitions, a few dozen profiles, a few thousand events
-    for them and the default tier policy. Safe to repeat: the second time every event is a
-    duplicate, and an active tier policy is left alone."""
+    for them, the default tier policy and demo segments. Safe to repeat: the second time every
+    event is a duplicate, an active tier policy is left alone and segments are saved again."""
     settings = _settings(data_dir)
 
     async def run() -> None:
         async with _repositories(settings) as repos:
-            seeded = await load_fixtures(
-                repos, fixtures, settings.tracking_rules, settings.tier_rules, datetime.now(UTC)
-            )
+            rules = SeedRules(settings.tracking_rules, settings.tier_rules, settings.segment_rules)
+            seeded = await load_fixtures(repos, fixtures, rules, datetime.now(UTC))
         summary = (
             f"{seeded.definitions} extension definitions, {seeded.profiles_created} profiles created, "
             f"{seeded.profiles_updated} already there; {seeded.events_accepted} events accepted, "
@@ -120,6 +126,7 @@ def seed(
             typer.echo(
                 f"default tier policy published as version {seeded.tier_policy_version}, active", err=True
             )
+        typer.echo(f"{seeded.segments} segments saved", err=True)
 
     asyncio.run(run())
 
@@ -157,6 +164,71 @@ def _progress_bar() -> Iterator[Callable[[RebuildProgress], None]]:
             bar.update(tasks[progress.stage], completed=progress.done, total=progress.total)
 
         yield show
+
+
+@app.command("refresh-segments")
+def refresh_segments(data_dir: DataDir = None) -> None:
+    """Bring the extensions segments maintain in line with their rules now (the gateway also
+    does this every PROFILEGATE_SEGMENT_REFRESH_SECONDS)."""
+    settings = _settings(data_dir)
+
+    async def run() -> int:
+        async with _repositories(settings) as repos:
+            catalogue = SegmentCatalogue(repos, cache_seconds=0)
+            return (await refresh_rule_extensions(repos, catalogue, datetime.now(UTC))).checked
+
+    typer.echo(f"checked {asyncio.run(run())} members and holders", err=True)
+
+
+@app.command("export-segment")
+def export_segment(
+    key: Annotated[str, typer.Argument(help="The segment's key.")],
+    purpose: Annotated[str, typer.Option(help="The consent purpose the use needs, e.g. ads.")],
+    format: Annotated[ExportFormat, typer.Option("--format", case_sensitive=False)] = ExportFormat.CSV,
+    hashed: Annotated[
+        bool, typer.Option("--hash", help="SHA-256 of the normalised e-mail and phone, for ads platforms.")
+    ] = False,
+    output: Annotated[Path | None, typer.Option(help="Write here instead of standard output.")] = None,
+    data_dir: DataDir = None,
+) -> None:
+    """Export a segment's members who consented to PURPOSE, as CSV or NDJSON."""
+    settings = _settings(data_dir)
+    request = AudienceRequest(purpose=purpose, format=format, hashed=hashed)
+
+    async def run() -> int:
+        async with _repositories(settings) as repos:
+            now = datetime.now(UTC)
+            segments = await repos.segments.all()
+            segment = next((s for s in segments if s.key == key), None)
+            if segment is None:
+                raise typer.BadParameter(f"no segment {key!r}", param_hint="KEY")
+            total = await audience_size(repos, segment, segments, purpose, now)
+            with contextlib.ExitStack() as stack:
+                sink = stack.enter_context(output.open("wb")) if output else sys.stdout.buffer
+                chunks = export_audience(repos, segment, segments, request, settings.consent_purposes, now)
+                return await _write_with_progress(chunks, sink, total, has_header=format is ExportFormat.CSV)
+
+    try:
+        written = asyncio.run(run())
+    except InvalidInput as error:
+        raise typer.BadParameter(error.reason, param_hint=f"--{error.field}") from error
+    typer.echo(f"exported {written} profiles of {key}", err=True)
+
+
+async def _write_with_progress(
+    chunks: AsyncIterator[bytes], sink: BinaryIO, total: int, *, has_header: bool
+) -> int:
+    columns = (TextColumn("exporting"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    console = Console(stderr=True)
+    written = -1 if has_header else 0
+    with Progress(*columns, console=console, transient=True, disable=not console.is_terminal) as bar:
+        task = bar.add_task("export", total=total)
+        async for chunk in chunks:
+            sink.write(chunk)
+            written += 1
+            bar.update(task, completed=max(written, 0))
+    sink.flush()
+    return max(written, 0)
 
 
 @app.command("export-schema")

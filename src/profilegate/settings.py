@@ -13,6 +13,7 @@ from profilegate.domain.money import Currencies
 from profilegate.domain.traits import TraitLimits
 from profilegate.service.identify import IdentifyRules
 from profilegate.service.profiles import ProfileRules
+from profilegate.service.segments import SegmentRules
 from profilegate.service.tiers import TierRules
 from profilegate.service.tracking import TrackingRules
 from profilegate.storage.layout import Layout
@@ -56,6 +57,9 @@ class Settings(BaseSettings):
     max_event_skew_seconds: int = Field(default=300, ge=0)
     blocked_identities: tuple[str, ...] = ()
     tier_policy_cache_seconds: float = Field(default=5.0, ge=0)
+    access_log: bool = True
+    segment_cache_seconds: float = Field(default=5.0, ge=0)
+    segment_refresh_seconds: float = Field(default=3600.0, ge=0)
 
     @property
     def production(self) -> bool:
@@ -88,6 +92,14 @@ class Settings(BaseSettings):
     @property
     def tier_rules(self) -> TierRules:
         return TierRules(currency=self.base_currency, kept_days=self.daily_retention_days)
+
+    @property
+    def segment_rules(self) -> SegmentRules:
+        return SegmentRules(
+            currencies=self.event_rules.currencies,
+            consent_purposes=frozenset(self.consent_purposes),
+            kept_days=self.daily_retention_days,
+        )
 
     @property
     def event_rules(self) -> EventRules:

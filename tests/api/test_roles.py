@@ -66,6 +66,17 @@ ROOT_FIELDS: dict[str, tuple[str, frozenset[str]]] = {
         ' tiers: [{name: "MEMBER", threshold: "0"}]}) { __typename } }',
         frozenset({ADMIN}),
     ),
+    "Query.segments": ("{ segments { key } }", frozenset({ADMIN})),
+    "Query.segment": ('{ segment(key: "vip") { key } }', frozenset({ADMIN})),
+    "Mutation.saveSegment": (
+        'mutation { saveSegment(input: {key: "buyers", name: "Buyers", rule: "orders >= 1"})'
+        " { __typename } }",
+        frozenset({ADMIN}),
+    ),
+    "Mutation.deleteSegment": (
+        'mutation { deleteSegment(key: "buyers") { __typename } }',
+        frozenset({ADMIN}),
+    ),
     "Mutation.activateTierPolicy": (
         "mutation { activateTierPolicy(version: 1) { __typename } }",
         frozenset({ADMIN}),
@@ -88,6 +99,9 @@ PROFILE_FIELDS: dict[str, frozenset[str]] = {
     "extensionLog { action }": frozenset({ADMIN}),
     "metrics { orders }": frozenset({ADMIN, PARTNER}),
     "loyalty { reason }": frozenset({ADMIN, STOREFRONT, PARTNER}),
+    "segments": frozenset({ADMIN, STOREFRONT, PARTNER}),
+    'inSegment(key: "vip")': frozenset({ADMIN, STOREFRONT, PARTNER}),
+    'explainSegment(key: "vip") { held }': frozenset({ADMIN, PARTNER}),
     "mergedFrom": frozenset({ADMIN}),
 }
 

@@ -20,6 +20,7 @@ from profilegate.domain.tiers import (
     TierPolicy,
     check_draft,
     check_retention_fits,
+    day_number,
     evaluate_loyalty,
     spend_by_day,
 )
@@ -51,7 +52,11 @@ def policy(**changes: Any) -> TierPolicy:
     return TierPolicy(**draft.model_dump(), version=1, currency="EUR", published_at=NOW, published_by="admin")
 
 
-def ago(days: int) -> str:
+def ago(days: int) -> int:
+    return day_number(TODAY - timedelta(days=days))
+
+
+def iso_day(days: int) -> str:
     return (TODAY - timedelta(days=days)).isoformat()
 
 
@@ -101,7 +106,7 @@ LOCK_30 = {"returnLockDays": 30}
         # until the end of next year: GOLD was last reached on 2025-05-31 (order of 2024-06-01)
         pytest.param(
             NEXT_YEAR,
-            {"2024-06-01": 100_000},
+            {day_number(date(2024, 6, 1)): 100_000},
             datetime(2026, 12, 31, 23, 59, tzinfo=UTC),
             "GOLD",
             LoyaltyReason.RETAINED,
@@ -109,7 +114,7 @@ LOCK_30 = {"returnLockDays": 30}
         ),
         pytest.param(
             NEXT_YEAR,
-            {"2024-06-01": 100_000},
+            {day_number(date(2024, 6, 1)): 100_000},
             datetime(2027, 1, 1, tzinfo=UTC),
             "MEMBER",
             LoyaltyReason.ENTRY,
@@ -129,7 +134,7 @@ LOCK_30 = {"returnLockDays": 30}
     ],
 )
 def test_tier_at_the_boundaries(
-    changes: dict[str, Any], spend: dict[str, int], now: datetime, tier: str, reason: LoyaltyReason
+    changes: dict[str, Any], spend: dict[int, int], now: datetime, tier: str, reason: LoyaltyReason
 ) -> None:
     loyalty = evaluate_loyalty(policy(**changes), spend, {}, now)
     assert (tier_name(loyalty), loyalty.reason) == (tier, reason)
@@ -191,8 +196,8 @@ ORDER = {
 
 
 def test_a_return_drops_the_customer_below_a_threshold_from_the_orders_day() -> None:
-    order = event("order_completed", "e-1", ago(60), ORDER)
-    refund = event("order_returned", "e-2", ago(2), {"orderId": "o-1", "amount": "0.01"})
+    order = event("order_completed", "e-1", iso_day(60), ORDER)
+    refund = event("order_returned", "e-2", iso_day(2), {"orderId": "o-1", "amount": "0.01"})
     before, _ = apply_events(Aggregates(), [order], NOW, 1130)
     after, _ = apply_events(before, [refund], NOW, 1130)
     assert tier_name(evaluate_loyalty(policy(**LOCK_30), spend_by_day(before.daily), {}, NOW)) == "GOLD"
@@ -271,7 +276,7 @@ EARLIER = NOW - timedelta(seconds=1)
     ],
 )
 def test_overrides_and_their_precedence(
-    spend: dict[str, int],
+    spend: dict[int, int],
     extensions: list[ExtensionGrant],
     tier: str | None,
     reason: LoyaltyReason,

@@ -10,9 +10,10 @@ import pytest
 
 from profilegate.domain.events import Channel, EventRules, EventType, parse_event
 from profilegate.service.profiles import ProfileRules
-from profilegate.service.seed import DEMO_DAYS, demo_events, seed
-from profilegate.service.tiers import ActivePolicy, TierRules, tier_distribution
+from profilegate.service.seed import DEMO_DAYS, SeedRules, demo_events, seed
+from profilegate.service.tiers import ActivePolicy, tier_distribution
 from profilegate.service.tracking import TrackingRules
+from profilegate.settings import Settings
 from profilegate.storage.store import Repositories
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures"
@@ -52,7 +53,9 @@ def test_returns_and_cancellations_follow_an_order_of_the_same_shopper(now: date
         assert event.type is EventType.ORDER_CANCELLED or event.amount <= order.amount
 
 
-TIERS = TierRules(currency="EUR", kept_days=1130)
+def seed_rules(tracking: TrackingRules) -> SeedRules:
+    settings = Settings(mongodb_uri="mongodb://unused")
+    return SeedRules(tracking, settings.tier_rules, settings.segment_rules)
 
 
 @pytest.fixture
@@ -65,8 +68,8 @@ async def test_seeding_twice_tracks_every_event_once(
 ) -> None:
     count = len(demo_events(PROFILES, now))
 
-    first = await seed(repos, FIXTURES, tracking, TIERS, now)
-    again = await seed(repos, FIXTURES, tracking, TIERS, now + timedelta(hours=1))
+    first = await seed(repos, FIXTURES, seed_rules(tracking), now)
+    again = await seed(repos, FIXTURES, seed_rules(tracking), now + timedelta(hours=1))
 
     assert (first.profiles_created, first.events_accepted, first.events_duplicate) == (36, count, 0)
     assert (again.profiles_updated, again.events_accepted, again.events_duplicate) == (36, 0, count)
@@ -79,7 +82,7 @@ async def test_seeding_twice_tracks_every_event_once(
 async def test_the_demo_customers_spread_over_the_default_tiers(
     repos: Repositories, tracking: TrackingRules, now: datetime
 ) -> None:
-    await seed(repos, FIXTURES, tracking, TIERS, now)
+    await seed(repos, FIXTURES, seed_rules(tracking), now)
     found = await tier_distribution(repos, ActivePolicy(repos.tier_policies, cache_seconds=0), now)
     assert found is not None
     policy, counts = found

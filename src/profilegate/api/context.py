@@ -8,6 +8,7 @@ import strawberry
 from profilegate.domain.keys import Principal
 from profilegate.service.identify import IdentifyRules
 from profilegate.service.profiles import ProfileRules
+from profilegate.service.segments import SegmentCatalogue, SegmentRules
 from profilegate.service.tiers import ActivePolicy, TierRules
 from profilegate.service.tracking import TrackingRules
 from profilegate.storage.store import Repositories
@@ -23,6 +24,8 @@ class Context:
     phone_region: str
     tier_policy: ActivePolicy
     tier_rules: TierRules
+    segments: SegmentCatalogue
+    segment_rules: SegmentRules
     now: datetime
 
 

@@ -10,6 +10,7 @@ from strawberry.extensions import MaskErrors
 
 from profilegate.domain import errors
 from profilegate.domain.merges import MergeBlocked
+from profilegate.domain.segment_parser import RuleError
 
 log = logging.getLogger("profilegate.api")
 
@@ -50,6 +51,15 @@ class MergeBlockedError(Error):
     field: str
 
 
+@strawberry.type(
+    description="The segment rule does not validate; `line` and `column` (1-based) point at the problem."
+)
+class InvalidRuleError(Error):
+    field: str
+    line: int
+    column: int
+
+
 @strawberry.type(description="No tier policy has this version.")
 class TierPolicyNotFoundError(Error):
     version: int
@@ -63,6 +73,10 @@ class ConcurrentModificationError(Error):
 def error_result(error: errors.DomainError) -> Error:
     """The typed result for an expected failure."""
     match error:
+        case RuleError():
+            return InvalidRuleError(
+                message=error.message, field=error.field, line=error.line, column=error.column
+            )
         case errors.InvalidInput():
             return InvalidInputError(message=error.message, field=error.field)
         case errors.IdentityConflict():

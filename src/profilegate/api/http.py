@@ -18,6 +18,7 @@ from profilegate.domain.keys import Principal, Role
 from profilegate.service.identify import IdentifyRules
 from profilegate.service.keys import Authenticator
 from profilegate.service.profiles import ProfileRules
+from profilegate.service.segments import SegmentCatalogue, SegmentRules
 from profilegate.service.tiers import ActivePolicy, TierRules
 from profilegate.service.tracking import TrackingRules
 from profilegate.storage.store import Repositories
@@ -37,6 +38,8 @@ class GatewayState(TypedDict):
     phone_region: str
     tier_policy: ActivePolicy
     tier_rules: TierRules
+    segments: SegmentCatalogue
+    segment_rules: SegmentRules
     clock: Callable[[], datetime]
 
 
@@ -66,6 +69,8 @@ class GraphQLView(GraphQL[Context, None]):
             phone_region=state["phone_region"],
             tier_policy=state["tier_policy"],
             tier_rules=state["tier_rules"],
+            segments=state["segments"],
+            segment_rules=state["segment_rules"],
             now=self._clock(),
         )
 

@@ -11,6 +11,7 @@ from profilegate.api.errors import (
     ConcurrentModificationError,
     IdentityConflictError,
     InvalidInputError,
+    InvalidRuleError,
     MaskInternalErrors,
     MergeBlockedError,
     NotPermittedError,
@@ -23,9 +24,12 @@ from profilegate.api.identify import IdentifyMutations, IdentifyQueries
 from profilegate.api.keys import KeyMutations, KeyQueries
 from profilegate.api.loyalty import LoyaltyMutations, LoyaltyQueries
 from profilegate.api.profiles import ProfileMutations, ProfileQueries
+from profilegate.api.segments import SegmentMutations, SegmentQueries
 from profilegate.api.tracking import TrackingMutations
 
-Query = merge_types("Query", (ProfileQueries, LoyaltyQueries, ExtensionQueries, IdentifyQueries, KeyQueries))
+Query = merge_types(
+    "Query", (ProfileQueries, LoyaltyQueries, SegmentQueries, ExtensionQueries, IdentifyQueries, KeyQueries)
+)
 Mutation = merge_types(
     "Mutation",
     (
@@ -34,6 +38,7 @@ Mutation = merge_types(
         ExtensionMutations,
         TrackingMutations,
         LoyaltyMutations,
+        SegmentMutations,
         KeyMutations,
     ),
 )
@@ -52,6 +57,7 @@ def build_schema() -> strawberry.Schema:
             MergeBlockedError,
             ConcurrentModificationError,
             TierPolicyNotFoundError,
+            InvalidRuleError,
         ],
         extensions=[
             MaskInternalErrors,

@@ -199,7 +199,9 @@ class TrackingMutations:
     async def track(self, info: Info, events: list[EventInput]) -> TrackResultType:
         context = info.context
         raw = [raw_event(event) for event in events]
-        result = await track(context.repos, raw, context.tracking, context.now)
+        result = await track(
+            context.repos, raw, context.tracking, context.now, changed=context.segments.follow(context.now)
+        )
         return TrackResultType.from_domain(result)
 
 

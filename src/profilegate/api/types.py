@@ -4,6 +4,7 @@ from datetime import datetime
 from typing import Self
 
 import strawberry
+from graphql import GraphQLError
 from strawberry.scalars import JSON
 
 from profilegate.api import enums  # noqa: F401  (registers the domain enums with the schema first)
@@ -18,6 +19,8 @@ from profilegate.domain.identities import IdentityType
 from profilegate.domain.keys import ApiKey, Principal, Role
 from profilegate.domain.profiles import Profile
 from profilegate.domain.refs import ProfileRef
+from profilegate.domain.segment_predicate import Explanation
+from profilegate.service.segments import explain_membership, memberships
 from profilegate.service.tiers import profile_loyalty
 
 ADMIN_OR_PARTNER = allow(Role.ADMIN, Role.PARTNER)
@@ -98,6 +101,23 @@ class ExtensionLogEntry:
     at: datetime
 
 
+@strawberry.type(description="Which clauses of a segment's rule held for the profile, with the values seen.")
+class SegmentExplanation:
+    clause: str
+    held: bool
+    seen: str | None = strawberry.field(description="The profile's value for a leaf clause.")
+    parts: list["SegmentExplanation"]
+
+    @classmethod
+    def from_domain(cls, explanation: Explanation) -> "SegmentExplanation":
+        return cls(
+            clause=explanation.clause,
+            held=explanation.held,
+            seen=explanation.seen,
+            parts=[cls.from_domain(part) for part in explanation.parts],
+        )
+
+
 @strawberry.type(name="Profile", description="One shopper's profile.")
 class ProfileType:
     domain: strawberry.Private[Profile]
@@ -162,6 +182,32 @@ class ProfileType:
     async def loyalty(self, info: Info) -> LoyaltyObject:
         policy = await info.context.tier_policy.get()
         return LoyaltyObject.from_domain(profile_loyalty(self.domain, policy, info.context.now))
+
+    @strawberry.field(permission_classes=[READERS], description="Keys of the segments the profile is in now.")
+    async def segments(self, info: Info) -> list[str]:
+        return memberships(self.domain, await info.context.segments.all(), info.context.now)
+
+    @strawberry.field(permission_classes=[READERS], description="Whether the profile is in the segment now.")
+    async def in_segment(self, info: Info, key: str) -> bool:
+        segments = await info.context.segments.all()
+        if not any(segment.key == key for segment in segments):
+            raise GraphQLError(f"no segment {key!r}", extensions={"code": "BAD_USER_INPUT", "field": "key"})
+        return key in memberships(self.domain, segments, info.context.now)
+
+    @strawberry.field(
+        permission_classes=[ADMIN_OR_PARTNER],
+        description="Why the profile is in the segment or not; null: no such segment.",
+    )
+    async def explain_segment(self, info: Info, key: str) -> SegmentExplanation | None:
+        context = info.context
+        segments = await context.segments.all()
+        segment = next((s for s in segments if s.key == key), None)
+        if segment is None:
+            return None
+        currencies = context.tracking.events.currencies
+        return SegmentExplanation.from_domain(
+            explain_membership(self.domain, segment, segments, context.now, currencies)
+        )
 
     @strawberry.field(permission_classes=[ADMIN], description="Profiles merged into this one.")
     def merged_from(self) -> list[strawberry.ID]:

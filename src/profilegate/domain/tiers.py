@@ -324,13 +324,14 @@ def no_policy() -> Loyalty:
 
 def evaluate_loyalty(
     policy: TierPolicy,
-    spend: Mapping[str, int],
+    spend: Mapping[int, int],
     extensions: Mapping[str, ExtensionGrant],
     now: datetime,
     *,
     cart: int = 0,
 ) -> Loyalty:
-    """The tier held at ``now``; ``spend`` is net spend per UTC day of the orders placed that day.
+    """The tier held at ``now``; ``spend`` is net spend per UTC day (as ``day_number``) of the
+    orders placed that day.
 
     ``cart`` adds an order of that many minor units today, counted as if already past its
     return window: the tier this purchase earns once it is kept.
@@ -466,14 +467,13 @@ class SpendCurve:
     pending: int
 
     @classmethod
-    def of(cls, spend: Mapping[str, int], lock: int, window: int, today: date, cart: int = 0) -> "SpendCurve":
+    def of(cls, spend: Mapping[int, int], lock: int, window: int, today: date, cart: int = 0) -> "SpendCurve":
         now = day_number(today)
-        shift = lock - EPOCH_ORDINAL
         deltas: dict[int, int] = {}
         pending = 0
         for day, net in spend.items():
             if net:
-                credit = date.fromisoformat(day).toordinal() + shift
+                credit = day + lock
                 pending += net if credit > now else 0
                 deltas[credit] = deltas.get(credit, 0) + net
                 deltas[credit + window] = deltas.get(credit + window, 0) - net
@@ -514,6 +514,10 @@ class SpendCurve:
         return from_day_number(last)
 
 
-def spend_by_day(daily: Mapping[str, Any]) -> dict[str, int]:
-    """Net spend per day from domain day buckets (anything with ``gross`` and ``net``)."""
-    return {day: bucket.net for day, bucket in daily.items() if bucket.gross or bucket.net}
+def spend_by_day(daily: Mapping[str, Any]) -> dict[int, int]:
+    """Net spend per day number from domain day buckets (anything with ``gross`` and ``net``)."""
+    return {
+        day_number(date.fromisoformat(day)): bucket.net
+        for day, bucket in daily.items()
+        if bucket.gross or bucket.net
+    }

@@ -43,8 +43,13 @@ async def set_extension(
     expires_at: datetime | None,
     by: Principal,
     now: datetime,
+    *,
+    source: str = MANUAL,
 ) -> ExtensionChanged:
-    """Set ``name`` on the profile. Setting it again while in force changes nothing."""
+    """Set ``name`` on the profile. Setting it again while in force changes nothing.
+
+    ``source``: who keeps it, ``manual`` or ``rule:<segment key>`` for a segment's extension.
+    """
     definition = await _definition(repos, name, by)
     reason = check_reason(reason)
     if expires_at is not None:
@@ -58,14 +63,14 @@ async def set_extension(
             await pause_before_retry(attempt)
         profile = await require_profile(repos, ref)
         current = profile.extensions.get(name)
-        if current is not None and _covers(current, reason, expires_at, now):
+        if current is not None and _covers(current, reason, expires_at, source, now):
             return ExtensionChanged(profile, changed=False)
         grant = ExtensionGrant(
             name=name,
             at=now,
             by=by.name,
             reason=reason,
-            source=MANUAL,
+            source=source,
             expires_at=definition.expiry(now, expires_at),
         )
         updated = _bump(profile, {**profile.extensions, name: grant}, now)
@@ -76,9 +81,20 @@ async def set_extension(
 
 
 async def remove_extension(
-    repos: Repositories, ref: ProfileRef, name: str, reason: str, by: Principal, now: datetime
+    repos: Repositories,
+    ref: ProfileRef,
+    name: str,
+    reason: str,
+    by: Principal,
+    now: datetime,
+    *,
+    only_source: str | None = None,
 ) -> ExtensionChanged:
-    """Remove ``name`` from the profile; removing an absent or expired one changes nothing."""
+    """Remove ``name`` from the profile; removing an absent or expired one changes nothing.
+
+    ``only_source``: remove it only if it was set from this source (a rule never removes an
+    extension an admin set by hand).
+    """
     await _definition(repos, name, by)
     reason = check_reason(reason)
     for attempt in range(MAX_ATTEMPTS):
@@ -87,6 +103,8 @@ async def remove_extension(
         profile = await require_profile(repos, ref)
         current = profile.extensions.get(name)
         if current is None or not current.active(now):
+            return ExtensionChanged(profile, changed=False)
+        if only_source is not None and current.source != only_source:
             return ExtensionChanged(profile, changed=False)
         remaining = {key: grant for key, grant in profile.extensions.items() if key != name}
         updated = _bump(profile, remaining, now)
@@ -105,10 +123,12 @@ async def _definition(repos: Repositories, name: str, by: Principal) -> Extensio
     return definition
 
 
-def _covers(current: ExtensionGrant, reason: str, expires_at: datetime | None, now: datetime) -> bool:
+def _covers(
+    current: ExtensionGrant, reason: str, expires_at: datetime | None, source: str, now: datetime
+) -> bool:
     """Would setting this again leave the profile as it is?"""
     same_expiry = expires_at is None or current.expires_at == expires_at
-    return current.active(now) and current.reason == reason and current.source == MANUAL and same_expiry
+    return current.active(now) and current.reason == reason and current.source == source and same_expiry
 
 
 def _bump(profile: Profile, extensions: dict[str, ExtensionGrant], now: datetime) -> Profile:

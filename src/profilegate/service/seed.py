@@ -1,5 +1,5 @@
-"""Loading the demo data: extension definitions, profiles and the default tier policy from
-``fixtures/``, and a few thousand events for those profiles, generated here.
+"""Loading the demo data: extension definitions, profiles, the default tier policy and
+segments from ``fixtures/``, and a few thousand events for those profiles, generated here.
 
 The events are made by a seeded ``random.Random``, so every run makes the same ones, dated
 back from ``now`` over the last ``DEMO_DAYS`` days and numbered ``seed-00000``, ...: a second
@@ -21,6 +21,7 @@ from profilegate.domain.keys import Principal, Role
 from profilegate.domain.refs import ProfileRef
 from profilegate.service.extensions import define_extension, set_extension
 from profilegate.service.profiles import ConsentChange, ProfileChange, ProfileRules, upsert_profile
+from profilegate.service.segments import SegmentCatalogue, SegmentInput, SegmentRules, save_segment
 from profilegate.service.tiers import ActivePolicy, TierRules, publish_policy
 from profilegate.service.tracking import Status, TrackingRules, track
 from profilegate.storage.store import Repositories
@@ -51,12 +52,19 @@ class Seeded:
     events_duplicate: int
     events_rejected: int
     tier_policy_version: int | None  # the default policy, published and activated; None: one was active
+    segments: int
 
 
-async def seed(
-    repos: Repositories, fixtures: Path, rules: TrackingRules, tier_rules: TierRules, now: datetime
-) -> Seeded:
+@dataclass(frozen=True)
+class SeedRules:
+    tracking: TrackingRules
+    tiers: TierRules
+    segments: SegmentRules
+
+
+async def seed(repos: Repositories, fixtures: Path, seed_rules: SeedRules, now: datetime) -> Seeded:
     """Load ``fixtures`` and the demo events; running it again changes nothing."""
+    rules = seed_rules.tracking
     definitions = json.loads((fixtures / "extensions.json").read_text())
     for item in definitions:
         await define_extension(
@@ -87,8 +95,19 @@ async def seed(
         counts[Status.ACCEPTED],
         counts[Status.DUPLICATE],
         counts[Status.REJECTED],
-        await _seed_tier_policy(repos, fixtures, tier_rules, now),
+        await _seed_tier_policy(repos, fixtures, seed_rules.tiers, now),
+        await _seed_segments(repos, fixtures, seed_rules.segments, now),
     )
+
+
+async def _seed_segments(repos: Repositories, fixtures: Path, rules: SegmentRules, now: datetime) -> int:
+    """Save the demo segments (in file order: a segment a rule uses comes first)."""
+    items = json.loads((fixtures / "segments.json").read_text())
+    catalogue = SegmentCatalogue(repos, cache_seconds=0)
+    for item in items:
+        change = SegmentInput(item["key"], item["name"], item["rule"], item.get("maintainsExtension"))
+        await save_segment(repos, catalogue, change, rules, by=SEEDER.name, now=now)
+    return len(items)
 
 
 async def _seed_tier_policy(

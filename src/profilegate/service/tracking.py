@@ -7,7 +7,7 @@ no-op, the profile update happens. A replay of an applied event is reported as d
 """
 
 import asyncio
-from collections.abc import Coroutine, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
@@ -69,9 +69,17 @@ class _Group:
 
 
 async def track(
-    repos: Repositories, raw_events: Sequence[object], rules: TrackingRules, now: datetime
+    repos: Repositories,
+    raw_events: Sequence[object],
+    rules: TrackingRules,
+    now: datetime,
+    *,
+    changed: Callable[[set[str]], Awaitable[None]] | None = None,
 ) -> TrackResult:
-    """Apply a batch; every event gets its own outcome and the valid rest is applied."""
+    """Apply a batch; every event gets its own outcome and the valid rest is applied.
+
+    ``changed`` is called with the ids of the profiles events were applied to, once they are.
+    """
     if len(raw_events) > rules.max_batch:
         reason = f"the batch holds {len(raw_events)} events, more than the limit of {rules.max_batch}"
         return TrackResult([EventOutcome(_raw_id(raw), Status.REJECTED, reason) for raw in raw_events])
@@ -113,6 +121,13 @@ async def track(
     )
     for index, outcome in (item for batch in applied for item in batch):
         outcomes[index] = outcome
+    touched = {
+        profile.id
+        for (_, profile), batch in zip(resolved, applied, strict=True)
+        if any(outcome.status is Status.ACCEPTED for _, outcome in batch)
+    }
+    if changed is not None and touched:
+        await changed(touched)
     return TrackResult([outcome for outcome in outcomes if outcome is not None])
 
 
@@ -184,6 +199,8 @@ async def apply_to_profile(
             raise InvalidInput("profileId", f"no profile {profile_id}")
         aggregates, applied = apply_events(profile.aggregates, events, now, retention_days)
         if not applied:
+            # A replay: the write it repeats may have died before the checkout copy was made.
+            await repos.profiles.refresh_checkout(profile)
             return set()
         updated = profile.model_copy(
             update={"aggregates": aggregates, "version": profile.version + 1, "updated_at": now}

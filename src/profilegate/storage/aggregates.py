@@ -4,10 +4,14 @@ Keys that come from callers (order ids, categories) are kept in arrays of pairs,
 field names, since they may hold '.' or '$'. Nothing here is indexed, so arrays cost nothing.
 """
 
+import struct
+from collections.abc import Mapping
+from datetime import date
 from typing import Any
 
 from profilegate.domain.aggregates import Aggregates, DayBucket, OrderEntry
 from profilegate.domain.events import EventType
+from profilegate.domain.tiers import day_number
 from profilegate.storage.documents import Document
 
 
@@ -95,17 +99,27 @@ def _day_from_document(document: Document) -> DayBucket:
     )
 
 
-def spend_from_daily(daily: Document) -> dict[str, int]:
-    """Net spend per UTC day of the orders placed that day, read straight from the stored buckets.
-
-    The checkout path needs nothing else of a profile's history, so it skips building buckets.
-    """
-    spend: dict[str, int] = {}
+def spend_from_daily(daily: Document) -> dict[int, int]:
+    """Net spend per UTC day (as a day number) of the orders placed that day, read straight
+    from the stored buckets, without building them."""
+    spend: dict[int, int] = {}
     for day, bucket in daily.items():
         net = bucket.get("g", 0) - bucket.get("k", 0) - bucket.get("x", 0)
         if net or bucket.get("g"):
-            spend[day] = net
+            spend[day_number(date.fromisoformat(day))] = net
     return spend
+
+
+_SPEND_RECORD = struct.Struct("<iq")
+
+
+def pack_spend(spend: Mapping[int, int]) -> bytes:
+    """Net spend per day as 12-byte records (day number, minor units), in day order."""
+    return b"".join(_SPEND_RECORD.pack(day, net) for day, net in sorted(spend.items()))
+
+
+def unpack_spend(packed: bytes) -> dict[int, int]:
+    return dict(_SPEND_RECORD.iter_unpack(packed))
 
 
 def aggregates_from_document(document: Document) -> Aggregates:

@@ -1,22 +1,37 @@
-"""The ``profiles`` collection: one document per shopper, addressed by its string ``_id``."""
+"""The ``profiles`` collection: one document per shopper, addressed by its string ``_id``.
 
+Beside each profile, ``profile_checkout`` holds what a tier is computed from (net spend per
+day, packed into one binary field, the extensions and the merge pointer), so the checkout
+reads a small document whatever the customer's history: the embedded store decodes a whole
+document on every read, at a cost per element (measured: 365 day buckets ~30 ms, the same
+spend packed ~2 ms). It is derived state, rewritten after every write of the profile and
+guarded by the profile's version, so an older write never overwrites a newer one. A write
+that died between the two leaves it one version behind until the profile's next write, or
+a replay of the same events (which rewrites it), or ``rebuild-aggregates``.
+"""
+
+import contextlib
 from collections.abc import AsyncIterator, Mapping
 from datetime import datetime
 from typing import Any, NamedTuple
+
+from pymongo.errors import DuplicateKeyError
 
 from profilegate.domain.aggregates import Aggregates
 from profilegate.domain.consents import Consent
 from profilegate.domain.extensions import ExtensionGrant
 from profilegate.domain.identities import Identity, IdentityType
 from profilegate.domain.profiles import Profile
-from profilegate.domain.tiers import TierPolicy
+from profilegate.domain.tiers import TierPolicy, spend_by_day
 from profilegate.storage.aggregates import (
     aggregates_from_document,
     aggregates_to_document,
     daily_to_document,
     day_document,
+    pack_spend,
     recent_to_document,
     spend_from_daily,
+    unpack_spend,
 )
 from profilegate.storage.documents import Document
 from profilegate.storage.partitions import PartitionedCollection
@@ -37,20 +52,30 @@ class LoyaltyView(NamedTuple):
     """The part of a profile a tier is computed from."""
 
     id: str
-    spend: dict[str, int]
+    spend: dict[int, int]
     extensions: dict[str, ExtensionGrant]
     merged_into: str | None
 
 
 class ProfileRepository:
-    def __init__(self, collection: PartitionedCollection) -> None:
+    def __init__(self, collection: PartitionedCollection, checkout: PartitionedCollection) -> None:
         self._profiles = collection
+        self._checkout = checkout
 
     async def get(self, profile_id: str) -> Profile | None:
         found = await self._profiles.for_id(profile_id).find_one({"_id": profile_id})
         return None if found is None else profile_from_document(found)
 
     async def loyalty_view(self, profile_id: str) -> LoyaltyView | None:
+        """What a tier needs, from the small checkout document (the profile's, if it has none)."""
+        found = await self._checkout.for_id(profile_id).find_one({"_id": profile_id})
+        if found is not None:
+            return LoyaltyView(
+                id=profile_id,
+                spend=unpack_spend(found["spend"]),
+                extensions=extensions_from_document(found),
+                merged_into=found.get("mergedInto"),
+            )
         found = await self._profiles.for_id(profile_id).find_one({"_id": profile_id}, LOYALTY_FIELDS)
         if found is None:
             return None
@@ -61,6 +86,16 @@ class ProfileRepository:
             merged_into=found.get("mergedInto"),
         )
 
+    async def refresh_checkout(self, profile: Profile) -> None:
+        """Write the profile's checkout document unless a newer version's is there already."""
+        document = checkout_document(profile)
+        del document["_id"]
+        collection = self._checkout.for_id(profile.id)
+        with contextlib.suppress(DuplicateKeyError):  # a newer version's document is there: it stays
+            await collection.update_one(
+                {"_id": profile.id, "version": {"$lt": profile.version}}, {"$set": document}, upsert=True
+            )
+
     async def tier_counts(self, policy: TierPolicy, now: datetime) -> dict[str | None, int]:
         """Profiles (not merged away) per tier under ``policy``, counted by the database."""
         pipeline = tier_count_pipeline(policy, now)
@@ -69,8 +104,33 @@ class ProfileRepository:
             grouped.extend([group async for group in await partition.aggregate(pipeline)])
         return tier_counts(policy, grouped)
 
+    async def count_matching(self, query: Document) -> int:
+        """Profiles (not merged away) matching ``query``, counted by the database."""
+        live = {"$and": [query, {"mergedInto": None}]}
+        return sum([await partition.count_documents(live) for partition in self._profiles.all()])
+
+    async def matching_page(self, query: Document, first: int, after: str | None) -> list[Profile]:
+        """Up to ``first`` matching profiles in ``_id`` order after ``after``: each partition
+        returns its next ``first`` in order, and the pages are merged."""
+        clauses = [query, {"mergedInto": None}]
+        if after is not None:
+            clauses.append({"_id": {"$gt": after}})
+        found: list[Document] = []
+        for partition in self._profiles.all():
+            cursor = partition.find({"$and": clauses}).sort("_id", 1).limit(first)
+            found.extend([document async for document in cursor])
+        found.sort(key=lambda document: str(document["_id"]))
+        return [profile_from_document(document) for document in found[:first]]
+
+    async def matching(self, query: Document) -> AsyncIterator[Profile]:
+        """Every matching profile, partition by partition, streamed in batches."""
+        for partition in self._profiles.all():
+            async for document in partition.find({"$and": [query, {"mergedInto": None}]}).batch_size(500):
+                yield profile_from_document(document)
+
     async def insert(self, profile: Profile) -> None:
         await self._profiles.for_id(profile.id).insert_one(profile_to_document(profile))
+        await self.refresh_checkout(profile)
 
     async def replace_fields(
         self,
@@ -96,7 +156,12 @@ class ProfileRepository:
         result = await self._profiles.for_id(profile.id).update_one(
             {"_id": profile.id, "version": expected_version}, update
         )
-        return result.matched_count == 1
+        return await self._written(profile, result.matched_count == 1)
+
+    async def _written(self, profile: Profile, written: bool) -> bool:
+        if written:
+            await self.refresh_checkout(profile)
+        return written
 
     async def write_activity(self, profile: Profile, *, expected_version: int, previous: Aggregates) -> bool:
         """Write what tracking changed: the aggregates, the replay guard and only the day buckets
@@ -117,7 +182,7 @@ class ProfileRepository:
         result = await self._profiles.for_id(profile.id).update_one(
             {"_id": profile.id, "version": expected_version}, update
         )
-        return result.matched_count == 1
+        return await self._written(profile, result.matched_count == 1)
 
     async def extension_log(self, profile_id: str) -> list[Document]:
         found = await self._profiles.for_id(profile_id).find_one({"_id": profile_id}, {"extensionLog": 1})
@@ -174,6 +239,17 @@ def profile_to_document(profile: Profile) -> Document:
         "version": profile.version,
         "createdAt": profile.created_at,
         "updatedAt": profile.updated_at,
+    }
+
+
+def checkout_document(profile: Profile) -> Document:
+    """What the checkout reads of a profile: net spend per day packed, extensions, merge pointer."""
+    return {
+        "_id": profile.id,
+        "spend": pack_spend(spend_by_day(profile.aggregates.daily)),
+        "extensions": profile_to_document(profile)["extensions"],
+        "mergedInto": profile.merged_into,
+        "version": profile.version,
     }
 
 

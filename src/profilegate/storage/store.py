@@ -14,6 +14,7 @@ from profilegate.storage.layout import Layout, load_layout
 from profilegate.storage.merges import MergeLog
 from profilegate.storage.partitions import PartitionedCollection
 from profilegate.storage.profiles import ProfileRepository
+from profilegate.storage.segments import SegmentRepository
 from profilegate.storage.tier_policies import TierPolicyRepository
 
 
@@ -26,6 +27,7 @@ class Repositories:
     events: EventLog
     merges: MergeLog
     tier_policies: TierPolicyRepository
+    segments: SegmentRepository
 
 
 def open_client(uri: str) -> AsyncMongoClient[Document]:
@@ -48,11 +50,15 @@ async def prepare(
     layout = await load_layout(database, wanted)
     count = layout.partitions
     return Repositories(
-        profiles=ProfileRepository(PartitionedCollection(database, "profiles", count)),
+        profiles=ProfileRepository(
+            PartitionedCollection(database, "profiles", count),
+            PartitionedCollection(database, "profile_checkout", count),
+        ),
         identity_keys=IdentityKeyRepository(PartitionedCollection(database, "identity_keys", count)),
         extension_definitions=ExtensionDefinitionRepository(database["extension_definitions"]),
         api_keys=ApiKeyRepository(database["api_keys"]),
         merges=MergeLog(database["merges"]),
         tier_policies=TierPolicyRepository(database),
+        segments=SegmentRepository(database),
         events=EventLog(database, layout.event_segment_size, event_retention_seconds),
     )

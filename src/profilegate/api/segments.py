@@ -1,0 +1,157 @@
+"""Segments over GraphQL: save and delete rules, list segments with their size, page members."""
+
+from datetime import datetime
+from typing import Annotated, Self
+
+import strawberry
+
+from profilegate.api.context import Info
+from profilegate.api.errors import (
+    InvalidInputError,
+    InvalidRuleError,
+    UnknownExtensionError,
+    bad_input,
+    error_result,
+)
+from profilegate.api.permissions import ADMIN
+from profilegate.api.types import ProfileType
+from profilegate.domain.errors import DomainError, InvalidInput
+from profilegate.domain.segments import Segment
+from profilegate.service.segments import (
+    SegmentInput,
+    delete_segment,
+    save_segment,
+    segment_members,
+    segment_size,
+)
+
+
+@strawberry.input
+class SaveSegmentInput:
+    key: str = strawberry.field(description="Lower-case letters, digits and '-', e.g. frequent-returner.")
+    name: str
+    rule: str = strawberry.field(description="The rule in the segment language (docs/segments.md).")
+    maintains_extension: str | None = strawberry.field(
+        default=None,
+        description="An extension set on every member and removed when they leave, source rule:<key>.",
+    )
+
+
+@strawberry.type
+class SegmentMembers:
+    profiles: list[ProfileType]
+    next_cursor: str | None = strawberry.field(
+        description="Pass as `after` for the next page; null at the end."
+    )
+
+
+@strawberry.type(name="Segment")
+class SegmentObject:
+    domain: strawberry.Private[Segment]
+    key: str
+    name: str
+    rule: str
+    maintains_extension: str | None
+    version: int
+    updated_at: datetime
+    updated_by: str
+
+    @classmethod
+    def from_domain(cls, segment: Segment) -> Self:
+        return cls(
+            domain=segment,
+            key=segment.key,
+            name=segment.name,
+            rule=segment.rule_text,
+            maintains_extension=segment.maintains_extension,
+            version=segment.version,
+            updated_at=segment.updated_at,
+            updated_by=segment.updated_by,
+        )
+
+    @strawberry.field(description="Members now, counted by the database.")
+    async def size(self, info: Info) -> int:
+        context = info.context
+        return await segment_size(context.repos, self.domain, await context.segments.all(), context.now)
+
+    @strawberry.field(description="Members in id order, found by the database, a page at a time.")
+    async def members(self, info: Info, first: int = 50, after: str | None = None) -> SegmentMembers:
+        context = info.context
+        try:
+            page, cursor = await segment_members(
+                context.repos,
+                self.domain,
+                await context.segments.all(),
+                context.now,
+                first=first,
+                after=after,
+            )
+        except InvalidInput as error:
+            raise bad_input(error) from error
+        return SegmentMembers(profiles=[ProfileType.from_domain(p) for p in page], next_cursor=cursor)
+
+
+@strawberry.type
+class SegmentSaved:
+    segment: SegmentObject
+    created: bool
+
+
+@strawberry.type
+class SegmentDeleted:
+    key: str
+    deleted: bool
+
+
+SaveSegmentResult = Annotated[
+    SegmentSaved | InvalidRuleError | InvalidInputError | UnknownExtensionError,
+    strawberry.union("SaveSegmentResult"),
+]
+DeleteSegmentResult = Annotated[SegmentDeleted | InvalidInputError, strawberry.union("DeleteSegmentResult")]
+
+
+@strawberry.type
+class SegmentQueries:
+    @strawberry.field(permission_classes=[ADMIN], description="Every segment, by key.")
+    async def segments(self, info: Info) -> list[SegmentObject]:
+        return [SegmentObject.from_domain(s) for s in await info.context.segments.all()]
+
+    @strawberry.field(permission_classes=[ADMIN], description="Null when there is no such segment.")
+    async def segment(self, info: Info, key: str) -> SegmentObject | None:
+        found = await info.context.segments.get(key)
+        return None if found is None else SegmentObject.from_domain(found)
+
+
+@strawberry.type
+class SegmentMutations:
+    @strawberry.mutation(
+        permission_classes=[ADMIN],
+        description="Create or replace a segment; an invalid rule is refused with its line and column.",
+    )
+    async def save_segment(self, info: Info, input: SaveSegmentInput) -> SaveSegmentResult:
+        context = info.context
+        change = SegmentInput(input.key, input.name, input.rule, input.maintains_extension)
+        try:
+            segment, created = await save_segment(
+                context.repos,
+                context.segments,
+                change,
+                context.segment_rules,
+                by=context.principal.name,
+                now=context.now,
+            )
+        except DomainError as error:
+            return error_result(error)  # type: ignore[return-value]  # one of the union's members
+        return SegmentSaved(segment=SegmentObject.from_domain(segment), created=created)
+
+    @strawberry.mutation(
+        permission_classes=[ADMIN],
+        description="Delete a segment no other segment uses; its extension goes too.",
+    )
+    async def delete_segment(self, info: Info, key: str) -> DeleteSegmentResult:
+        context = info.context
+        try:
+            deleted = await delete_segment(context.repos, context.segments, key, context.now)
+        except DomainError as error:
+            return error_result(error)  # type: ignore[return-value]  # one of the union's members
+        return SegmentDeleted(key=key, deleted=deleted)

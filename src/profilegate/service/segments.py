@@ -1,0 +1,287 @@
+"""Segments: saving validated rules, membership of one profile or pushed down to the store,
+and the extensions segments maintain on their members."""
+
+import base64
+import re
+import time
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass
+from datetime import datetime
+
+from profilegate.domain.errors import InvalidInput, UnknownExtension
+from profilegate.domain.keys import Principal, Role
+from profilegate.domain.money import Currencies
+from profilegate.domain.profiles import Profile
+from profilegate.domain.refs import ProfileRef
+from profilegate.domain.segment_parser import RuleContext, parse_rule
+from profilegate.domain.segment_predicate import Explanation, explain, holds
+from profilegate.domain.segment_rules import Rule, referenced_segments
+from profilegate.domain.segments import MAX_RULE_LENGTH, SEGMENT_KEY, Segment
+from profilegate.service.extensions import remove_extension, set_extension
+from profilegate.service.resolve import find_profile
+from profilegate.storage.documents import Document
+from profilegate.storage.segment_query import segment_filter
+from profilegate.storage.store import Repositories
+
+MAX_PAGE = 500
+MAX_REASON = 500
+
+
+@dataclass(frozen=True)
+class SegmentRules:
+    currencies: Currencies
+    consent_purposes: frozenset[str]
+    kept_days: int  # the longest window a rule may use: days of buckets profiles keep
+
+
+@dataclass(frozen=True)
+class SegmentInput:
+    key: str
+    name: str
+    rule: str
+    maintains_extension: str | None = None
+
+
+class SegmentCatalogue:
+    """Every segment, cached per process for ``cache_seconds``; a save here shows at once."""
+
+    def __init__(
+        self, repos: Repositories, cache_seconds: float, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self.repos = repos
+        self._cache_seconds = cache_seconds
+        self._clock = clock
+        self._segments: list[Segment] = []
+        self._read_at: float | None = None
+
+    async def all(self) -> list[Segment]:
+        read_at = self._read_at
+        if read_at is None or self._clock() - read_at >= self._cache_seconds:
+            self._segments, self._read_at = await self.repos.segments.all(), self._clock()
+        return self._segments
+
+    def forget(self) -> None:
+        self._read_at = None
+
+    async def rules(self) -> dict[str, Rule]:
+        return {segment.key: segment.rule for segment in await self.all()}
+
+    async def get(self, key: str) -> Segment | None:
+        return next((segment for segment in await self.all() if segment.key == key), None)
+
+    def follow(self, now: datetime) -> Callable[[set[str]], Awaitable[None]]:
+        """What tracking calls with the profiles it changed: their maintained extensions."""
+
+        async def changed(profile_ids: set[str]) -> None:
+            await maintain_rule_extensions(self.repos, self, sorted(profile_ids), now)
+
+        return changed
+
+
+async def save_segment(
+    repos: Repositories,
+    catalogue: SegmentCatalogue,
+    change: SegmentInput,
+    rules: SegmentRules,
+    *,
+    by: str,
+    now: datetime,
+) -> tuple[Segment, bool]:
+    """Create or replace a segment; a rule that does not validate stores nothing."""
+    others = {s.key: s for s in await repos.segments.all() if s.key != change.key}
+    await _check_input(repos, change, others.values())
+    context = RuleContext(
+        currencies=rules.currencies,
+        known_extensions=frozenset(d.name for d in await repos.extension_definitions.all()),
+        consent_purposes=rules.consent_purposes,
+        segments={key: segment.rule for key, segment in others.items()},
+        self_key=change.key,
+        max_window_days=rules.kept_days,
+    )
+    rule = parse_rule(change.rule, context)
+    previous = await repos.segments.get(change.key)
+    segment = Segment(
+        key=change.key,
+        name=change.name.strip(),
+        rule_text=change.rule,
+        rule=rule,
+        maintains_extension=change.maintains_extension,
+        version=1 if previous is None else previous.version + 1,
+        updated_at=now,
+        updated_by=by,
+    )
+    created = await repos.segments.save(segment)
+    catalogue.forget()
+    if previous is not None and previous.maintains_extension not in (None, segment.maintains_extension):
+        await _release(repos, previous, now)
+    if segment.maintains_extension is not None:
+        await refresh_rule_extensions(repos, catalogue, now)
+    return segment, created
+
+
+async def _check_input(repos: Repositories, change: SegmentInput, others: Iterable[Segment]) -> None:
+    if not re.fullmatch(SEGMENT_KEY, change.key):
+        raise InvalidInput("input.key", "must be lower-case letters, digits and '-', starting with a letter")
+    if not change.name.strip() or len(change.name) > 200:
+        raise InvalidInput("input.name", "must be 1 to 200 characters")
+    if len(change.rule) > MAX_RULE_LENGTH:
+        raise InvalidInput("input.rule", f"is longer than {MAX_RULE_LENGTH} characters")
+    name = change.maintains_extension
+    if name is None:
+        return
+    if await repos.extension_definitions.get(name) is None:
+        raise UnknownExtension(name)
+    holder = next((s for s in others if s.maintains_extension == name), None)
+    if holder is not None:
+        raise InvalidInput(
+            "input.maintainsExtension", f"{name} is maintained by segment {holder.key} already"
+        )
+
+
+async def delete_segment(repos: Repositories, catalogue: SegmentCatalogue, key: str, now: datetime) -> bool:
+    users = sorted(s.key for s in await repos.segments.all() if key in referenced_segments(s.rule))
+    if users:
+        raise InvalidInput("key", f"segment {key} is used by in_segment in {', '.join(users)}")
+    segment = await repos.segments.get(key)
+    deleted = await repos.segments.delete(key)
+    catalogue.forget()
+    if segment is not None and segment.maintains_extension is not None:
+        await _release(repos, segment, now)
+    return deleted
+
+
+def memberships(profile: Profile, segments: list[Segment], now: datetime) -> list[str]:
+    rules = {segment.key: segment.rule for segment in segments}
+    return [segment.key for segment in segments if holds(segment.rule, profile, now, rules)]
+
+
+def explain_membership(
+    profile: Profile, segment: Segment, segments: list[Segment], now: datetime, currencies: Currencies
+) -> Explanation:
+    rules = {s.key: s.rule for s in segments}
+    return explain(segment.rule, profile, now, rules, currencies=currencies)
+
+
+def members_query(segment: Segment, segments: list[Segment], now: datetime) -> Document:
+    return segment_filter(segment.rule, now, {s.key: s.rule for s in segments})
+
+
+async def segment_size(repos: Repositories, segment: Segment, segments: list[Segment], now: datetime) -> int:
+    return await repos.profiles.count_matching(members_query(segment, segments, now))
+
+
+async def segment_members(
+    repos: Repositories,
+    segment: Segment,
+    segments: list[Segment],
+    now: datetime,
+    *,
+    first: int,
+    after: str | None,
+) -> tuple[list[Profile], str | None]:
+    """A page of members in id order, and the cursor of the next page (None on the last)."""
+    if not 1 <= first <= MAX_PAGE:
+        raise InvalidInput("first", f"must be between 1 and {MAX_PAGE}")
+    last_id = None if after is None else decode_cursor(after)
+    page = await repos.profiles.matching_page(members_query(segment, segments, now), first + 1, last_id)
+    if len(page) <= first:
+        return page, None
+    return page[:first], encode_cursor(page[first - 1].id)
+
+
+def encode_cursor(profile_id: str) -> str:
+    return base64.urlsafe_b64encode(f"id:{profile_id}".encode()).decode()
+
+
+def decode_cursor(cursor: str) -> str:
+    try:
+        decoded = base64.urlsafe_b64decode(cursor.encode()).decode()
+    except ValueError as error:
+        raise InvalidInput("after", "is not a cursor this gateway gave out") from error
+    if not decoded.startswith("id:"):
+        raise InvalidInput("after", "is not a cursor this gateway gave out")
+    return decoded.removeprefix("id:")
+
+
+def _principal(segment: Segment) -> Principal:
+    return Principal(name=segment.extension_source, role=Role.ADMIN)
+
+
+async def maintain_rule_extensions(
+    repos: Repositories, catalogue: SegmentCatalogue, profile_ids: Iterable[str], now: datetime
+) -> None:
+    """After events changed these profiles: set or remove the extensions segments maintain."""
+    segments = await catalogue.all()
+    maintaining = [s for s in segments if s.maintains_extension is not None]
+    if not maintaining:
+        return
+    rules = {s.key: s.rule for s in segments}
+    for profile_id in profile_ids:
+        profile = await find_profile(repos, ProfileRef(id=profile_id))
+        if profile is not None:
+            for segment in maintaining:
+                await _reconcile(repos, profile, segment, rules, now)
+
+
+@dataclass(frozen=True)
+class Refreshed:
+    checked: int
+
+
+async def refresh_rule_extensions(
+    repos: Repositories, catalogue: SegmentCatalogue, now: datetime
+) -> Refreshed:
+    """Bring every maintained extension in line with its rule at ``now``: members lacking it get
+    it, holders that left (a return aged out of its window) lose it. Only members and holders
+    are read, found by the database."""
+    segments = await catalogue.all()
+    rules = {s.key: s.rule for s in segments}
+    checked = 0
+    for segment in segments:
+        name = segment.maintains_extension
+        if name is None:
+            continue
+        holders = {f"extensions.{name}.source": segment.extension_source}
+        for query in (segment_filter(segment.rule, now, rules), holders):
+            async for profile in repos.profiles.matching(query):
+                await _reconcile(repos, profile, segment, rules, now)
+                checked += 1
+    return Refreshed(checked)
+
+
+async def _reconcile(
+    repos: Repositories, profile: Profile, segment: Segment, rules: dict[str, Rule], now: datetime
+) -> None:
+    name = segment.maintains_extension
+    assert name is not None, "only a maintaining segment is reconciled"
+    inside = holds(segment.rule, profile, now, rules)
+    current = profile.extensions.get(name)
+    held = current is not None and current.active(now)
+    ref = ProfileRef(id=profile.id)
+    if inside and not held:
+        reason = f"in segment {segment.key}: {segment.rule_text}"[:MAX_REASON]
+        await set_extension(
+            repos, ref, name, reason, None, _principal(segment), now, source=segment.extension_source
+        )
+    elif not inside and held and current is not None and current.source == segment.extension_source:
+        reason = f"left segment {segment.key}"
+        await remove_extension(
+            repos, ref, name, reason, _principal(segment), now, only_source=segment.extension_source
+        )
+
+
+async def _release(repos: Repositories, segment: Segment, now: datetime) -> None:
+    """A deleted segment's extension is removed from the profiles it had set it on."""
+    name = segment.maintains_extension
+    assert name is not None, "only a maintaining segment releases its extension"
+    async for profile in repos.profiles.matching({f"extensions.{name}.source": segment.extension_source}):
+        reason = f"segment {segment.key} was deleted"
+        await remove_extension(
+            repos,
+            ProfileRef(id=profile.id),
+            name,
+            reason,
+            _principal(segment),
+            now,
+            only_source=segment.extension_source,
+        )

@@ -1,0 +1,413 @@
+"""The compiled segment query: the conformance table and random rules, through the database.
+
+The database must match exactly the profiles the predicate holds for: the same table as
+tests/domain/test_segment_predicate.py, and a property test over random rules and profiles.
+"""
+
+import contextlib
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from pymongo import IndexModel
+
+from profilegate.domain.aggregates import Aggregates, DayBucket
+from profilegate.domain.consents import Consent
+from profilegate.domain.events import Channel, EventType
+from profilegate.domain.extensions import ExtensionGrant
+from profilegate.domain.identities import Identity, IdentityType
+from profilegate.domain.profiles import Profile
+from profilegate.domain.segment_predicate import holds
+from profilegate.domain.segment_rules import (
+    WINDOWED,
+    And,
+    Comparison,
+    HasConsent,
+    HasExtension,
+    HasIdentity,
+    InSegment,
+    Metric,
+    MetricTest,
+    Not,
+    Or,
+    Rule,
+    Scalar,
+    TraitContains,
+    TraitExists,
+    TraitIn,
+    TraitTest,
+    UsedChannel,
+)
+from profilegate.storage.documents import Database, Document
+from profilegate.storage.layout import Layout
+from profilegate.storage.partitions import PartitionedCollection
+from profilegate.storage.segment_query import PREFILTER_INDEXES, segment_filter
+from profilegate.storage.store import Repositories, open_client, prepare
+from tests.conformance.segment_cases import (
+    CASES,
+    NOW,
+    SEGMENTS,
+    TODAY,
+    SegmentCase,
+    consent,
+    day_start,
+    extension,
+    metric,
+    trait,
+)
+from tests.conftest import TEST_EVENT_SEGMENT, TEST_PARTITIONS
+
+# -- the table
+
+
+def profiles_of(database: Database) -> PartitionedCollection:
+    return PartitionedCollection(database, "profiles", TEST_PARTITIONS)
+
+
+async def matched(profiles: PartitionedCollection, query: Document) -> set[str]:
+    return {
+        str(found["_id"]) for partition in profiles.all() async for found in partition.find(query, {"_id": 1})
+    }
+
+
+async def create_prefilter_indexes(profiles: PartitionedCollection) -> None:
+    for partition in profiles.all():
+        await partition.create_indexes([IndexModel([key]) for key in PREFILTER_INDEXES])
+
+
+@pytest.mark.parametrize("indexed", [False, True], ids=["no-indexes", "prefilter-indexes"])
+@pytest.mark.parametrize("case", CASES, ids=lambda case: case.name)
+async def test_the_database_answers_the_table(
+    case: SegmentCase, indexed: bool, database: Database, repos: Repositories
+) -> None:
+    profiles = profiles_of(database)
+    if indexed:
+        await create_prefilter_indexes(profiles)
+    for profile, _ in case.expectations:
+        await repos.profiles.insert(profile)
+    found = await matched(profiles, segment_filter(case.rule, NOW, SEGMENTS))
+    assert found == {profile.id for profile, expected in case.expectations if expected}
+
+
+# -- the necessary conditions
+
+
+def necessary(rule: Rule) -> list[Document]:
+    """The query-language conditions before the exact ``$expr`` test."""
+    query = segment_filter(rule, NOW, SEGMENTS)
+    return [] if "$expr" in query else query["$and"][:-1]
+
+
+def test_a_window_is_narrowed_by_the_lifetime_figure_and_the_last_visit() -> None:
+    assert necessary(metric("orders", ">=", 3, last=30)) == [
+        {"aggregates.orders": {"$gte": 3}},
+        {"aggregates.lastSeen": {"$gte": day_start(29)}},
+    ]
+    assert necessary(metric("net_spend", ">", 50_000, last=365)) == [
+        {"aggregates.gross": {"$gt": 50_000}},
+        {"aggregates.lastSeen": {"$gte": day_start(364)}},
+    ]
+    assert necessary(metric("events", ">", 0, last=7, event="page_view")) == [
+        {"aggregates.counts.page_view": {"$gt": 0}},
+        {"aggregates.lastSeen": {"$gte": day_start(6)}},
+    ]
+
+
+def test_a_test_that_zero_passes_is_not_narrowed() -> None:
+    assert necessary(metric("orders", "<", 3, last=30)) == []
+    assert necessary(metric("net_spend", ">=", -100, last=30)) == []
+    assert necessary(metric("return_rate", "<", 0.2)) == []
+
+
+def test_net_spend_below_zero_still_needs_a_visit_in_the_window() -> None:
+    assert necessary(metric("net_spend", "<", 0, last=30)) == [
+        {"aggregates.lastSeen": {"$gte": day_start(29)}}
+    ]
+
+
+def test_the_days_since_the_last_order_become_a_range_of_its_time() -> None:
+    assert necessary(metric("days_since_last_order", "<=", 30)) == [
+        {"aggregates.lastOrderAt": {"$gte": day_start(30)}}
+    ]
+    assert necessary(metric("days_since_last_order", ">", 30)) == [
+        {"aggregates.lastOrderAt": {"$lt": day_start(30)}}
+    ]
+    assert necessary(metric("days_since_last_order", "=", 2)) == [
+        {"aggregates.lastOrderAt": {"$lt": day_start(1), "$gte": day_start(2)}}
+    ]
+    assert necessary(metric("days_since_last_order", "!=", 2)) == []
+
+
+def test_values_that_need_an_order_ask_for_one() -> None:
+    assert necessary(metric("average_order_value", "<", 1000)) == [{"aggregates.orders": {"$gte": 1}}]
+    assert necessary(metric("return_rate", ">", 0.2)) == [{"aggregates.orders": {"$gte": 1}}]
+
+
+def test_presence_clauses_are_narrowed_by_their_field() -> None:
+    rule = And(
+        clauses=(
+            extension("vip"),
+            consent("email_marketing"),
+            HasIdentity(identity_type=IdentityType.EMAIL),
+            UsedChannel(channel=Channel.STORE),
+            trait("country", "=", "DE"),
+        )
+    )
+    assert necessary(rule) == [
+        {"extensions.vip": {"$exists": True}},
+        {"consents.email_marketing.granted": True},
+        {"identities.type": "email"},
+        {"aggregates.channels.store": {"$gt": 0}},
+    ]
+
+
+def test_not_and_or_are_narrowed_only_by_what_holds_for_the_whole() -> None:
+    assert necessary(Not(clause=extension("vip"))) == []
+    assert necessary(Or(clauses=(extension("vip"), trait("vip", "=", True)))) == []
+    assert necessary(Or(clauses=(extension("vip"), consent("ads")))) == [
+        {"$or": [{"extensions.vip": {"$exists": True}}, {"consents.ads.granted": True}]}
+    ]
+
+
+def test_a_segment_is_inlined_with_its_conditions() -> None:
+    assert necessary(InSegment(key="buyers")) == [{"aggregates.orders": {"$gte": 1}}]
+
+
+def test_an_unknown_segment_is_an_error() -> None:
+    with pytest.raises(KeyError, match="nowhere"):
+        segment_filter(InSegment(key="nowhere"), NOW, SEGMENTS)
+
+
+def test_the_indexes_serve_the_conditions_on_lifetime_figures_and_times() -> None:
+    fields = {
+        field
+        for case in CASES
+        for condition in necessary(case.rule)
+        for field in condition
+        if field.startswith("aggregates.") and field.count(".") == 1
+    }
+    assert fields == {field for field, _ in PREFILTER_INDEXES}
+
+
+# -- random rules and profiles
+
+NOWS = [NOW, day_start(0), day_start(-1) - timedelta(milliseconds=1)]  # 10:00, midnight, the day's last ms
+MS = timedelta(milliseconds=1)
+WINDOWS = [1, 7, 30, 365]
+EDGE_DAYS = sorted({-1, *(d + e for d in (0, *WINDOWS) for e in (-1, 0, 1) if d + e >= 0)})
+MONEY = [0, 1, 999, 1000, 1001, 2500, 4999, 5000, 50_000, -1]
+COUNTS = [0, 1, 2, 3, 4]
+RATES = [0, 0.0, 0.25, 1 / 3, 0.5, 1, 1.0]
+DAYS_SINCE = [0, 1, 2, 6, 7, 29, 30, 31, 2.5, -1]
+SCALARS: list[Scalar] = [
+    0,
+    1,
+    5,
+    -1,
+    2**40,
+    4.5,
+    5.0,
+    True,
+    False,
+    "",
+    "5",
+    "DE",
+    "de",
+    "sale",
+    "big sale",
+    "é",
+    "$x",
+]
+TRAIT_PATHS = [("age",), ("country",), ("tags",), ("flag",), ("address", "city"), ("address",), ("nothing",)]
+EVENT_TYPES = [
+    EventType.PAGE_VIEW,
+    EventType.ORDER_RETURNED,
+    EventType.EMAIL_CLICKED,
+    EventType.ORDER_COMPLETED,
+]
+EXTENSIONS = ["vip", "employee"]
+PURPOSES = ["email_marketing", "ads"]
+
+
+def trait_values(scalars: st.SearchStrategy[Scalar]) -> st.SearchStrategy[Any]:
+    return st.one_of(
+        scalars,
+        scalars,
+        st.none(),
+        st.lists(scalars, max_size=3),
+        st.dictionaries(st.just("city"), scalars, max_size=1),
+    )
+
+
+@st.composite
+def metric_tests(draw: st.DrawFn) -> MetricTest:
+    kind = draw(st.sampled_from(list(Metric)))
+    window = draw(st.sampled_from([None, *WINDOWS])) if kind in WINDOWED else None
+    pool = {
+        Metric.RETURN_RATE: RATES,
+        Metric.DAYS_SINCE_LAST_ORDER: DAYS_SINCE,
+        Metric.NET_SPEND: MONEY,
+        Metric.GROSS_SPEND: MONEY,
+        Metric.AVERAGE_ORDER_VALUE: MONEY,
+    }.get(kind, COUNTS)
+    return MetricTest(
+        metric=kind,
+        window_days=window,
+        event_type=draw(st.sampled_from(EVENT_TYPES)) if kind is Metric.EVENTS else None,
+        op=draw(st.sampled_from(list(Comparison))),
+        value=draw(st.sampled_from(pool)),
+    )
+
+
+paths = st.sampled_from(TRAIT_PATHS)
+
+
+def leaves(scalars: st.SearchStrategy[Scalar]) -> st.SearchStrategy[Rule]:
+    return st.one_of(
+        st.builds(TraitTest, path=paths, op=st.sampled_from(list(Comparison)), value=scalars),
+        st.builds(TraitIn, path=paths, values=st.lists(scalars, min_size=1, max_size=4).map(tuple)),
+        st.builds(TraitContains, path=paths, value=scalars),
+        st.builds(TraitExists, path=paths),
+        metric_tests(),
+        metric_tests(),
+        st.builds(HasExtension, name=st.sampled_from([*EXTENSIONS, "newsletter"])),
+        st.builds(HasConsent, purpose=st.sampled_from(PURPOSES)),
+        st.builds(HasIdentity, identity_type=st.sampled_from(list(IdentityType))),
+        st.builds(UsedChannel, channel=st.sampled_from(list(Channel))),
+    )
+
+
+def combined(children: st.SearchStrategy[Rule]) -> st.SearchStrategy[Rule]:
+    clauses = st.lists(children, min_size=2, max_size=3).map(tuple)
+    return st.one_of(
+        st.builds(Not, clause=children), st.builds(And, clauses=clauses), st.builds(Or, clauses=clauses)
+    )
+
+
+def rules(scalars: st.SearchStrategy[Scalar], segment_keys: list[str]) -> st.SearchStrategy[Rule]:
+    """Rules of every node kind, nested up to about four levels; segments from ``segment_keys``."""
+    base = leaves(scalars)
+    if segment_keys:
+        base = st.one_of(base, st.builds(InSegment, key=st.sampled_from(segment_keys)))
+    return st.recursive(base, combined, max_leaves=8)
+
+
+@st.composite
+def buckets(draw: st.DrawFn) -> DayBucket:
+    orders = draw(st.sampled_from([0, 0, 1, 2]))
+    gross = sum(draw(st.lists(st.sampled_from(MONEY[:-1]), min_size=orders, max_size=orders)))
+    counts = draw(st.dictionaries(st.sampled_from([t.value for t in EVENT_TYPES[:-1]]), st.integers(1, 3)))
+    return DayBucket(
+        counts=counts | ({EventType.ORDER_COMPLETED.value: orders} if orders else {}),
+        orders=orders,
+        gross=gross,
+        returned=draw(st.sampled_from([0, 0, 500])),
+        cancelled=draw(st.sampled_from([0, gross, gross // 2])) if orders else 0,
+        order_returns=draw(st.sampled_from([0, 1, gross // 3, gross + 1])) if orders else 0,
+    )
+
+
+@st.composite
+def aggregates(draw: st.DrawFn, now: datetime) -> Aggregates:
+    """Consistent aggregates: lifetime figures include the buckets; last seen on or after the
+    latest bucket's day."""
+    by_back = draw(st.dictionaries(st.sampled_from(EDGE_DAYS) | st.integers(0, 400), buckets(), max_size=4))
+    total = draw(buckets()) if draw(st.booleans()) else DayBucket()
+    for bucket in by_back.values():
+        total = total.merged(bucket)
+    last_seen = None
+    if by_back:
+        last_seen = day_start(min(by_back)) + draw(st.sampled_from([timedelta(0), timedelta(hours=12)]))
+    order_day = draw(st.sampled_from(EDGE_DAYS))
+    within = draw(st.sampled_from([timedelta(0), timedelta(hours=10), timedelta(days=1) - MS]))
+    return Aggregates(
+        counts=total.counts,
+        channels=draw(st.dictionaries(st.sampled_from([c.value for c in Channel]), st.integers(0, 2))),
+        orders=total.orders,
+        gross=total.gross,
+        returned=total.returned,
+        cancelled=total.cancelled,
+        cancelled_orders=draw(st.integers(0, total.orders)),
+        returned_orders=draw(st.integers(0, total.orders)),
+        last_seen=last_seen,
+        last_order_at=day_start(order_day) + within if total.orders else None,
+        daily={(TODAY - timedelta(days=back)).isoformat(): b for back, b in by_back.items()},
+    )
+
+
+@st.composite
+def profiles(draw: st.DrawFn, number: int, now: datetime, scalars: st.SearchStrategy[Scalar]) -> Profile:
+    expiries = [None, now - MS, now, now + MS, now + timedelta(days=2)]
+    return Profile(
+        id=f"h{number}",
+        identities=tuple(
+            Identity(type=kind, value=f"{kind.value}-{number}")
+            for kind in draw(st.lists(st.sampled_from(list(IdentityType)), max_size=2, unique=True))
+        ),
+        traits=draw(
+            st.dictionaries(st.sampled_from([path[0] for path in TRAIT_PATHS]), trait_values(scalars))
+        ),
+        consents={
+            purpose: Consent(purpose=purpose, granted=granted, at=NOW, source="web")
+            for purpose, granted in draw(st.dictionaries(st.sampled_from(PURPOSES), st.booleans())).items()
+        },
+        extensions={
+            name: ExtensionGrant(
+                name=name, at=NOW, by="t", reason="r", expires_at=draw(st.sampled_from(expiries))
+            )
+            for name in draw(st.lists(st.sampled_from(EXTENSIONS), unique=True))
+        },
+        aggregates=draw(aggregates(now)),
+        created_at=NOW,
+        updated_at=NOW,
+    )
+
+
+@dataclass(frozen=True)
+class Example:
+    now: datetime
+    segments: dict[str, Rule]
+    rules: list[Rule]
+    population: list[Profile]
+
+
+@st.composite
+def examples(draw: st.DrawFn) -> Example:
+    """A population and rules over a few shared values, so that trait tests hit and miss."""
+    vocabulary = draw(st.lists(st.sampled_from(SCALARS), min_size=2, max_size=4, unique_by=repr))
+    scalars = st.sampled_from(vocabulary)
+    now = draw(st.sampled_from(NOWS))
+    population = [draw(profiles(number, now, scalars)) for number in range(draw(st.integers(1, 8)))]
+    segments = {**SEGMENTS, "drawn": draw(rules(scalars, []))}
+    drawn_rules = draw(st.lists(rules(scalars, list(segments)), min_size=1, max_size=4))
+    return Example(now, segments, drawn_rules, population)
+
+
+@contextlib.asynccontextmanager
+async def fresh_profiles(store_uri: str) -> AsyncIterator[tuple[Repositories, PartitionedCollection]]:
+    """Like ``fresh_repositories``, with the profiles' partitions to query directly."""
+    name = f"test_{uuid.uuid4().hex[:12]}"
+    client = open_client(store_uri)
+    try:
+        layout = Layout(partitions=TEST_PARTITIONS, event_segment_size=TEST_EVENT_SEGMENT)
+        yield await prepare(client[name], layout), profiles_of(client[name])
+        await client.drop_database(name)
+    finally:
+        await client.close()
+
+
+@settings(max_examples=60, deadline=None)
+@given(examples())
+async def test_the_database_matches_what_the_predicate_holds(store_uri: str, example: Example) -> None:
+    async with fresh_profiles(store_uri) as (repos, profiles):
+        for profile in example.population:
+            await repos.profiles.insert(profile)
+        for rule in example.rules:
+            found = await matched(profiles, segment_filter(rule, example.now, example.segments))
+            expected = {p.id for p in example.population if holds(rule, p, example.now, example.segments)}
+            assert found == expected, rule
