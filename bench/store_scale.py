@@ -32,7 +32,7 @@ from typing import Any
 
 import bson
 
-from profilegate.domain.aggregates import RECENT_EVENT_IDS, Aggregates, DayBucket, OrderEntry
+from profilegate.domain.aggregates import RECENT_EVENT_IDS, Aggregates, DayBucket, OrderEntry, order_key
 from profilegate.domain.consents import Consent
 from profilegate.domain.events import Channel, EventType, TrackedEvent
 from profilegate.domain.extensions import ExtensionGrant
@@ -258,7 +258,7 @@ class ShopperFactory:
         returned = gross // 2 if self.rng.random() < 0.15 else 0
         order = OrderEntry(total=gross, day=None, returned=returned)
         return DayBucket(counts=counts, orders=1, gross=gross, returned=returned), {
-            f"O-{self.rng.randint(10**8, 10**9)}": order
+            order_key(f"O-{self.rng.randint(10**8, 10**9)}"): order
         }
 
     def history(self) -> Aggregates:

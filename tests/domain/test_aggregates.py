@@ -16,6 +16,7 @@ from profilegate.domain.aggregates import (
     apply_events,
     event_digest,
     fold_events,
+    order_key,
 )
 from profilegate.domain.events import EventRules, EventType, TrackedEvent, parse_event
 
@@ -139,7 +140,9 @@ CASES = [
             "categories": {"shoes": 1},
             "last_order_at": NOW - timedelta(days=2),
             "daily": {day(2): {"counts": {"order_completed": 1}, "orders": 1, "gross": 9950}},
-            "order_index": {"order-1": {"total": 9950, "day": day(2), "cancelled": False, "returned": 0}},
+            "order_index": {
+                order_key("order-1"): {"total": 9950, "day": day(2), "cancelled": False, "returned": 0}
+            },
         },
     ),
     Case(
@@ -252,7 +255,9 @@ CASES = [
             "orders": 2,
             "gross": 1500,
             "daily": {day(30): {"counts": {"order_completed": 1}, "orders": 1, "gross": 500}},
-            "order_index": {"order-2": {"total": 500, "day": day(30), "cancelled": False, "returned": 0}},
+            "order_index": {
+                order_key("order-2"): {"total": 500, "day": day(30), "cancelled": False, "returned": 0}
+            },
         },
         retention_days=30,
     ),

@@ -7,7 +7,7 @@ import pytest
 from profilegate.domain.money import Currencies
 from profilegate.domain.profiles import Profile
 from profilegate.domain.segment_predicate import Explanation, explain, holds
-from profilegate.domain.segment_rules import And, Comparison, InSegment, Metric, MetricTest, Not, Or, Rule
+from profilegate.domain.segment_rules import And, InSegment, Not, Or, Rule
 from tests.conformance.segment_cases import (
     CASES,
     NOW,
@@ -48,12 +48,6 @@ def test_windows_are_utc_days_whatever_the_zone_of_now() -> None:
 def test_an_unknown_segment_is_an_error() -> None:
     with pytest.raises(KeyError, match="nowhere"):
         holds(InSegment(key="nowhere"), p(), NOW, SEGMENTS)
-
-
-def test_a_window_on_a_metric_without_one_is_refused() -> None:
-    rule = MetricTest(metric=Metric.RETURN_RATE, window_days=30, op=Comparison.LT, value=0.5)
-    with pytest.raises(ValueError, match="takes no window"):
-        holds(rule, p(), NOW, {})
 
 
 # -- explanations

@@ -195,15 +195,17 @@ def test_the_indexes_serve_the_conditions_on_lifetime_figures_and_times() -> Non
 
 
 # -- random rules and profiles
+#
+# Each example draws a focus: a few scalar values and one window length. Traits and rule values
+# come from the same few scalars, day buckets sit on the window's edges (and today, tomorrow),
+# and most windowed rules use that window, so boundaries are hit rather than missed.
 
 NOWS = [NOW, day_start(0), day_start(-1) - timedelta(milliseconds=1)]  # 10:00, midnight, the day's last ms
 MS = timedelta(milliseconds=1)
 WINDOWS = [1, 7, 30, 365]
-EDGE_DAYS = sorted({-1, *(d + e for d in (0, *WINDOWS) for e in (-1, 0, 1) if d + e >= 0)})
 MONEY = [0, 1, 999, 1000, 1001, 2500, 4999, 5000, 50_000, -1]
 COUNTS = [0, 1, 2, 3, 4]
 RATES = [0, 0.0, 0.25, 1 / 3, 0.5, 1, 1.0]
-DAYS_SINCE = [0, 1, 2, 6, 7, 29, 30, 31, 2.5, -1]
 SCALARS: list[Scalar] = [
     0,
     1,
@@ -224,57 +226,69 @@ SCALARS: list[Scalar] = [
     "$x",
 ]
 TRAIT_PATHS = [("age",), ("country",), ("tags",), ("flag",), ("address", "city"), ("address",), ("nothing",)]
-EVENT_TYPES = [
-    EventType.PAGE_VIEW,
-    EventType.ORDER_RETURNED,
-    EventType.EMAIL_CLICKED,
-    EventType.ORDER_COMPLETED,
-]
+COUNTED = [EventType.PAGE_VIEW, EventType.ORDER_RETURNED, EventType.EMAIL_CLICKED]
 EXTENSIONS = ["vip", "employee"]
 PURPOSES = ["email_marketing", "ads"]
 
 
-def trait_values(scalars: st.SearchStrategy[Scalar]) -> st.SearchStrategy[Any]:
-    return st.one_of(
-        scalars,
-        scalars,
-        st.none(),
-        st.lists(scalars, max_size=3),
-        st.dictionaries(st.just("city"), scalars, max_size=1),
+@dataclass(frozen=True)
+class Focus:
+    scalars: list[Scalar]
+    window: int
+
+    def edge_days(self) -> list[int]:
+        """Days back where a bucket enters or leaves the window, today and tomorrow (-1)."""
+        return sorted({-1, 0, 1, *(d for d in (self.window - 1, self.window, self.window + 1) if d >= 0)})
+
+
+focuses = st.builds(
+    Focus,
+    scalars=st.lists(st.sampled_from(SCALARS), min_size=2, max_size=4, unique_by=repr),
+    window=st.sampled_from(WINDOWS),
+)
+
+
+def trait_values(focus: Focus) -> st.SearchStrategy[Any]:
+    """Mostly the focus's scalars; also null, lists and objects of them."""
+    scalars = st.sampled_from(focus.scalars)
+    others = st.one_of(
+        st.none(), st.lists(scalars, max_size=3), st.dictionaries(st.just("city"), scalars, max_size=1)
     )
+    return st.one_of(scalars, scalars, scalars, others)
 
 
 @st.composite
-def metric_tests(draw: st.DrawFn) -> MetricTest:
+def metric_tests(draw: st.DrawFn, focus: Focus) -> MetricTest:
     kind = draw(st.sampled_from(list(Metric)))
-    window = draw(st.sampled_from([None, *WINDOWS])) if kind in WINDOWED else None
+    windows = [None, focus.window, focus.window, *WINDOWS]
     pool = {
         Metric.RETURN_RATE: RATES,
-        Metric.DAYS_SINCE_LAST_ORDER: DAYS_SINCE,
+        Metric.DAYS_SINCE_LAST_ORDER: [0, 1, *focus.edge_days()],
         Metric.NET_SPEND: MONEY,
         Metric.GROSS_SPEND: MONEY,
         Metric.AVERAGE_ORDER_VALUE: MONEY,
     }.get(kind, COUNTS)
     return MetricTest(
         metric=kind,
-        window_days=window,
-        event_type=draw(st.sampled_from(EVENT_TYPES)) if kind is Metric.EVENTS else None,
+        window_days=draw(st.sampled_from(windows)) if kind in WINDOWED else None,
+        event_type=draw(st.sampled_from([*COUNTED, EventType.ORDER_COMPLETED]))
+        if kind is Metric.EVENTS
+        else None,
         op=draw(st.sampled_from(list(Comparison))),
         value=draw(st.sampled_from(pool)),
     )
 
 
-paths = st.sampled_from(TRAIT_PATHS)
-
-
-def leaves(scalars: st.SearchStrategy[Scalar]) -> st.SearchStrategy[Rule]:
+def leaves(focus: Focus) -> st.SearchStrategy[Rule]:
+    paths, scalars = st.sampled_from(TRAIT_PATHS), st.sampled_from(focus.scalars)
     return st.one_of(
         st.builds(TraitTest, path=paths, op=st.sampled_from(list(Comparison)), value=scalars),
         st.builds(TraitIn, path=paths, values=st.lists(scalars, min_size=1, max_size=4).map(tuple)),
         st.builds(TraitContains, path=paths, value=scalars),
         st.builds(TraitExists, path=paths),
-        metric_tests(),
-        metric_tests(),
+        metric_tests(focus),
+        metric_tests(focus),
+        metric_tests(focus),
         st.builds(HasExtension, name=st.sampled_from([*EXTENSIONS, "newsletter"])),
         st.builds(HasConsent, purpose=st.sampled_from(PURPOSES)),
         st.builds(HasIdentity, identity_type=st.sampled_from(list(IdentityType))),
@@ -289,19 +303,26 @@ def combined(children: st.SearchStrategy[Rule]) -> st.SearchStrategy[Rule]:
     )
 
 
-def rules(scalars: st.SearchStrategy[Scalar], segment_keys: list[str]) -> st.SearchStrategy[Rule]:
+def rules(focus: Focus, segment_keys: list[str]) -> st.SearchStrategy[Rule]:
     """Rules of every node kind, nested up to about four levels; segments from ``segment_keys``."""
-    base = leaves(scalars)
+    base = leaves(focus)
     if segment_keys:
         base = st.one_of(base, st.builds(InSegment, key=st.sampled_from(segment_keys)))
     return st.recursive(base, combined, max_leaves=8)
 
 
 @st.composite
+def traits(draw: st.DrawFn, focus: Focus) -> dict[str, Any]:
+    """Most trait keys of the rules, with values of every shape."""
+    keys = {path[0] for path in TRAIT_PATHS} - {"nothing"}
+    return {key: draw(trait_values(focus)) for key in sorted(keys) if draw(st.integers(0, 3)) < 3}
+
+
+@st.composite
 def buckets(draw: st.DrawFn) -> DayBucket:
     orders = draw(st.sampled_from([0, 0, 1, 2]))
     gross = sum(draw(st.lists(st.sampled_from(MONEY[:-1]), min_size=orders, max_size=orders)))
-    counts = draw(st.dictionaries(st.sampled_from([t.value for t in EVENT_TYPES[:-1]]), st.integers(1, 3)))
+    counts = draw(st.dictionaries(st.sampled_from([kind.value for kind in COUNTED]), st.integers(1, 3)))
     return DayBucket(
         counts=counts | ({EventType.ORDER_COMPLETED.value: orders} if orders else {}),
         orders=orders,
@@ -313,18 +334,19 @@ def buckets(draw: st.DrawFn) -> DayBucket:
 
 
 @st.composite
-def aggregates(draw: st.DrawFn, now: datetime) -> Aggregates:
-    """Consistent aggregates: lifetime figures include the buckets; last seen on or after the
-    latest bucket's day."""
-    by_back = draw(st.dictionaries(st.sampled_from(EDGE_DAYS) | st.integers(0, 400), buckets(), max_size=4))
+def aggregates(draw: st.DrawFn, focus: Focus) -> Aggregates:
+    """Consistent aggregates: lifetime figures include the buckets (and older, pruned ones); the
+    profile was last seen on or after its latest bucket's day."""
+    days = st.sampled_from(focus.edge_days()) | st.integers(0, 400)
+    by_back = draw(st.dictionaries(days, buckets(), max_size=4))
     total = draw(buckets()) if draw(st.booleans()) else DayBucket()
     for bucket in by_back.values():
         total = total.merged(bucket)
     last_seen = None
     if by_back:
         last_seen = day_start(min(by_back)) + draw(st.sampled_from([timedelta(0), timedelta(hours=12)]))
-    order_day = draw(st.sampled_from(EDGE_DAYS))
     within = draw(st.sampled_from([timedelta(0), timedelta(hours=10), timedelta(days=1) - MS]))
+    last_order_at = day_start(draw(st.sampled_from(focus.edge_days()))) + within
     return Aggregates(
         counts=total.counts,
         channels=draw(st.dictionaries(st.sampled_from([c.value for c in Channel]), st.integers(0, 2))),
@@ -335,13 +357,13 @@ def aggregates(draw: st.DrawFn, now: datetime) -> Aggregates:
         cancelled_orders=draw(st.integers(0, total.orders)),
         returned_orders=draw(st.integers(0, total.orders)),
         last_seen=last_seen,
-        last_order_at=day_start(order_day) + within if total.orders else None,
+        last_order_at=last_order_at if total.orders else None,
         daily={(TODAY - timedelta(days=back)).isoformat(): b for back, b in by_back.items()},
     )
 
 
 @st.composite
-def profiles(draw: st.DrawFn, number: int, now: datetime, scalars: st.SearchStrategy[Scalar]) -> Profile:
+def profiles(draw: st.DrawFn, number: int, now: datetime, focus: Focus) -> Profile:
     expiries = [None, now - MS, now, now + MS, now + timedelta(days=2)]
     return Profile(
         id=f"h{number}",
@@ -349,9 +371,7 @@ def profiles(draw: st.DrawFn, number: int, now: datetime, scalars: st.SearchStra
             Identity(type=kind, value=f"{kind.value}-{number}")
             for kind in draw(st.lists(st.sampled_from(list(IdentityType)), max_size=2, unique=True))
         ),
-        traits=draw(
-            st.dictionaries(st.sampled_from([path[0] for path in TRAIT_PATHS]), trait_values(scalars))
-        ),
+        traits=draw(traits(focus)),
         consents={
             purpose: Consent(purpose=purpose, granted=granted, at=NOW, source="web")
             for purpose, granted in draw(st.dictionaries(st.sampled_from(PURPOSES), st.booleans())).items()
@@ -362,7 +382,7 @@ def profiles(draw: st.DrawFn, number: int, now: datetime, scalars: st.SearchStra
             )
             for name in draw(st.lists(st.sampled_from(EXTENSIONS), unique=True))
         },
-        aggregates=draw(aggregates(now)),
+        aggregates=draw(aggregates(focus)),
         created_at=NOW,
         updated_at=NOW,
     )
@@ -378,14 +398,12 @@ class Example:
 
 @st.composite
 def examples(draw: st.DrawFn) -> Example:
-    """A population and rules over a few shared values, so that trait tests hit and miss."""
-    vocabulary = draw(st.lists(st.sampled_from(SCALARS), min_size=2, max_size=4, unique_by=repr))
-    scalars = st.sampled_from(vocabulary)
-    now = draw(st.sampled_from(NOWS))
-    population = [draw(profiles(number, now, scalars)) for number in range(draw(st.integers(1, 8)))]
-    segments = {**SEGMENTS, "drawn": draw(rules(scalars, []))}
-    drawn_rules = draw(st.lists(rules(scalars, list(segments)), min_size=1, max_size=4))
-    return Example(now, segments, drawn_rules, population)
+    focus, now = draw(focuses), draw(st.sampled_from(NOWS))
+    population = [draw(profiles(number, now, focus)) for number in range(draw(st.integers(2, 8)))]
+    segments = {**SEGMENTS, "drawn": draw(rules(focus, []))}
+    return Example(
+        now, segments, draw(st.lists(rules(focus, list(segments)), min_size=1, max_size=6)), population
+    )
 
 
 @contextlib.asynccontextmanager

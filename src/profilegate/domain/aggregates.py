@@ -24,6 +24,11 @@ def event_digest(event_id: str) -> str:
     return hashlib.blake2b(event_id.encode(), digest_size=6).hexdigest()
 
 
+def order_key(order_id: str) -> str:
+    """The order index's key for an order id: a 64-bit digest, so entries pack to fixed width."""
+    return hashlib.blake2b(order_id.encode(), digest_size=8).hexdigest()
+
+
 class DayBucket(BaseModel):
     model_config = ConfigDict(frozen=True)
 
@@ -76,7 +81,7 @@ class Aggregates(BaseModel):
     first_seen: datetime | None = None
     last_seen: datetime | None = None
     last_order_at: datetime | None = None
-    order_index: dict[str, OrderEntry] = Field(default_factory=dict)
+    order_index: dict[str, OrderEntry] = Field(default_factory=dict)  # by order_key(order id)
     daily: dict[str, DayBucket] = Field(default_factory=dict)
     recent_event_ids: tuple[str, ...] = ()  # digests of the last applied ids, oldest first
 
@@ -191,7 +196,8 @@ class _Mutable:
 
     def _order(self, event: TrackedEvent) -> None:
         assert event.order_id is not None, "an order_completed event has an order id"
-        entry = self.orders_index.get(event.order_id, OrderEntry())
+        key = order_key(event.order_id)
+        entry = self.orders_index.get(key, OrderEntry())
         if entry.total is not None:
             return  # the same order under another event id: counted once
         self.values["orders"] += 1
@@ -199,7 +205,7 @@ class _Mutable:
         last = self.values["last_order_at"]
         self.values["last_order_at"] = event.at if last is None else max(last, event.at)
         self._add_day(event.day, DayBucket(orders=1, gross=event.amount))
-        self.orders_index[event.order_id] = entry.model_copy(update={"total": event.amount, "day": event.day})
+        self.orders_index[key] = entry.model_copy(update={"total": event.amount, "day": event.day})
         if entry.cancelled:
             self._count_cancellation(event.amount, event.day)
         if entry.returned:  # returns that arrived before their order count against its day now
@@ -207,10 +213,11 @@ class _Mutable:
 
     def _cancel(self, event: TrackedEvent) -> None:
         assert event.order_id is not None, "an order_cancelled event has an order id"
-        entry = self.orders_index.get(event.order_id, OrderEntry())
+        key = order_key(event.order_id)
+        entry = self.orders_index.get(key, OrderEntry())
         if entry.cancelled:
             return
-        self.orders_index[event.order_id] = entry.model_copy(update={"cancelled": True})
+        self.orders_index[key] = entry.model_copy(update={"cancelled": True})
         if entry.total is not None and entry.day is not None:
             self._count_cancellation(entry.total, entry.day)
 
@@ -221,12 +228,11 @@ class _Mutable:
 
     def _return(self, event: TrackedEvent) -> None:
         assert event.order_id is not None, "an order_returned event has an order id"
-        entry = self.orders_index.get(event.order_id, OrderEntry())
+        key = order_key(event.order_id)
+        entry = self.orders_index.get(key, OrderEntry())
         if entry.returned == 0 and event.amount > 0:  # the first money back makes a returned order
             self.values["returned_orders"] += 1
-        self.orders_index[event.order_id] = entry.model_copy(
-            update={"returned": entry.returned + event.amount}
-        )
+        self.orders_index[key] = entry.model_copy(update={"returned": entry.returned + event.amount})
         self.values["returned"] += event.amount
         self._add_day(event.day, DayBucket(returned=event.amount))
         if entry.day is not None:

@@ -22,7 +22,6 @@ from profilegate.domain.profiles import Profile
 from profilegate.domain.segment_parser import render_rule
 from profilegate.domain.segment_rules import (
     MONEY,
-    WINDOWED,
     And,
     Comparison,
     HasConsent,
@@ -112,14 +111,6 @@ def segment_rule(segments: Mapping[str, Rule], key: str) -> Rule:
         ) from None
 
 
-def check_metric_test(test: MetricTest) -> None:
-    """Reject what validation on save rejects: a window or event type where it has no meaning."""
-    if test.window_days is not None and test.metric not in WINDOWED:
-        raise ValueError(f"{test.metric} takes no window")
-    if (test.event_type is not None) != (test.metric is Metric.EVENTS):
-        raise ValueError("an event type goes with the events metric, and only with it")
-
-
 def window_start(today: date, days: int) -> date:
     """The first of the ``days`` UTC days ending ``today`` (the first day there is, at most)."""
     return date.fromordinal(max(today.toordinal() - (days - 1), date.min.toordinal()))
@@ -154,7 +145,6 @@ def contains(found: object, expected: object) -> bool:
 
 def measure(test: MetricTest, aggregates: Aggregates, now: datetime) -> int | float | None:
     """The metric's value (None where it is absent), over the window or the lifetime."""
-    check_metric_test(test)
     if test.window_days is None:
         return _lifetime(test, aggregates, now.astimezone(UTC).date())
     buckets = _window(aggregates, now.astimezone(UTC).date(), test.window_days)
@@ -211,7 +201,7 @@ def _counted(test: MetricTest) -> str:
     """The event type a count metric counts."""
     if test.metric is Metric.RETURNS:
         return EventType.ORDER_RETURNED.value
-    assert test.event_type is not None, "check_metric_test ensures an event type for events"
+    assert test.event_type is not None, "MetricTest ensures an event type for events"
     return test.event_type.value
 
 

@@ -17,9 +17,9 @@ both interpreters follow it exactly:
 """
 
 from enum import StrEnum
-from typing import Annotated, Literal
+from typing import Annotated, Literal, Self
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from profilegate.domain.events import Channel, EventType
 from profilegate.domain.identities import IdentityType
@@ -62,7 +62,12 @@ class _Node(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
 
-type Scalar = Annotated[str, Field(max_length=MAX_STRING_LENGTH)] | bool | int | float
+type Scalar = (
+    Annotated[str, Field(max_length=MAX_STRING_LENGTH)]
+    | bool
+    | int
+    | Annotated[float, Field(allow_inf_nan=False)]
+)
 type TraitPath = Annotated[
     tuple[Annotated[str, Field(min_length=1, max_length=64)], ...],
     Field(min_length=1, max_length=MAX_TRAIT_PATH),
@@ -112,7 +117,17 @@ class MetricTest(_Node):
     window_days: int | None = Field(default=None, ge=1)  # only for WINDOWED metrics; None: lifetime
     event_type: EventType | None = None  # only, and always, for Metric.EVENTS
     op: Comparison
-    value: int | float
+    value: int | Annotated[float, Field(allow_inf_nan=False)]
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Self:
+        if self.window_days is not None and self.metric not in WINDOWED:
+            raise ValueError(f"{self.metric.value} has no window")
+        if (self.event_type is not None) != (self.metric is Metric.EVENTS):
+            raise ValueError("event_type goes with the events metric, and only there")
+        if isinstance(self.value, float) and self.metric is not Metric.RETURN_RATE:
+            raise ValueError(f"{self.metric.value} compares with a whole number")
+        return self
 
 
 class HasExtension(_Node):
@@ -151,16 +166,22 @@ class InSegment(_Node):
 
 
 class Not(_Node):
+    """``not clause``: true exactly when the clause is false (an absent value's test included)."""
+
     kind: Literal["not"] = "not"
     clause: "Rule"
 
 
 class And(_Node):
+    """``a and b and ...``: every clause holds."""
+
     kind: Literal["and"] = "and"
     clauses: tuple["Rule", ...] = Field(min_length=2)
 
 
 class Or(_Node):
+    """``a or b or ...``: at least one clause holds."""
+
     kind: Literal["or"] = "or"
     clauses: tuple["Rule", ...] = Field(min_length=2)
 

@@ -16,7 +16,6 @@ for a day with an event (so ``aggregates.lastSeen`` reaches that day), and lifet
 and sums include every bucket's (buckets hold only the profile's own events, pruned or not).
 """
 
-import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
@@ -24,7 +23,7 @@ from typing import Any
 
 from profilegate.domain.aggregates import DayBucket
 from profilegate.domain.events import EventType
-from profilegate.domain.segment_predicate import COMPARE, check_metric_test, segment_rule, window_start
+from profilegate.domain.segment_predicate import COMPARE, segment_rule, window_start
 from profilegate.domain.segment_rules import (
     And,
     Comparison,
@@ -215,7 +214,6 @@ def _active_grant(grant: str, now: datetime) -> Document:
 
 def _metric_holds(test: MetricTest, scope: _Scope) -> Document:
     """The metric is present and compares; absent values (null here) fail every operator."""
-    check_metric_test(test)
     value = _lifetime(test, scope) if test.window_days is None else _window_sum(test, scope)
     compared = {_OPERATORS[test.op]: ["$$m", _literal(test.value)]}
     return _let("m", value, {"$and": [{"$ne": ["$$m", None]}, compared]})
@@ -290,7 +288,7 @@ def _days_since(moment: str, today: date) -> Document:
 def _counted(test: MetricTest) -> EventType:
     if test.metric is Metric.RETURNS:
         return EventType.ORDER_RETURNED
-    assert test.event_type is not None, "check_metric_test ensures an event type for events"
+    assert test.event_type is not None, "MetricTest ensures an event type for events"
     return test.event_type
 
 
@@ -341,7 +339,6 @@ def _plain_field(name: str) -> bool:
 
 
 def _metric_necessary(test: MetricTest, scope: _Scope) -> list[Document]:
-    check_metric_test(test)
     return [
         *_lifetime_bound(test),
         *_window_seen(test, scope.today),
@@ -385,14 +382,12 @@ def _needs_an_order(test: MetricTest) -> list[Document]:
 
 
 def _last_order_range(test: MetricTest, today: date) -> list[Document]:
-    """``days_since_last_order op v`` as a range of ``lastOrderAt`` (the days are whole numbers)."""
-    value = test.value
-    if test.metric is not Metric.DAYS_SINCE_LAST_ORDER or not math.isfinite(value):
+    """``days_since_last_order op n`` as a range of ``lastOrderAt`` (n is a whole number)."""
+    if test.metric is not Metric.DAYS_SINCE_LAST_ORDER or test.op is Comparison.NE:
         return []
-    fewest = {Comparison.GE: math.ceil(value), Comparison.GT: math.floor(value) + 1}.get(test.op)
-    most = {Comparison.LE: math.floor(value), Comparison.LT: math.ceil(value) - 1}.get(test.op)
-    if test.op is Comparison.EQ:
-        fewest, most = math.ceil(value), math.floor(value)
+    days = int(test.value)
+    fewest = {Comparison.GE: days, Comparison.GT: days + 1, Comparison.EQ: days}.get(test.op)
+    most = {Comparison.LE: days, Comparison.LT: days - 1, Comparison.EQ: days}.get(test.op)
     bounds: dict[str, datetime] = {}
     if fewest is not None and (before := _days_back(today, fewest - 1)) is not None:
         bounds["$lt"] = before  # at least ``fewest`` days: before the day after that many back
