@@ -1,12 +1,19 @@
 """Segment members and size pushed down to the store, against a Python scan of every profile.
 
 Starts the embedded store as the gateway does (mongoeco's SQLite engine in a process of its
-own, over the wire, the embedded layout from ``prepare``) in a temporary directory, makes sure
-the profile partitions carry the indexes the segment query's prefilters use
-(``PREFILTER_INDEXES``; the benchmark creates them before loading where the gateway has not),
-and bulk-loads ``--profiles`` generated shoppers into it: ``profile_to_document`` documents
-and their ``checkout_document``, routed to their partitions by ``insert_routed``. Loading is
-timed and reported, but is no part of the targets.
+own, over the wire) in a temporary directory and prepares its database with ``prepare`` and
+the embedded layout; the profile partitions get the indexes the segment query's prefilters use
+(``PREFILTER_INDEXES``) before loading, by the benchmark where the gateway did not create them.
+
+``--profiles`` generated shoppers are then bulk-loaded, timed but no part of the targets:
+``profile_to_document`` documents and their ``checkout_document``, routed to their partitions
+by ``insert_routed``. By default they go in while the store is stopped, straight into its
+SQLite file through mongoeco's own client on the engine the store runs (its batch insert):
+over the wire the store inserts one document at a time and reads every document already in
+the collection for each, so a load there grows with the square of its size. A few inserts
+over the wire, into a new collection and into a copy of one partition's worth of profiles in
+another database, tell the report what that would have cost. ``--loader wire`` loads through
+the running store instead.
 
 Each shopper has ~1 KB of traits (a country among DE, AT, CH, FR and NL, a birth year,
 interests, newsletter flags, ...), an e-mail and a customer id, four consents, for a few an
@@ -14,28 +21,32 @@ extension (``employee``, ``vip``, some of them expired, ``no-reward``), and dail
 the last 400 days built directly (activity, recency and order rates differ per shopper;
 orders with returns and cancellations), with the lifetime figures they add up to.
 
-Three rules are parsed with ``parse_rule`` against the gateway's settings (a trait test, a
-windowed spend test and a mixed rule). For each, with one ``now`` for the whole run:
+The store is started again, as after a restart of the gateway, every profile is counted once
+to warm it, and three rules parsed with ``parse_rule`` against the gateway's settings (a trait
+test, a windowed spend test and a mixed rule) are measured with one ``now``:
 
 - the first page of 50 members, pushed down: ``segment_members`` (``matching_page`` with 51
   over every partition, as the ``members`` field asks for it), ``--repeat`` times;
 - the size, pushed down: ``segment_size`` (``count_matching``), ``--repeat`` times;
+- what the store spends: each rule's prefilter alone, counted as the size is; the trait test in
+  the plain query language, counted and paged; ``count_documents({})`` on every partition; the
+  first page without a rule;
 - the Python scan: every profile read (the query ``ProfileRepository.matching`` sends, every
   partition, batches of 500), built with ``profile_from_document`` and tested with ``holds``,
   ``--scan-repeat`` times, its time split into reading, building and testing.
 
 The pushed-down size must equal the scan's count, and the first page the first 50 of the
-scan's members in id order; otherwise the run fails. The floors: ``count_documents({})`` and
-``count_documents({"mergedInto": None})`` over every partition. Prints a Markdown section to
-stdout and writes nothing unless ``--write PATH`` is given; progress goes to stderr. The store
-and its files are removed at the end, also on errors, Ctrl+C and SIGTERM.
+scan's members in id order; otherwise the run fails. Prints a Markdown section to stdout and
+writes nothing unless ``--write PATH`` is given; progress goes to stderr. The store and its
+files are removed at the end, also on errors, Ctrl+C and SIGTERM.
 
-    .venv/bin/python -m bench.segments [--profiles 20000] [--repeat 5] [--write BENCHMARKS.md]
+    .venv/bin/python -m bench.segments [--profiles 20000] [--repeat 3] [--write BENCHMARKS.md]
 """
 
 import argparse
 import asyncio
 import contextlib
+import json
 import math
 import platform
 import random
@@ -51,10 +62,13 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from importlib.metadata import version
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import bson
-from pymongo import IndexModel
+from mongoeco import AsyncMongoClient as EcoClient
+from mongoeco.engines.sqlite import SQLiteEngine
+from mongoeco.wire.bson_bridge import decode_wire_value
+from pymongo import AsyncMongoClient, IndexModel
 
 from bench.checkout import milliseconds, verdict
 from bench.gateway import BenchmarkError, progress
@@ -62,17 +76,18 @@ from bench.machine import load_average, machine
 from bench.store_scale import CATEGORIES, DAY_MIX, PROGRESS_SECONDS, Store, insert_routed, open_store
 from bench.store_scale import ShopperFactory as StoreScaleShoppers
 from bench.store_scale import parse_options as store_scale_options
-from profilegate.domain.aggregates import RECENT_EVENT_IDS, Aggregates, DayBucket, OrderEntry
+from profilegate.domain.aggregates import RECENT_EVENT_IDS, Aggregates, DayBucket, OrderEntry, order_key
 from profilegate.domain.events import Channel, EventType
 from profilegate.domain.extensions import ExtensionGrant
 from profilegate.domain.profiles import Profile
 from profilegate.domain.segment_parser import RuleContext, parse_rule
 from profilegate.domain.segment_predicate import holds
+from profilegate.domain.segment_rules import Comparison, Rule, TraitTest
 from profilegate.domain.segments import Segment
-from profilegate.embedded import EmbeddedStore
-from profilegate.service.segments import segment_members, segment_size
+from profilegate.embedded import DATABASE_FILE, EmbeddedStore
+from profilegate.service.segments import members_query, segment_members, segment_size
 from profilegate.settings import Settings
-from profilegate.storage.documents import Document
+from profilegate.storage.documents import Database, Document
 from profilegate.storage.partitions import PartitionedCollection
 from profilegate.storage.profiles import checkout_document, profile_from_document, profile_to_document
 from profilegate.storage.segment_query import PREFILTER_INDEXES
@@ -82,6 +97,8 @@ PAGE = 50
 SHARE_TARGET = 0.05  # the first page of members costs less than this share of the Python scan
 SCAN_BATCH = 500  # what ProfileRepository.matching asks the store for at a time
 LOAD_BATCH = 2000  # profiles generated and inserted per round (one insert_many per partition)
+PROBE_DATABASE = "profilegate_bench_probe"  # a partition's worth of copies, for timing wire inserts
+WIRE_PROBE = 5  # profiles inserted over the wire into it
 HISTORY_DAYS = 400
 EXTENSIONS = ("employee", "vip", "no-reward")
 RULES = (
@@ -123,6 +140,7 @@ class Options:
     repeat: int
     scan_repeat: int
     seed: int
+    loader: str
     write: Path | None
 
 
@@ -133,9 +151,16 @@ def parse_options(argv: Sequence[str] | None = None) -> Options:
     )
     add = parser.add_argument
     add("--profiles", type=int, default=20_000, help="generated profiles to load (default 20000)")
-    add("--repeat", type=int, default=5, help="timed runs of each pushed-down query (default 5)")
+    add("--repeat", type=int, default=3, help="timed runs of each pushed-down query (default 3)")
     add("--scan-repeat", type=int, default=2, help="timed Python scans per rule (default 2)")
     add("--seed", type=int, default=1, help="seed of the generated profiles (default 1)")
+    add(
+        "--loader",
+        choices=("engine", "wire"),
+        default="engine",
+        help="engine: insert_many into the stopped store's file through mongoeco's client (default); "
+        "wire: insert_many through the running store, which inserts one document at a time",
+    )
     add("--write", type=Path, default=None, help="also append the section to this file")
     args = parser.parse_args(argv)
     if args.profiles < PAGE + 1 or min(args.repeat, args.scan_repeat) < 1:
@@ -299,8 +324,8 @@ class ShopperFactory(StoreScaleShoppers):
             placed.cancelled += gross
             placed.counts[EventType.ORDER_CANCELLED.value] += 1
         day = (self.today - timedelta(days=offset)).isoformat()
-        order_id = f"O-{rng.randint(10**8, 10**9)}"
-        return {order_id: OrderEntry(total=gross, day=day, cancelled=cancelled, returned=returned)}
+        key = order_key(f"O-{rng.randint(10**8, 10**9)}")
+        return {key: OrderEntry(total=gross, day=day, cancelled=cancelled, returned=returned)}
 
     def profile(self, number: int) -> Profile:
         email, customer = self.identities("g", number)
@@ -350,20 +375,34 @@ async def prefilter_indexes(store: Store) -> bool:
     return complete
 
 
-async def load(store: Store, checkout: PartitionedCollection, factory: ShopperFactory, count: int) -> Loaded:
-    """Generate ``count`` profiles and insert them, with their checkout documents, in rounds."""
+def as_received(document: Document) -> Document:
+    """``document`` as the store's wire server hands it on after decoding a client's BSON."""
+    received: Document = decode_wire_value(bson.BSON(bson.encode(document)).decode())
+    return received
+
+
+async def load(
+    profiles: PartitionedCollection,
+    checkout: PartitionedCollection,
+    factory: ShopperFactory,
+    count: int,
+    prepared: Callable[[Document], Document],
+) -> Loaded:
+    """Generate ``count`` profiles and insert them, with their checkout documents, in rounds of
+    ``LOAD_BATCH`` through ``insert_routed``; ``prepared`` turns a document into what is sent."""
     loaded = Loaded()
     reported = time.monotonic()
     while loaded.profiles < count:
         started = time.perf_counter()
-        batch = [
-            factory.profile(loaded.profiles + i) for i in range(min(LOAD_BATCH, count - loaded.profiles))
-        ]
+        size = min(LOAD_BATCH, count - loaded.profiles)
+        batch = [factory.profile(loaded.profiles + number) for number in range(size)]
         documents = [profile_to_document(profile) for profile in batch]
         checkouts = [checkout_document(profile) for profile in batch]
+        sent = [prepared(document) for document in documents]
+        sent_checkouts = [prepared(document) for document in checkouts]
         inserting = time.perf_counter()
-        await insert_routed(store.profiles, documents)
-        await insert_routed(checkout, checkouts)
+        await insert_routed(profiles, sent)
+        await insert_routed(checkout, sent_checkouts)
         loaded.insert_seconds += time.perf_counter() - inserting
         loaded.generate_seconds += inserting - started
         loaded.profiles += len(batch)
@@ -380,6 +419,55 @@ async def load(store: Store, checkout: PartitionedCollection, factory: ShopperFa
                 f"({loaded.profiles / loaded.insert_seconds:.1f} profiles/s)"
             )
     return loaded
+
+
+async def load_over_wire(store: Store, database: Database, options: Options, now: datetime) -> Loaded:
+    """Through the running store, as a client of it: ``insert_many`` over the wire."""
+    checkout = PartitionedCollection(database, "profile_checkout", store.layout.partitions)
+    factory = ShopperFactory(options.seed, now)
+    return await load(store.profiles, checkout, factory, options.profiles, lambda document: document)
+
+
+async def load_in_process(data_dir: Path, partitions: int, options: Options, now: datetime) -> Loaded:
+    """Straight into the store's database file, with the store stopped, through mongoeco's own
+    client on the SQLite engine the store runs (documents as its wire server would pass them)."""
+    engine = SQLiteEngine(str(data_dir / DATABASE_FILE), aggregation_materialization_limit=None)
+    async with EcoClient(engine) as client:
+        database = cast("Database", client[Settings().database])  # the same collection interface
+        profiles = PartitionedCollection(database, "profiles", partitions)
+        checkout = PartitionedCollection(database, "profile_checkout", partitions)
+        loaded = await load(
+            profiles, checkout, ShopperFactory(options.seed, now), options.profiles, as_received
+        )
+        copies = ShopperFactory(options.seed + 1, now)
+        partition = math.ceil(options.profiles / partitions)
+        progress(f"  and a copy of one partition ({partition:,} profiles) in {PROBE_DATABASE}")
+        probe = [as_received(profile_to_document(copies.profile(number))) for number in range(partition)]
+        await client[PROBE_DATABASE]["profiles"].insert_many(probe)
+        return loaded
+
+
+@dataclass(frozen=True)
+class WireProbe:
+    """Milliseconds per profile inserted over the wire into an empty collection and into one
+    holding a partition's worth of profiles."""
+
+    empty_ms: list[float]
+    full_ms: list[float]
+
+
+async def wire_probe(client: AsyncMongoClient[Document], options: Options, now: datetime) -> WireProbe:
+    """``WIRE_PROBE`` profiles inserted one by one into a fresh collection and into the copy of a
+    full partition; the probe's database is dropped afterwards."""
+    factory = ShopperFactory(options.seed + 2, now)
+    database = client[PROBE_DATABASE]
+    times: dict[str, list[float]] = {"empty": [], "profiles": []}
+    for name, elapsed in times.items():
+        for number in range(WIRE_PROBE):
+            document = profile_to_document(factory.profile(number))
+            elapsed.append((await timed(database[name].insert_one(document)))[0])
+    await client.drop_database(PROBE_DATABASE)
+    return WireProbe(times["empty"], times["profiles"])
 
 
 # --- measurements --------------------------------------------------------------------------
@@ -441,6 +529,19 @@ class Measured:
     scans: list[Scan] = field(default_factory=list)
     size: int = 0
     page: list[str] = field(default_factory=list)
+    prefilter_ms: list[float] = field(default_factory=list)
+    candidates: int | None = None  # profiles meeting the rule's prefilter; None: it has none
+    plain_ms: list[float] = field(default_factory=list)
+    plain_count: int | None = None  # the same test in the query language; None: not measured
+    plain_page_ms: list[float] = field(default_factory=list)
+
+    @property
+    def query(self) -> Document:
+        return members_query(self.segment, [self.segment], self.now)
+
+    @property
+    def now(self) -> datetime:
+        return self.segment.updated_at
 
     @property
     def members(self) -> int:
@@ -471,33 +572,77 @@ def check(measured: Measured) -> None:
         )
 
 
-async def pushed_down(store: Store, measured: Measured, now: datetime) -> None:
+async def pushed_down(store: Store, measured: Measured) -> None:
     """One first page and one size, timed, as the ``members`` and ``size`` fields ask."""
     segments = [measured.segment]
     page_ms, (page, _) = await timed(
-        segment_members(store.repos, measured.segment, segments, now, first=PAGE, after=None)
+        segment_members(store.repos, measured.segment, segments, measured.now, first=PAGE, after=None)
     )
-    size_ms, size = await timed(segment_size(store.repos, measured.segment, segments, now))
+    size_ms, size = await timed(segment_size(store.repos, measured.segment, segments, measured.now))
     measured.page_ms.append(page_ms)
     measured.size_ms.append(size_ms)
     measured.page, measured.size = [profile.id for profile in page], size
 
 
+def prefilter(query: Document) -> Document | None:
+    """The necessary conditions ``segment_filter`` puts before the exact ``$expr`` test, alone;
+    None when the rule has none."""
+    clauses = query.get("$and")
+    if not isinstance(clauses, list) or "$expr" not in clauses[-1]:
+        return None
+    return {"$and": clauses[:-1]}
+
+
+def in_query_language(rule: Rule) -> Document | None:
+    """A string trait equality in the plain query language (which also matches a list holding
+    the string: for comparison only); None for other rules."""
+    if isinstance(rule, TraitTest) and rule.op is Comparison.EQ and isinstance(rule.value, str):
+        return {"traits." + ".".join(rule.path): rule.value}
+    return None
+
+
+async def store_costs(store: Store, measured: Measured, repeat: int) -> None:
+    """What the size costs without the exact test: the prefilter alone, counted as ``size`` counts;
+    for a trait test, the same test in the query language."""
+    necessary = prefilter(measured.query)
+    if necessary is not None:
+        for _ in range(repeat):
+            elapsed, measured.candidates = await timed(store.repos.profiles.count_matching(necessary))
+            measured.prefilter_ms.append(elapsed)
+    plain = in_query_language(measured.segment.rule)
+    if plain is not None:
+        for _ in range(repeat):
+            elapsed, measured.plain_count = await timed(store.repos.profiles.count_matching(plain))
+            measured.plain_ms.append(elapsed)
+            elapsed, _ = await timed(store.repos.profiles.matching_page(plain, PAGE + 1, None))
+            measured.plain_page_ms.append(elapsed)
+
+
 @dataclass(frozen=True)
 class Floors:
-    count_all_ms: list[float]
-    count_live_ms: list[float]
+    count_all_ms: list[float]  # count_documents({}) on every partition
+    first_page_ms: list[float]  # the repository's first page without a condition
+    first_ids_ms: list[float]  # the same, but only the ids of each partition's first PAGE + 1
+    fetched: int  # profiles the first page without a condition fetches from the partitions
 
 
 async def floors(store: Store, repeat: int) -> Floors:
-    """Counting every document, without and with a filter the store tests on each one."""
+    partitions = store.profiles.all()
 
-    async def count(query: Document) -> int:
-        return sum([await partition.count_documents(query) for partition in store.profiles.all()])
+    async def count_all() -> int:
+        return sum([await partition.count_documents({}) for partition in partitions])
 
-    everything = [(await timed(count({})))[0] for _ in range(repeat)]
-    live = [(await timed(count({"mergedInto": None})))[0] for _ in range(repeat)]
-    return Floors(everything, live)
+    async def first_ids() -> list[str]:
+        found: list[str] = []
+        for partition in partitions:
+            cursor = partition.find({"mergedInto": None}, {"_id": 1}).sort("_id", 1).limit(PAGE + 1)
+            found += [str(document["_id"]) async for document in cursor]
+        return found
+
+    everything = [(await timed(count_all()))[0] for _ in range(repeat)]
+    pages = [(await timed(store.repos.profiles.matching_page({}, PAGE + 1, None)))[0] for _ in range(repeat)]
+    ids = [await timed(first_ids()) for _ in range(repeat)]
+    return Floors(everything, pages, [elapsed for elapsed, _ in ids], len(ids[0][1]))
 
 
 def segments(settings: Settings, now: datetime) -> list[tuple[str, Segment]]:
@@ -538,12 +683,14 @@ class Run:
     loaded: Loaded = field(default_factory=Loaded)
     results: list[Measured] = field(default_factory=list)
     floors: Floors | None = None
+    wire_probe: WireProbe | None = None
     load_at_start: str = field(default_factory=load_average)
     load_at_end: str = "unknown"
 
 
-async def benchmark(uri: str, run: Run) -> None:
-    options, now = run.options, run.started
+async def prepare_store(uri: str, run: Run) -> None:
+    """Prepare the database as the gateway does, add missing prefilter indexes; with
+    ``--loader wire``, load the profiles through this running store."""
     client = open_client(uri)
     try:
         settings = Settings()
@@ -555,36 +702,69 @@ async def benchmark(uri: str, run: Run) -> None:
             progress(
                 "the gateway does not create PREFILTER_INDEXES: created them on every profiles partition"
             )
-        checkout = PartitionedCollection(database, "profile_checkout", store.layout.partitions)
-        progress(f"generating and loading {options.profiles:,} profiles")
-        run.loaded = await load(store, checkout, ShopperFactory(options.seed, now), options.profiles)
+        if run.options.loader == "wire":
+            progress(f"generating {run.options.profiles:,} profiles, inserting them over the wire")
+            run.loaded = await load_over_wire(store, database, run.options, run.started)
+    finally:
+        await client.close()
+
+
+async def measure(uri: str, run: Run) -> None:
+    options, now = run.options, run.started
+    client = open_client(uri)
+    try:
+        settings = Settings()
+        if options.loader == "engine":
+            progress(f"timing {WIRE_PROBE} inserts over the wire into a full partition's copy")
+            run.wire_probe = await wire_probe(client, options, now)
+        store = await open_store(client[settings.database], settings)
+        counted = sum([await partition.count_documents({}) for partition in store.profiles.all()])
+        if counted != run.loaded.profiles:
+            raise BenchmarkError(f"the store holds {counted:,} profiles, {run.loaded.profiles:,} were loaded")
         run.results = [Measured(title, segment) for title, segment in segments(settings, now)]
-        progress("warming up: one first page and one size per rule, not counted")
-        for measured in run.results:
-            await pushed_down(store, measured, now)
-            measured.page_ms.clear()
-            measured.size_ms.clear()
+        progress("warming up: every profile counted once, not timed")
+        await store.repos.profiles.count_matching({})
         progress(f"pushed down: {options.repeat} first pages and sizes per rule")
         for _ in range(options.repeat):
             for measured in run.results:
-                await pushed_down(store, measured, now)
+                await pushed_down(store, measured)
         for measured in run.results:
-            progress(f"{measured.title}: {len(measured.page)} on the first page, size {measured.size:,}")
-        progress("floors: counting every document")
+            progress(
+                f"  {measured.title}: {len(measured.page)} on the first page "
+                f"({statistics.median(measured.page_ms):,.1f} ms), size {measured.size:,} "
+                f"({statistics.median(measured.size_ms):,.1f} ms)"
+            )
+        progress("the store's costs: prefilters alone, counting everything, a first page without a rule")
+        for measured in run.results:
+            await store_costs(store, measured, options.repeat)
         run.floors = await floors(store, options.repeat)
         for measured in run.results:
             for number in range(options.scan_repeat):
                 progress(f"Python scan {number + 1}/{options.scan_repeat}: {measured.title}")
-                measured.scans.append(await python_scan(store, measured.segment, now))
+                scan = await python_scan(store, measured.segment, now)
+                if scan.profiles != run.loaded.profiles:
+                    raise BenchmarkError(f"the Python scan read {scan.profiles:,} profiles, not all of them")
+                measured.scans.append(scan)
             check(measured)
-            progress(
-                f"  {measured.members:,} members, scan {measured.scan_ms():,.0f} ms; first page "
-                f"{statistics.median(measured.page_ms):,.1f} ms, "
-                f"size {statistics.median(measured.size_ms):,.1f} ms"
-            )
+            progress(f"  {measured.members:,} members, {measured.scan_ms():,.0f} ms; the same as pushed down")
         run.load_at_end = load_average()
     finally:
         await client.close()
+
+
+def benchmark(run: Run) -> None:
+    """Prepare the store, load it, and measure on the store started afresh, as the gateway
+    would find it after a restart."""
+    with tempfile.TemporaryDirectory(prefix="profilegate-segments-") as scratch:
+        data_dir = Path(scratch)
+        with embedded_store(data_dir) as uri:
+            asyncio.run(prepare_store(uri, run))
+        if run.options.loader == "engine":
+            progress(f"generating {run.options.profiles:,} profiles, inserting them into the stopped store")
+            run.loaded = asyncio.run(load_in_process(data_dir, run.partitions, run.options, run.started))
+        progress("starting the store again")
+        with embedded_store(data_dir) as uri:
+            asyncio.run(measure(uri, run))
 
 
 # --- output --------------------------------------------------------------------------------
@@ -614,6 +794,24 @@ def loaded_text(run: Run) -> list[str]:
     countries = ", ".join(f"{code} {loaded.countries[code] / loaded.profiles:.0%}" for code in COUNTRIES)
     extensions = ", ".join(f"{name} {loaded.extensions[name]:,}" for name in EXTENSIONS)
     rate = loaded.profiles / loaded.insert_seconds
+    timing = (
+        f"{loaded.insert_seconds:,.0f} s inserting ({rate:,.1f} profiles/s), "
+        f"{loaded.generate_seconds:,.0f} s generating"
+    )
+    if options.loader == "wire":
+        how = (
+            "`insert_many`-ed over the wire through the running store (the gateway's client path) by "
+            f"`insert_routed`, {LOAD_BATCH:,} profiles a round: {timing}; the store was then started "
+            "again, as after a restart of the gateway."
+        )
+    else:
+        how = (
+            "inserted while the store was stopped, straight into its SQLite file through mongoeco's own "
+            "client on the engine the store runs (`insert_many`; documents BSON-encoded and decoded as "
+            "the store's wire server decodes them), routed by `insert_routed`, "
+            f"{LOAD_BATCH:,} profiles a round: {timing}; then the store was started again, as after a "
+            f"restart of the gateway.{wire_text(run)}"
+        )
     return [
         f"- Profiles: {loaded.profiles:,} generated shoppers (seed {options.seed}): ~1 KB of traits "
         f"(country {countries}; birth year, interests, newsletter flags, address, preferences), an "
@@ -624,20 +822,45 @@ def loaded_text(run: Run) -> list[str]:
         f"({sum(loaded.orders):,} orders, a fifth returned in part or whole, 3% cancelled). Profile "
         f"documents: median {kib(size)} BSON, p90 {kib(size90)}, p99 {kib(size99)}; checkout documents "
         f"median {kib(statistics.median(loaded.checkout_sizes))}.",
-        f"- Loading (not part of the targets): `profile_to_document` and `checkout_document` documents "
-        f"`insert_many`-ed by `insert_routed` into the partitions their `_id` routes them to, "
-        f"{LOAD_BATCH:,} profiles a round: {loaded.insert_seconds:,.0f} s inserting "
-        f"({rate:,.1f} profiles/s), {loaded.generate_seconds:,.0f} s generating. Identity keys and the "
-        "event log were not loaded: no segment query reads them.",
+        "- Loading (not part of the targets): `profile_to_document` and `checkout_document` documents "
+        f"{how} Identity keys and the event log were not loaded: no segment query reads them.",
     ]
+
+
+def wire_text(run: Run) -> str:
+    """What loading through the running store would have cost, from the probe."""
+    probe = run.wire_probe
+    if probe is None:
+        return ""
+    empty, full = statistics.median(probe.empty_ms), statistics.median(probe.full_ms)
+    partition = math.ceil(run.loaded.profiles / run.partitions)
+    # An insert costs a fixed part plus a part in proportion to the documents already there, so
+    # the average insert of a load costs about the mean of the first and the last.
+    estimate = run.loaded.profiles * (empty + full) / 2 / 1000
+    return (
+        " Over the wire the store inserts one document at a time and reads every document already in "
+        f"the collection for each: a profile took {milliseconds(empty)} ms to insert into a new "
+        f"collection and {milliseconds(full)} ms into one of {partition:,} such profiles (medians of "
+        f"{WIRE_PROBE} inserts each, over the wire, into a copy in another database), so loading the "
+        f"profile documents alone through the running store would take about {duration(estimate)}."
+    )
+
+
+def duration(seconds: float) -> str:
+    if seconds < 120:
+        return f"{seconds:.0f} s"
+    if seconds < 7200:
+        return f"{seconds / 60:.0f} minutes"
+    return f"{seconds / 3600:.1f} hours"
+
+
+def row(name: str, values: Sequence[float], scan: float) -> str:
+    median = statistics.median(values)
+    return f"| {name} | {milliseconds(median)} | {milliseconds(min(values))} | {share(median, scan)} |"
 
 
 def rule_table(measured: Measured, profiles: int) -> list[str]:
     scan = measured.scan_ms()
-    rows = [
-        (f"first page of {PAGE} members, pushed down (`segment_members`)", measured.page_ms),
-        ("size, pushed down (`segment_size`)", measured.size_ms),
-    ]
     lines = [
         f"### {measured.title.capitalize()}: `{measured.segment.rule_text}`",
         "",
@@ -647,27 +870,30 @@ def rule_table(measured: Measured, profiles: int) -> list[str]:
         "",
         "| query | median ms | min ms | median / Python scan |",
         "|---|---:|---:|---:|",
+        row(f"first page of {PAGE} members, pushed down (`segment_members`)", measured.page_ms, scan),
+        row("size, pushed down (`segment_size`)", measured.size_ms, scan),
     ]
-    for name, values in rows:
-        median = statistics.median(values)
-        lines.append(
-            f"| {name} | {milliseconds(median)} | {milliseconds(min(values))} | {share(median, scan)} |"
-        )
+    if measured.candidates is not None:
+        name = f"its prefilter alone, counted as the size is ({measured.candidates:,} candidates)"
+        lines.append(row(name, measured.prefilter_ms, scan))
+    plain = in_query_language(measured.segment.rule)
+    if plain is not None and measured.plain_count is not None:
+        shown = json.dumps(plain, ensure_ascii=False)
+        name = f"the same test in the query language, `{shown}`: first page (`matching_page`)"
+        lines.append(row(name, measured.plain_page_ms, scan))
+        name = f"the same test in the query language, `{shown}`: counted ({measured.plain_count:,})"
+        lines.append(row(name, measured.plain_ms, scan))
     lines.append(
         f"| Python scan: read every profile, `profile_from_document`, `holds` | {milliseconds(scan)} | "
         f"{milliseconds(min(s.total_ms for s in measured.scans))} | 100% |"
     )
     parts: list[tuple[str, Callable[[Scan], float]]] = [
-        ("of which reading (`find`, all partitions, batches of 500)", lambda s: s.read_ms),
+        ("of which reading (`find` on every partition, batches of 500)", lambda s: s.read_ms),
         ("of which `profile_from_document`", lambda s: s.build_ms),
         ("of which `holds`", lambda s: s.test_ms),
     ]
     for name, part in parts:
-        median = measured.scan_ms(part)
-        smallest = min(part(s) for s in measured.scans)
-        lines.append(
-            f"| - {name} | {milliseconds(median)} | {milliseconds(smallest)} | {share(median, scan)} |"
-        )
+        lines.append(row(f"- {name}", [part(s) for s in measured.scans], scan))
     return [*lines, ""]
 
 
@@ -709,14 +935,15 @@ def render(run: Run) -> str:
         f"partitions. The prefilter indexes (`PREFILTER_INDEXES`: {indexes}) on every profiles partition "
         f"were {made}.",
         *loaded_text(run),
-        "- Measured, with one `now` for the whole run, after one uncounted first page and size per rule: "
-        f"{run.options.repeat} first pages (`segment_members` with `first: {PAGE}`: `matching_page` asks "
-        f"every partition for its first {PAGE + 1} matches in id order) and sizes (`segment_size`: "
-        "`count_documents` on every partition) per rule, rounds alternating between the rules; then "
-        f"{run.options.scan_repeat} Python scan(s) per rule: every profile read as "
-        "`ProfileRepository.matching({})` reads them (`find` on every partition, batches of 500), built "
-        "with `profile_from_document` and tested with `holds`. The client and the store share the "
-        "machine.",
+        "- Measured, with one `now` for the whole run, after every profile was counted once (not timed, "
+        f"to warm the store), {repetitions(run.options.repeat)}: the first page of each rule "
+        f"(`segment_members` with `first: {PAGE}`: `matching_page` asks every partition for its first "
+        f"{PAGE + 1} matches in id order and merges them) and its size (`segment_size`: "
+        "`count_documents` on every partition), in rounds over the rules; each rule's prefilter alone "
+        f"and the trait test in the plain query language. Then {scans(run.options.scan_repeat)} per "
+        "rule: every profile read as `ProfileRepository.matching({})` reads them (`find` on every "
+        "partition, batches of 500), built with `profile_from_document` and tested with `holds`. The "
+        "client and the store share the machine.",
         "",
         *(line for measured in run.results for line in rule_table(measured, run.loaded.profiles)),
         *targets_text(run),
@@ -726,21 +953,80 @@ def render(run: Run) -> str:
     return "\n".join(lines) + "\n"
 
 
+def repetitions(count: int) -> str:
+    return "once" if count == 1 else f"{count} times"
+
+
+def scans(count: int) -> str:
+    return "one Python scan" if count == 1 else f"{count} Python scans"
+
+
+def per_profile(elapsed_ms: float, profiles: int) -> str:
+    return f"{elapsed_ms * 1000 / profiles:,.0f} µs"
+
+
 def note(run: Run) -> list[str]:
+    """What the pushed-down queries spend their time on, from the same run's figures."""
     floors = run.floors
     assert floors is not None, "the floors are measured before the report"
-    everything, live = statistics.median(floors.count_all_ms), statistics.median(floors.count_live_ms)
     profiles = run.loaded.profiles
+    everything = statistics.median(floors.count_all_ms)
+    unconditional = statistics.median(floors.first_page_ms)
+    pages = ", ".join(
+        f"{share(statistics.median(m.page_ms), statistics.median(m.size_ms))}" for m in run.results
+    )
+    lines = [
+        "What the time goes to on the embedded store (the same run, medians):",
+        "",
+        f"- The store decodes every document a query reads, in Python, at a cost per BSON element, "
+        f"even to count: `count_documents({{}})` on every partition takes {milliseconds(everything)} ms, "
+        f"{per_profile(everything, profiles)} a profile (median document "
+        f"{kib(statistics.median(run.loaded.sizes))}).",
+        "- With a rule, the store tests every candidate (decoding it and evaluating the `$expr` in "
+        "Python) before it sorts by `_id` and cuts the page, so the first page costs about what the "
+        f"size costs (first page / size: {pages}). Even without a rule, the first page "
+        f"(`matching_page({{}}, {PAGE + 1})`) takes {milliseconds(unconditional)} ms: each partition "
+        f"sends up to its first {PAGE + 1} profiles, {floors.fetched:,} whole documents for one page; "
+        f"their ids alone take {milliseconds(statistics.median(floors.first_ids_ms))} ms.",
+    ]
+    for measured in run.results:
+        lines.append(f"- {measured.title.capitalize()}: {exact_test_text(measured, profiles)}")
     reading = statistics.median(m.scan_ms(lambda s: s.read_ms) for m in run.results)
     building = statistics.median(m.scan_ms(lambda s: s.build_ms) for m in run.results)
-    return [
-        "What the cost is, measured in the same run (medians): `count_documents({})` over every "
-        f'partition takes {milliseconds(everything)} ms; `count_documents({{"mergedInto": None}})`, '
-        f"which the store tests on each document, {milliseconds(live)} ms "
-        f"({live * 1000 / profiles:,.0f} µs per profile). The Python scan's reading takes "
-        f"{milliseconds(reading)} ms ({reading * 1000 / profiles:,.0f} µs per profile) and "
-        f"`profile_from_document` {milliseconds(building)} ms ({building * 1000 / profiles:,.0f} µs).",
-    ]
+    testing = statistics.median(m.scan_ms(lambda s: s.test_ms) for m in run.results)
+    lines.append(
+        f"- The Python scan reads at {per_profile(reading, profiles)} a profile (the store decodes each "
+        "document and encodes it again for the wire, pymongo decodes it), `profile_from_document` takes "
+        f"{per_profile(building, profiles)} and `holds` {per_profile(testing, profiles)}."
+    )
+    return lines
+
+
+def exact_test_text(measured: Measured, profiles: int) -> str:
+    """The exact test's cost per profile it runs on (all, or the prefilter's candidates)."""
+    size = statistics.median(measured.size_ms)
+    if measured.candidates is None:
+        text = (
+            f"no prefilter: the exact test (`$expr`) runs on all {profiles:,} profiles, "
+            f"{per_profile(size, profiles)} each with the decoding."
+        )
+    else:
+        narrowed = statistics.median(measured.prefilter_ms)
+        text = (
+            f"the indexed prefilter leaves {measured.candidates:,} candidates "
+            f"({measured.candidates / profiles:.1%}) in {milliseconds(narrowed)} ms; the exact test "
+            f"(`$expr`) on them adds {milliseconds(size - narrowed)} ms, "
+            f"{per_profile(size - narrowed, max(1, measured.candidates))} a candidate."
+        )
+    if measured.plain_ms and measured.plain_page_ms:
+        plain, page = statistics.median(measured.plain_ms), statistics.median(measured.plain_page_ms)
+        text += (
+            f" The same test in the query language, without `$expr`, is selected by the store in SQL: "
+            f"counting takes {milliseconds(plain)} ms ({share(plain, size)} of the size; the store still "
+            f"decodes every match to count it) and the first page {milliseconds(page)} ms "
+            f"({share(page, statistics.median(measured.page_ms))} of the page with `$expr`)."
+        )
+    return text
 
 
 def command_line(argv: Sequence[str] | None) -> str:
@@ -749,12 +1035,9 @@ def command_line(argv: Sequence[str] | None) -> str:
 
 
 @contextlib.contextmanager
-def embedded_store() -> Iterator[str]:
-    """A fresh embedded store (SQLite engine, its own process); stopped and removed afterwards."""
-    with (
-        tempfile.TemporaryDirectory(prefix="profilegate-segments-") as data_dir,
-        EmbeddedStore(data_dir=Path(data_dir), engine="sqlite") as store,
-    ):
+def embedded_store(data_dir: Path) -> Iterator[str]:
+    """The embedded store on ``data_dir`` as the gateway starts it (SQLite engine, its own process)."""
+    with EmbeddedStore(data_dir=data_dir, engine="sqlite") as store:
         assert store.uri is not None, "a started store has a URI"
         yield store.uri
 
@@ -764,8 +1047,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     run = Run(options, command_line(argv))
     signal.signal(signal.SIGTERM, signal.default_int_handler)  # clean up on SIGTERM as on Ctrl+C
     try:
-        with embedded_store() as uri:
-            asyncio.run(benchmark(uri, run))
+        benchmark(run)
     except KeyboardInterrupt:
         progress("interrupted: the store was stopped and its data removed")
         return 130
