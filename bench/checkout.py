@@ -861,7 +861,8 @@ def render(run: Run) -> str:
         "`unpack_spend` and `extensions_from_document` against the policy read at start-up, orjson.",
         "- Customers were bulk-loaded with the same fold the rebuild uses (`fold_events` over "
         "`parse_event`-ed events, written with `profile_to_document`, with their checkout documents "
-        "(`checkout_document`) and identity keys, into their partitions), because tracking 100,000 events through the gateway takes over an hour on this "
+        "(`checkout_document`) and identity keys, into their partitions), because tracking 100,000 "
+        "events through the gateway takes over an hour on this "
         f"store; the event log holds none of them. {customers_text(prepared.customers, run.tiers)}",
         f"- Load: wrk in a process of its own, threads = min(clients, 2), one keep-alive connection per "
         f"client, {options.seconds} s per run after an uncounted {options.warmup_seconds} s warm-up; "
