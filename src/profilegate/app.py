@@ -57,6 +57,7 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] = utc_now) -
                     database,
                     settings.layout(embedded=embedded),
                     event_retention_seconds=settings.event_retention_days * 86_400,
+                    segment_indexes=settings.segment_indexes and not embedded,
                 )
                 app.state.database = database
                 admin_key = settings.admin_key.get_secret_value() if settings.admin_key else None

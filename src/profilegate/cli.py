@@ -71,6 +71,7 @@ def serve(
             os.environ["MONGODB_URI"] = str(store.uri)
             os.environ.setdefault("PROFILEGATE_STORE_PARTITIONS", str(EMBEDDED_PARTITIONS))
             os.environ.setdefault("PROFILEGATE_EVENT_SEGMENT_SIZE", str(EMBEDDED_EVENT_SEGMENT))
+            os.environ.setdefault("PROFILEGATE_SEGMENT_INDEXES", "false")
             typer.echo(f"embedded store serving {settings.data_dir.resolve()} at {store.uri}", err=True)
         uvicorn.run(
             "profilegate.app:app_from_environment",

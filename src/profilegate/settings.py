@@ -58,6 +58,7 @@ class Settings(BaseSettings):
     blocked_identities: tuple[str, ...] = ()
     tier_policy_cache_seconds: float = Field(default=5.0, ge=0)
     access_log: bool = True
+    segment_indexes: bool = True
     segment_cache_seconds: float = Field(default=5.0, ge=0)
     segment_refresh_seconds: float = Field(default=3600.0, ge=0)
 

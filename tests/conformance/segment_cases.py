@@ -425,6 +425,7 @@ TRAIT_CASES = [
         (traits(a={"b": False}), True),
         (traits(a={"b": []}), True),
         (traits(a={"b": {}}), True),
+        (traits(a={"b": [None, 1]}), True),
         (traits(a={"b": None}), False),
         (traits(a=[{"b": 1}]), False),
         (traits(a=None), False),

@@ -7,6 +7,8 @@ write O(collection size) on the embedded store (DESIGN sec. 2). Uniqueness comes
 from pymongo import ASCENDING, DESCENDING, IndexModel
 
 from profilegate.storage.documents import Database
+from profilegate.storage.partitions import PartitionedCollection
+from profilegate.storage.segment_query import PREFILTER_INDEXES
 
 INDEXES: dict[str, list[IndexModel]] = {
     "api_keys": [IndexModel([("name", ASCENDING)], name="name")],
@@ -17,3 +19,14 @@ INDEXES: dict[str, list[IndexModel]] = {
 async def ensure_indexes(database: Database) -> None:
     for collection, models in INDEXES.items():
         await database[collection].create_indexes(models)
+
+
+async def ensure_segment_indexes(profiles: PartitionedCollection) -> None:
+    """The single-field indexes the segment queries' necessary conditions can use.
+
+    Off on the embedded store by default (``PROFILEGATE_SEGMENT_INDEXES``): their upkeep on
+    every profile write there has not been measured, and it filters in Python either way.
+    """
+    models = [IndexModel([(field, order)], name=field) for field, order in PREFILTER_INDEXES]
+    for collection in profiles.all():
+        await collection.create_indexes(models)

@@ -325,8 +325,25 @@ def _necessary(rule: Rule, scope: _Scope) -> list[Document]:
             return [{"identities.type": kind.value}]
         case UsedChannel(channel=channel):
             return [{f"aggregates.channels.{channel.value}": {"$gt": 0}}]
+        case TraitTest(path=path, op=Comparison.EQ, value=value) if _plain_path(path):
+            # Equality in the query language also matches a list holding the value and 5 with
+            # 5.0: a superset of the type-strict test, which the exact expression then makes.
+            return [{_trait_field(path): value}]
+        case TraitIn(path=path, values=values) if _plain_path(path):
+            return [{_trait_field(path): {"$in": list(values)}}]
+        case TraitExists(path=path) if _plain_path(path):
+            # Not ``$ne: null`` as well: on a list that holds a null it fails, yet the list exists.
+            return [{_trait_field(path): {"$exists": True}}]
         case _:
             return []
+
+
+def _plain_path(path: Sequence[str]) -> bool:
+    return all(_plain_field(step) and not step.isdigit() for step in path)
+
+
+def _trait_field(path: Sequence[str]) -> str:
+    return "traits." + ".".join(path)
 
 
 def _all_of(conditions: list[Document]) -> Document:

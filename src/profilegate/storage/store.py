@@ -9,7 +9,7 @@ from profilegate.storage.documents import Database, Document
 from profilegate.storage.events import EventLog
 from profilegate.storage.extension_definitions import ExtensionDefinitionRepository
 from profilegate.storage.identity_keys import IdentityKeyRepository
-from profilegate.storage.indexes import ensure_indexes
+from profilegate.storage.indexes import ensure_indexes, ensure_segment_indexes
 from profilegate.storage.layout import Layout, load_layout
 from profilegate.storage.merges import MergeLog
 from profilegate.storage.partitions import PartitionedCollection
@@ -43,12 +43,18 @@ DEFAULT_EVENT_RETENTION_SECONDS = 1130 * 86_400
 
 
 async def prepare(
-    database: Database, wanted: Layout, *, event_retention_seconds: int = DEFAULT_EVENT_RETENTION_SECONDS
+    database: Database,
+    wanted: Layout,
+    *,
+    event_retention_seconds: int = DEFAULT_EVENT_RETENTION_SECONDS,
+    segment_indexes: bool = False,
 ) -> Repositories:
     """Create indexes, read (or fix) the layout and build the repositories."""
     await ensure_indexes(database)
     layout = await load_layout(database, wanted)
     count = layout.partitions
+    if segment_indexes:
+        await ensure_segment_indexes(PartitionedCollection(database, "profiles", count))
     return Repositories(
         profiles=ProfileRepository(
             PartitionedCollection(database, "profiles", count),
