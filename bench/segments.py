@@ -700,7 +700,7 @@ async def prepare_store(uri: str, run: Run) -> None:
         run.gateway_indexes = await prefilter_indexes(store)
         if not run.gateway_indexes:
             progress(
-                "the gateway does not create PREFILTER_INDEXES: created them on every profiles partition"
+                "PREFILTER_INDEXES are not there (the embedded default): created them on every profiles partition"
             )
         if run.options.loader == "wire":
             progress(f"generating {run.options.profiles:,} profiles, inserting them over the wire")
@@ -920,8 +920,8 @@ def render(run: Run) -> str:
     made = (
         "created by the gateway's `prepare`"
         if run.gateway_indexes
-        else "created by the benchmark before loading: the gateway's `prepare` (`ensure_indexes`) does not "
-        "create them yet"
+        else "created by the benchmark before loading (the gateway creates them on MongoDB; on the embedded "
+        "store only with `PROFILEGATE_SEGMENT_INDEXES=true`)"
     )
     lines = [
         "## Segments: members pushed down against a Python scan",
