@@ -700,7 +700,7 @@ async def prepare_store(uri: str, run: Run) -> None:
         run.gateway_indexes = await prefilter_indexes(store)
         if not run.gateway_indexes:
             progress(
-                "PREFILTER_INDEXES are not there (the embedded default): created them on every profiles partition"
+                "no PREFILTER_INDEXES (the embedded default): created them on every profiles partition"
             )
         if run.options.loader == "wire":
             progress(f"generating {run.options.profiles:,} profiles, inserting them over the wire")
