@@ -699,9 +699,7 @@ async def prepare_store(uri: str, run: Run) -> None:
         run.partitions = store.layout.partitions
         run.gateway_indexes = await prefilter_indexes(store)
         if not run.gateway_indexes:
-            progress(
-                "no PREFILTER_INDEXES (the embedded default): created them on every profiles partition"
-            )
+            progress("no PREFILTER_INDEXES (the embedded default): created them on every profiles partition")
         if run.options.loader == "wire":
             progress(f"generating {run.options.profiles:,} profiles, inserting them over the wire")
             run.loaded = await load_over_wire(store, database, run.options, run.started)
