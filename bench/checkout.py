@@ -74,7 +74,7 @@ from bench.gateway import (
     running_gateway,
 )
 from bench.ingest import CATEGORIES, PRICES
-from bench.machine import gateway_versions, load_average, machine
+from bench.machine import gateway_versions, load_average, machine, publish
 from bench.store_scale import insert_routed
 from profilegate.domain.aggregates import fold_events
 from profilegate.domain.events import Channel, EventType, parse_event
@@ -916,11 +916,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BenchmarkError as error:
         progress(f"error: {error}")
         return 1
-    section = render(run)
-    sys.stdout.write(section)
-    if options.write is not None:
-        with options.write.open("a", encoding="utf-8") as target:
-            target.write("\n" + section)
+    publish(render(run), options.write)
     return 0
 
 

@@ -57,7 +57,7 @@ from pymongo import AsyncMongoClient
 
 from bench.gateway import BenchmarkError, Gateway, create_api_key, progress
 from bench.gateway import running_gateway as start_gateway
-from bench.machine import gateway_versions, load_average, machine
+from bench.machine import gateway_versions, load_average, machine, publish
 from profilegate.domain.events import Channel, EventType, parse_event
 from profilegate.domain.identities import IdentityType, normalise_identity
 from profilegate.settings import Settings
@@ -945,11 +945,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BenchmarkError as error:
         progress(f"error: {error}")
         return 1
-    section = render(run)
-    sys.stdout.write(section)
-    if options.write is not None:
-        with options.write.open("a", encoding="utf-8") as target:
-            target.write("\n" + section)
+    publish(render(run), options.write)
     return 0
 
 

@@ -3,6 +3,7 @@
 import contextlib
 import os
 import platform
+import sys
 from importlib.metadata import version
 from pathlib import Path
 
@@ -34,3 +35,11 @@ def gateway_versions() -> str:
         f"Python {platform.python_version()}, mongoeco {version('mongoeco')}, pymongo {version('pymongo')}, "
         f"uvicorn {version('uvicorn')}, strawberry-graphql {version('strawberry-graphql')}"
     )
+
+
+def publish(section: str, write: Path | None) -> None:
+    """A benchmark's Markdown section to standard output and, with ``--write``, appended to that file."""
+    sys.stdout.write(section)
+    if write is not None:
+        with write.open("a", encoding="utf-8") as target:
+            target.write("\n" + section)

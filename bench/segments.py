@@ -72,7 +72,7 @@ from pymongo import AsyncMongoClient, IndexModel
 
 from bench.checkout import milliseconds, verdict
 from bench.gateway import BenchmarkError, progress
-from bench.machine import load_average, machine
+from bench.machine import load_average, machine, publish
 from bench.store_scale import CATEGORIES, DAY_MIX, PROGRESS_SECONDS, Store, insert_routed, open_store
 from bench.store_scale import ShopperFactory as StoreScaleShoppers
 from bench.store_scale import parse_options as store_scale_options
@@ -1052,11 +1052,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BenchmarkError as error:
         progress(f"error: {error}")
         return 1
-    section = render(run)
-    sys.stdout.write(section)
-    if options.write is not None:
-        with options.write.open("a", encoding="utf-8") as target:
-            target.write("\n" + section)
+    publish(render(run), options.write)
     return 0
 
 

@@ -32,6 +32,7 @@ from typing import Any
 
 import bson
 
+from bench.machine import publish
 from profilegate.domain.aggregates import RECENT_EVENT_IDS, Aggregates, DayBucket, OrderEntry, order_key
 from profilegate.domain.consents import Consent
 from profilegate.domain.events import Channel, EventType, TrackedEvent
@@ -731,11 +732,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         progress("interrupted: the store was stopped and its data removed")
         return 130
-    section = render(run)
-    sys.stdout.write(section)
-    if options.write is not None:
-        with options.write.open("a", encoding="utf-8") as target:
-            target.write("\n" + section)
+    publish(render(run), options.write)
     return 0
 
 
