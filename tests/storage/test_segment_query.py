@@ -241,13 +241,16 @@ scalar_sets = st.tuples(
 focuses = st.builds(Focus, scalars=scalar_sets, window=st.sampled_from(WINDOWS))
 
 
-def trait_values(focus: Focus) -> st.SearchStrategy[Any]:
-    """Mostly the focus's scalars; also null, lists and objects of them, and lists of objects."""
+@st.composite
+def trait_values(draw: st.DrawFn, focus: Focus) -> Any:
+    """Mostly one of the focus's scalars; else null, a list (maybe holding null), an object or a
+    list of objects."""
     scalars = st.sampled_from(focus.scalars)
+    if draw(st.integers(0, 3)) < 3:
+        return draw(scalars)
     objects = st.dictionaries(st.just("city"), scalars, max_size=1)
     lists = st.lists(scalars | st.none(), max_size=3)
-    others = st.one_of(st.none(), lists, objects, st.lists(objects, max_size=2))
-    return st.one_of(scalars, scalars, scalars, others)
+    return draw(st.one_of(st.none(), lists, objects, st.lists(objects, max_size=2)))
 
 
 @dataclass(frozen=True)
@@ -295,20 +298,21 @@ def metric_tests(draw: st.DrawFn, scene: Scene, kind: Metric | None = None) -> M
 
 
 def leaves(scene: Scene) -> st.SearchStrategy[Rule]:
+    """Trait tests, metric tests and the other leaves, a third each."""
     paths, scalars = st.sampled_from(TRAIT_PATHS), st.sampled_from(scene.focus.scalars)
-    return st.one_of(
+    traits = st.one_of(
         st.builds(TraitTest, path=paths, op=st.sampled_from(list(Comparison)), value=scalars),
         st.builds(TraitIn, path=paths, values=st.lists(scalars, min_size=1, max_size=4).map(tuple)),
         st.builds(TraitContains, path=paths, value=scalars),
         st.builds(TraitExists, path=paths),
-        metric_tests(scene),
-        metric_tests(scene),
-        metric_tests(scene),
+    )
+    others = st.one_of(
         st.builds(HasExtension, name=st.sampled_from([*EXTENSIONS, "newsletter"])),
         st.builds(HasConsent, purpose=st.sampled_from(PURPOSES)),
         st.builds(HasIdentity, identity_type=st.sampled_from(list(IdentityType))),
         st.builds(UsedChannel, channel=st.sampled_from(list(Channel))),
     )
+    return st.one_of(traits, metric_tests(scene), others)
 
 
 def combined(children: st.SearchStrategy[Rule]) -> st.SearchStrategy[Rule]:
@@ -352,8 +356,8 @@ def buckets(draw: st.DrawFn) -> DayBucket:
 def aggregates(draw: st.DrawFn, focus: Focus) -> Aggregates:
     """Consistent aggregates: lifetime figures include the buckets (and older, pruned ones); the
     profile was last seen on or after its latest bucket's day."""
-    edges = st.sampled_from(focus.edge_days())
-    days = st.one_of(edges, edges, edges, st.integers(0, 400))
+    edges, anywhere = st.sampled_from(focus.edge_days()), st.integers(0, 400)
+    days = st.integers(0, 3).flatmap(lambda pick: edges if pick < 3 else anywhere)  # mostly on edges
     by_back = draw(st.dictionaries(days, buckets(), max_size=4))
     total = draw(buckets()) if draw(st.booleans()) else DayBucket()
     for bucket in by_back.values():
@@ -413,15 +417,33 @@ class Example:
 
 
 @st.composite
+def trait_probes(draw: st.DrawFn, focus: Focus) -> list[Rule]:
+    """Every test of one trait path against one of the focus's values, under every operator."""
+    path, value = draw(st.sampled_from(TRAIT_PATHS)), draw(st.sampled_from(focus.scalars))
+    return [
+        *(TraitTest(path=path, op=op, value=value) for op in Comparison),
+        TraitIn(path=path, values=tuple(focus.scalars)),
+        TraitContains(path=path, value=value),
+        TraitExists(path=path),
+    ]
+
+
+@st.composite
 def examples(draw: st.DrawFn) -> Example:
-    """Random rules, and one plain test of every metric, over a random population."""
+    """Random rules, every trait test of one path, and every metric under every operator, over a
+    random population."""
     focus, now = draw(focuses), draw(st.sampled_from(NOWS))
     population = [draw(profiles(number, now, focus)) for number in range(draw(st.integers(2, 10)))]
     scene = Scene(focus, now, population)
     segments = {**SEGMENTS, "drawn": draw(rules(scene, []))}
     drawn = draw(st.lists(rules(scene, list(segments)), min_size=1, max_size=6))
-    every_metric = [draw(metric_tests(scene, kind)) for kind in Metric]
-    return Example(now, segments, [*drawn, *every_metric], population)
+    every_metric = [
+        test.model_copy(update={"op": op})
+        for kind in Metric
+        for test in [draw(metric_tests(scene, kind))]
+        for op in Comparison
+    ]
+    return Example(now, segments, [*drawn, *draw(trait_probes(focus)), *every_metric], population)
 
 
 @contextlib.asynccontextmanager
