@@ -1,5 +1,6 @@
 """The ``profilegate`` command line, run as a real process against a data directory."""
 
+import json
 import re
 from datetime import datetime
 from pathlib import Path
@@ -17,6 +18,7 @@ REBUILD_REPORT = re.compile(r"^rebuilt (\d+) profiles \((\d+) changed\) from (\d
 # Seeding logs a few thousand events, and the embedded store pays O(documents already in the
 # segment) for each one it logs (DESIGN sec. 2): a seed takes minutes, not seconds.
 SEED_TIMEOUT_SECONDS = 600.0
+HEX_SHA256 = re.compile(r"[0-9a-f]{64}")
 
 
 def create_key(data_dir: Path, role: str = "storefront", name: str = "shop-web") -> str:
@@ -177,3 +179,30 @@ def test_a_second_serve_on_a_data_dir_in_use_fails_clearly(start_server: StartSe
     first.wait_ready()
     token = create_key(data_dir)
     assert first.graphql("{ viewer { name } }", key=token) == {"viewer": {"name": "shop-web"}}
+
+
+def test_export_segment_writes_the_consenting_members_hashed(data_dir: Path) -> None:
+    seed(data_dir)
+    exported = run_cli(
+        "export-segment",
+        "vip-buyers",
+        "--purpose",
+        "email_marketing",
+        "--format",
+        "ndjson",
+        "--hash",
+        "--data-dir",
+        str(data_dir),
+        cwd=data_dir.parent,
+    )
+
+    assert exported.returncode == 0, exported.stderr
+    rows = [json.loads(line) for line in exported.stdout.splitlines()]
+    assert rows, "the seeded VIP buyers include some who accept marketing e-mail"
+    assert f"exported {len(rows)} profiles of vip-buyers" in exported.stderr
+    assert all(HEX_SHA256.fullmatch(row["email"]) for row in rows), rows
+    unknown = run_cli(
+        "export-segment", "nowhere", "--purpose", "ads", "--data-dir", str(data_dir), cwd=data_dir.parent
+    )
+    assert unknown.returncode == 2
+    assert "no segment 'nowhere'" in unknown.stderr
