@@ -65,8 +65,8 @@ from tests.conftest import TEST_EVENT_SEGMENT, TEST_PARTITIONS
 # -- the table
 
 
-def profiles_of(database: Database) -> PartitionedCollection:
-    return PartitionedCollection(database, "profiles", TEST_PARTITIONS)
+def profiles_of(database: Database, partitions: int = TEST_PARTITIONS) -> PartitionedCollection:
+    return PartitionedCollection(database, "profiles", partitions)
 
 
 async def matched(profiles: PartitionedCollection, query: Document) -> set[str]:
@@ -448,12 +448,13 @@ def examples(draw: st.DrawFn) -> Example:
 
 @contextlib.asynccontextmanager
 async def fresh_profiles(store_uri: str) -> AsyncIterator[tuple[Repositories, PartitionedCollection]]:
-    """Like ``fresh_repositories``, with the profiles' partitions to query directly."""
+    """Like ``fresh_repositories``, with the profiles' collection to query directly. One
+    partition: the table runs over several, and each query here costs a round trip per partition."""
     name = f"test_{uuid.uuid4().hex[:12]}"
     client = open_client(store_uri)
     try:
-        layout = Layout(partitions=TEST_PARTITIONS, event_segment_size=TEST_EVENT_SEGMENT)
-        yield await prepare(client[name], layout), profiles_of(client[name])
+        layout = Layout(partitions=1, event_segment_size=TEST_EVENT_SEGMENT)
+        yield await prepare(client[name], layout), profiles_of(client[name], partitions=1)
         await client.drop_database(name)
     finally:
         await client.close()
