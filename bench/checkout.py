@@ -73,9 +73,9 @@ from bench.gateway import (
     progress,
     running_gateway,
 )
-from bench.ingest import CATEGORIES, PRICES
+from bench.ingest import PRICES
 from bench.machine import gateway_versions, load_average, machine, publish
-from bench.store_scale import insert_routed
+from bench.store_scale import CATEGORIES, insert_routed
 from profilegate.domain.aggregates import fold_events
 from profilegate.domain.events import Channel, EventType, parse_event
 from profilegate.domain.extensions import ExtensionGrant

@@ -58,6 +58,7 @@ from pymongo import AsyncMongoClient
 from bench.gateway import BenchmarkError, Gateway, create_api_key, progress
 from bench.gateway import running_gateway as start_gateway
 from bench.machine import gateway_versions, load_average, machine, publish
+from bench.store_scale import CATEGORIES
 from profilegate.domain.events import Channel, EventType, parse_event
 from profilegate.domain.identities import IdentityType, normalise_identity
 from profilegate.settings import Settings
@@ -81,20 +82,6 @@ mutation Track($events: [EventInput!]!) {
   track(events: $events) { accepted duplicates rejected results { id status reason } }
 }
 """
-CATEGORIES = (
-    "running",
-    "outdoor",
-    "fitness",
-    "swimming",
-    "cycling",
-    "team-sports",
-    "kids",
-    "shoes",
-    "accessories",
-    "outlet",
-    "yoga",
-    "winter",
-)
 PRICES = tuple(Decimal(p) for p in ("4.99", "9.99", "14.95", "19.99", "29.99", "39.90", "49.95", "59.99"))
 PRICES += tuple(Decimal(p) for p in ("79.99", "89.00", "99.95", "129.00", "149.99", "199.00", "249.00"))
 CATALOGUE_SIZE = 400
