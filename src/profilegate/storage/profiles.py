@@ -221,16 +221,7 @@ def profile_to_document(profile: Profile) -> Document:
             purpose: {"granted": c.granted, "at": c.at, "source": c.source}
             for purpose, c in profile.consents.items()
         },
-        "extensions": {
-            name: {
-                "at": g.at,
-                "by": g.by,
-                "reason": g.reason,
-                "source": g.source,
-                "expiresAt": g.expires_at,
-            }
-            for name, g in profile.extensions.items()
-        },
+        "extensions": extensions_to_document(profile.extensions),
         "aggregates": aggregates_to_document(profile.aggregates),
         "daily": daily_to_document(profile.aggregates),
         "recentEventIds": recent_to_document(profile.aggregates),
@@ -247,7 +238,7 @@ def checkout_document(profile: Profile) -> Document:
     return {
         "_id": profile.id,
         "spend": pack_spend(spend_by_day(profile.aggregates.daily)),
-        "extensions": profile_to_document(profile)["extensions"],
+        "extensions": extensions_to_document(profile.extensions),
         "mergedInto": profile.merged_into,
         "version": profile.version,
     }
@@ -272,6 +263,13 @@ def profile_from_document(document: Document) -> Profile:
         created_at=document["createdAt"],
         updated_at=document["updatedAt"],
     )
+
+
+def extensions_to_document(extensions: Mapping[str, ExtensionGrant]) -> Document:
+    return {
+        name: {"at": g.at, "by": g.by, "reason": g.reason, "source": g.source, "expiresAt": g.expires_at}
+        for name, g in extensions.items()
+    }
 
 
 def extensions_from_document(document: Document) -> dict[str, ExtensionGrant]:
