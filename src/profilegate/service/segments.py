@@ -17,6 +17,7 @@ from profilegate.domain.segment_parser import RuleContext, parse_rule
 from profilegate.domain.segment_predicate import Explanation, explain, holds
 from profilegate.domain.segment_rules import Rule, referenced_segments
 from profilegate.domain.segments import MAX_RULE_LENGTH, SEGMENT_KEY, Segment
+from profilegate.service.cached import Cached
 from profilegate.service.extensions import remove_extension, set_extension
 from profilegate.service.resolve import find_profile
 from profilegate.storage.documents import Document
@@ -49,22 +50,13 @@ class SegmentCatalogue:
         self, repos: Repositories, cache_seconds: float, clock: Callable[[], float] = time.monotonic
     ) -> None:
         self.repos = repos
-        self._cache_seconds = cache_seconds
-        self._clock = clock
-        self._segments: list[Segment] = []
-        self._read_at: float | None = None
+        self._segments = Cached(repos.segments.all, cache_seconds, clock)
 
     async def all(self) -> list[Segment]:
-        read_at = self._read_at
-        if read_at is None or self._clock() - read_at >= self._cache_seconds:
-            self._segments, self._read_at = await self.repos.segments.all(), self._clock()
-        return self._segments
+        return await self._segments.get()
 
     def forget(self) -> None:
-        self._read_at = None
-
-    async def rules(self) -> dict[str, Rule]:
-        return {segment.key: segment.rule for segment in await self.all()}
+        self._segments.forget()
 
     async def get(self, key: str) -> Segment | None:
         return next((segment for segment in await self.all() if segment.key == key), None)

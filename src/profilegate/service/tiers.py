@@ -18,6 +18,7 @@ from profilegate.domain.tiers import (
     no_policy,
     spend_by_day,
 )
+from profilegate.service.cached import Cached
 from profilegate.service.resolve import find_loyalty_view
 from profilegate.storage.store import Repositories
 from profilegate.storage.tier_policies import TierPolicyRepository
@@ -29,7 +30,7 @@ class TierRules:
     kept_days: int  # days of daily buckets profiles keep: how far back a policy may look
 
 
-class ActivePolicy:
+class ActivePolicy(Cached[TierPolicy | None]):
     """The active policy, read again after ``cache_seconds`` (an activation elsewhere shows then).
 
     An activation through this process shows at once.
@@ -41,20 +42,10 @@ class ActivePolicy:
         cache_seconds: float,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        self._repository = repository
-        self._cache_seconds = cache_seconds
-        self._clock = clock
-        self._policy: TierPolicy | None = None
-        self._read_at: float | None = None
-
-    async def get(self) -> TierPolicy | None:
-        read_at = self._read_at
-        if read_at is None or self._clock() - read_at >= self._cache_seconds:
-            self.replace(await self._repository.active())
-        return self._policy
+        super().__init__(repository.active, cache_seconds, clock)
 
     def replace(self, policy: TierPolicy | None) -> None:
-        self._policy, self._read_at = policy, self._clock()
+        self.set(policy)
 
 
 async def publish_policy(
