@@ -96,17 +96,6 @@ def _day_from_document(document: Document) -> DayBucket:
     )
 
 
-def spend_from_daily(daily: Document) -> dict[int, int]:
-    """Net spend per UTC day (as a day number) of the orders placed that day, read straight
-    from the stored buckets, without building them."""
-    spend: dict[int, int] = {}
-    for day, bucket in daily.items():
-        net = bucket.get("g", 0) - bucket.get("k", 0) - bucket.get("x", 0)
-        if net or bucket.get("g"):
-            spend[day_number(date.fromisoformat(day))] = net
-    return spend
-
-
 # One order: its key's 8 bytes, total, day number, flags, money returned. Packed into one
 # binary field, the index costs the embedded store one element to read and write, not five
 # per order (it decodes every element of a document on each access).

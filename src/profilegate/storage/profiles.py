@@ -30,7 +30,6 @@ from profilegate.storage.aggregates import (
     day_document,
     pack_spend,
     recent_to_document,
-    spend_from_daily,
     unpack_spend,
 )
 from profilegate.storage.documents import Document
@@ -81,7 +80,7 @@ class ProfileRepository:
             return None
         return LoyaltyView(
             id=profile_id,
-            spend=spend_from_daily(found.get("daily") or {}),
+            spend=spend_by_day(aggregates_from_document(found).daily),
             extensions=extensions_from_document(found),
             merged_into=found.get("mergedInto"),
         )
