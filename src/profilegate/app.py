@@ -42,7 +42,7 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] = utc_now) -
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[GatewayState]:
         with contextlib.ExitStack() as stack:
-            uri, embedded = settings.mongodb_uri, settings.mongodb_uri is None
+            uri, embedded = settings.mongodb_uri, settings.uses_embedded_store
             if uri is None:
                 store = stack.enter_context(
                     EmbeddedStore(data_dir=settings.data_dir, engine=settings.embedded_engine)

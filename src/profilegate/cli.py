@@ -27,7 +27,7 @@ from profilegate.service.rebuild import Rebuilt, rebuild_aggregates
 from profilegate.service.seed import SeedRules
 from profilegate.service.seed import seed as load_fixtures
 from profilegate.service.segments import SegmentCatalogue, refresh_rule_extensions
-from profilegate.settings import EMBEDDED_EVENT_SEGMENT, EMBEDDED_PARTITIONS, Settings
+from profilegate.settings import Settings
 from profilegate.storage.store import Repositories, open_client, prepare
 
 app = typer.Typer(
@@ -68,10 +68,10 @@ def serve(
             store = stack.enter_context(
                 EmbeddedStore(data_dir=settings.data_dir, engine=settings.embedded_engine)
             )
+            # The workers find the store by its URI and are told it is the embedded one, so
+            # they lay out and index the database for it (Settings.layout, create_app).
             os.environ["MONGODB_URI"] = str(store.uri)
-            os.environ.setdefault("PROFILEGATE_STORE_PARTITIONS", str(EMBEDDED_PARTITIONS))
-            os.environ.setdefault("PROFILEGATE_EVENT_SEGMENT_SIZE", str(EMBEDDED_EVENT_SEGMENT))
-            os.environ.setdefault("PROFILEGATE_SEGMENT_INDEXES", "false")
+            os.environ["PROFILEGATE_EMBEDDED_STORE_RUNNING"] = "true"
             typer.echo(f"embedded store serving {settings.data_dir.resolve()} at {store.uri}", err=True)
         uvicorn.run(
             "profilegate.app:app_from_environment",
@@ -295,7 +295,7 @@ async def _repositories(settings: Settings) -> AsyncIterator[Repositories]:
     """The store the gateway would use: MONGODB_URI, the running embedded store, or a new one."""
     with contextlib.ExitStack() as stack:
         uri = settings.mongodb_uri or running_store_uri(settings.data_dir)
-        layout = settings.layout(embedded=settings.mongodb_uri is None)
+        layout = settings.layout(embedded=settings.uses_embedded_store)
         if uri is None:
             store = stack.enter_context(
                 EmbeddedStore(data_dir=settings.data_dir, engine=settings.embedded_engine)

@@ -59,8 +59,14 @@ class Settings(BaseSettings):
     tier_policy_cache_seconds: float = Field(default=5.0, ge=0)
     access_log: bool = True
     segment_indexes: bool = True
+    # Set by `serve` for its workers: MONGODB_URI then names the embedded store it started.
+    embedded_store_running: bool = False
     segment_cache_seconds: float = Field(default=5.0, ge=0)
     segment_refresh_seconds: float = Field(default=3600.0, ge=0)
+
+    @property
+    def uses_embedded_store(self) -> bool:
+        return self.mongodb_uri is None or self.embedded_store_running
 
     @property
     def production(self) -> bool:
