@@ -17,6 +17,8 @@ from profilegate.api.schema import build_schema
 from profilegate.api.track_endpoint import track_endpoint
 from profilegate.domain.keys import Role
 from profilegate.embedded import EmbeddedStore
+from profilegate.service.changes import ChangeRecorder
+from profilegate.service.feed import FeedFollower
 from profilegate.service.keys import Authenticator
 from profilegate.service.segments import SegmentCatalogue, refresh_rule_extensions
 from profilegate.service.tiers import ActivePolicy
@@ -24,6 +26,7 @@ from profilegate.settings import Settings
 from profilegate.storage.store import open_client, ping, prepare
 
 READY_TIMEOUT_SECONDS = 2.0
+STOP_TIMEOUT_SECONDS = 5.0
 log = logging.getLogger("profilegate")
 
 
@@ -50,21 +53,38 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] = utc_now) -
                 uri = store.uri
             assert uri is not None, "an embedded store has a URI once started"
             client = open_client(uri)
-            refresher: asyncio.Task[None] | None = None
+            tasks: list[asyncio.Task[None]] = []
+            stopping = asyncio.Event()
             try:
                 database = client[settings.database]
                 repos = await prepare(
                     database,
                     settings.layout(embedded=embedded),
                     event_retention_seconds=settings.event_retention_days * 86_400,
+                    change_retention_seconds=settings.change_retention_days * 86_400,
                     segment_indexes=settings.segment_indexes and not embedded,
                 )
                 app.state.database = database
                 admin_key = settings.admin_key.get_secret_value() if settings.admin_key else None
                 rules = settings.profile_rules
                 segments = SegmentCatalogue(repos, settings.segment_cache_seconds)
+                policy = ActivePolicy(repos.tier_policies, settings.tier_policy_cache_seconds)
+                follower = FeedFollower(repos.changes, settings.feed_rules)
+                feed = ChangeRecorder(
+                    repos.changes,
+                    segments,
+                    policy,
+                    partner_purpose=settings.partner_consent_purpose,
+                    written=follower.wake,
+                )
+                tasks += [
+                    asyncio.create_task(follower.run(stopping)),
+                    asyncio.create_task(_prune_periodically(follower, settings, clock, stopping)),
+                ]
                 if settings.segment_refresh_seconds:
-                    refresher = asyncio.create_task(_refresh_periodically(segments, settings, clock))
+                    tasks.append(
+                        asyncio.create_task(_refresh_periodically(segments, feed, settings, clock, stopping))
+                    )
                 yield GatewayState(
                     repos=repos,
                     authenticator=Authenticator(
@@ -76,16 +96,24 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] = utc_now) -
                     tracking=settings.tracking_rules,
                     identify=settings.identify_rules,
                     phone_region=settings.default_phone_region,
-                    tier_policy=ActivePolicy(repos.tier_policies, settings.tier_policy_cache_seconds),
+                    tier_policy=policy,
                     tier_rules=settings.tier_rules,
                     segments=segments,
                     segment_rules=settings.segment_rules,
+                    feed=feed,
+                    follower=follower,
                     clock=clock,
                 )
             finally:
-                if refresher is not None:
-                    refresher.cancel()
-                    await asyncio.gather(refresher, return_exceptions=True)
+                # Background work ends between store calls: one cancelled mid-call leaves its
+                # connection behind.
+                stopping.set()
+                if tasks:
+                    follower.wake()
+                    _, pending = await asyncio.wait(tasks, timeout=STOP_TIMEOUT_SECONDS)
+                    for task in pending:
+                        task.cancel()
+                    await asyncio.gather(*tasks, return_exceptions=True)
                 await client.close()
 
     async def healthz(request: Request) -> JSONResponse:
@@ -112,15 +140,39 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] = utc_now) -
 
 
 async def _refresh_periodically(
-    segments: SegmentCatalogue, settings: Settings, clock: Callable[[], datetime]
+    segments: SegmentCatalogue,
+    feed: ChangeRecorder,
+    settings: Settings,
+    clock: Callable[[], datetime],
+    stopping: asyncio.Event,
 ) -> None:
     """Extensions kept by segment rules follow time too (a return ages out of its window)."""
-    while True:
-        await asyncio.sleep(settings.segment_refresh_seconds)
+    while not await stopped(stopping, settings.segment_refresh_seconds):
         try:
-            await refresh_rule_extensions(segments.repos, segments, clock())
+            await refresh_rule_extensions(segments.repos, segments, clock(), feed)
         except Exception:
             log.exception("refreshing the extensions segments maintain failed; trying again later")
+
+
+PRUNE_SECONDS = 3600.0
+
+
+async def stopped(stopping: asyncio.Event, seconds: float) -> bool:
+    """Wait ``seconds`` or until ``stopping`` is set; whether it is."""
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(stopping.wait(), seconds)
+    return stopping.is_set()
+
+
+async def _prune_periodically(
+    follower: FeedFollower, settings: Settings, clock: Callable[[], datetime], stopping: asyncio.Event
+) -> None:
+    """Drop change-feed segments older than the retention (one collection has a TTL index)."""
+    while not await stopped(stopping, PRUNE_SECONDS):
+        try:
+            await follower.changes.prune(clock() - settings.feed_rules.retention)
+        except Exception:
+            log.exception("pruning the change feed failed; trying again later")
 
 
 def app_from_environment() -> Starlette:

@@ -21,12 +21,14 @@ from profilegate.domain.errors import InvalidInput
 from profilegate.domain.keys import Role
 from profilegate.embedded import EmbeddedStore, EmbeddedStoreError, running_store_uri
 from profilegate.service.audiences import AudienceRequest, ExportFormat, audience_size, export_audience
+from profilegate.service.changes import ChangeRecorder
 from profilegate.service.keys import create_key
 from profilegate.service.rebuild import Progress as RebuildProgress
 from profilegate.service.rebuild import Rebuilt, rebuild_aggregates
 from profilegate.service.seed import SeedRules
 from profilegate.service.seed import seed as load_fixtures
 from profilegate.service.segments import SegmentCatalogue, refresh_rule_extensions
+from profilegate.service.tiers import ActivePolicy
 from profilegate.settings import Settings
 from profilegate.storage.store import Repositories, open_client, prepare
 
@@ -176,7 +178,13 @@ def refresh_segments(data_dir: DataDir = None) -> None:
     async def run() -> int:
         async with _repositories(settings) as repos:
             catalogue = SegmentCatalogue(repos, cache_seconds=0)
-            return (await refresh_rule_extensions(repos, catalogue, datetime.now(UTC))).checked
+            feed = ChangeRecorder(
+                repos.changes,
+                catalogue,
+                ActivePolicy(repos.tier_policies, cache_seconds=0),
+                partner_purpose=settings.partner_consent_purpose,
+            )
+            return (await refresh_rule_extensions(repos, catalogue, datetime.now(UTC), feed)).checked
 
     typer.echo(f"checked {asyncio.run(run())} members and holders", err=True)
 
@@ -308,6 +316,7 @@ async def _repositories(settings: Settings) -> AsyncIterator[Repositories]:
                 client[settings.database],
                 layout,
                 event_retention_seconds=settings.event_retention_days * 86_400,
+                change_retention_seconds=settings.change_retention_days * 86_400,
             )
         finally:
             await client.close()

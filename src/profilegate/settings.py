@@ -11,6 +11,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from profilegate.domain.events import EventRules
 from profilegate.domain.money import Currencies
 from profilegate.domain.traits import TraitLimits
+from profilegate.service.feed import FeedRules
 from profilegate.service.identify import IdentifyRules
 from profilegate.service.profiles import ProfileRules
 from profilegate.service.segments import SegmentRules
@@ -63,6 +64,11 @@ class Settings(BaseSettings):
     embedded_store_running: bool = False
     segment_cache_seconds: float = Field(default=5.0, ge=0)
     segment_refresh_seconds: float = Field(default=3600.0, ge=0)
+    change_retention_days: int = Field(default=7, ge=1)
+    feed_poll_seconds: float = Field(default=0.5, gt=0, le=60)
+    feed_queue_size: int = Field(default=1000, ge=1)
+    feed_hole_seconds: float = Field(default=5.0, gt=0)
+    partner_consent_purpose: str = "partner_sharing"
 
     @property
     def uses_embedded_store(self) -> bool:
@@ -106,6 +112,15 @@ class Settings(BaseSettings):
             currencies=self.event_rules.currencies,
             consent_purposes=frozenset(self.consent_purposes),
             kept_days=self.daily_retention_days,
+        )
+
+    @property
+    def feed_rules(self) -> FeedRules:
+        return FeedRules(
+            retention=timedelta(days=self.change_retention_days),
+            poll_seconds=self.feed_poll_seconds,
+            queue_size=self.feed_queue_size,
+            hole_seconds=self.feed_hole_seconds,
         )
 
     @property

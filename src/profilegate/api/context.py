@@ -2,10 +2,15 @@
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 import strawberry
+from starlette.websockets import WebSocket
 
+from profilegate.domain.errors import NotPermitted
 from profilegate.domain.keys import Principal
+from profilegate.service.changes import ChangeRecorder
+from profilegate.service.feed import FeedFollower
 from profilegate.service.identify import IdentifyRules
 from profilegate.service.profiles import ProfileRules
 from profilegate.service.segments import SegmentCatalogue, SegmentRules
@@ -14,10 +19,13 @@ from profilegate.service.tracking import TrackingRules
 from profilegate.storage.store import Repositories
 
 
-@dataclass(frozen=True)
+@dataclass
 class Context:
+    """Per request; over a WebSocket, per connection (then ``caller`` may come with the
+    connection's first message, and ``connection_params`` holds that message's payload)."""
+
     repos: Repositories
-    principal: Principal
+    caller: Principal | None
     rules: ProfileRules
     tracking: TrackingRules
     identify: IdentifyRules
@@ -26,7 +34,17 @@ class Context:
     tier_rules: TierRules
     segments: SegmentCatalogue
     segment_rules: SegmentRules
+    feed: ChangeRecorder
+    follower: FeedFollower
     now: datetime
+    socket: WebSocket | None = None
+    connection_params: dict[str, Any] | None = None
+
+    @property
+    def principal(self) -> Principal:
+        if self.caller is None:
+            raise NotPermitted("a valid API key is required")
+        return self.caller
 
 
 type Info = strawberry.Info[Context, None]

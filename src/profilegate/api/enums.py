@@ -2,6 +2,7 @@
 
 import strawberry
 
+from profilegate.domain.changes import ChangeKind
 from profilegate.domain.events import Channel, EventType
 from profilegate.domain.identities import IdentityType
 from profilegate.domain.keys import Role
@@ -22,3 +23,4 @@ strawberry.enum(
 strawberry.enum(OverrideEffect, name="TierOverrideEffect", description="What an extension does to the tier.")
 strawberry.enum(LoyaltyReason, name="LoyaltyReason", description="Which rule decided the tier.")
 strawberry.enum(BenefitType, name="BenefitType", description="The type of a benefit's value.")
+strawberry.enum(ChangeKind, name="ChangeKind", description="What a change-feed entry tells.")

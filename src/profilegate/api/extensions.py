@@ -114,6 +114,7 @@ class ExtensionMutations:
                 expires_at,
                 context.principal,
                 context.now,
+                observer=context.feed,
             )
         except DomainError as error:
             return error_result(error)  # type: ignore[return-value]  # one of the union's members
@@ -132,6 +133,7 @@ class ExtensionMutations:
                 reason,
                 context.principal,
                 context.now,
+                observer=context.feed,
             )
         except DomainError as error:
             return error_result(error)  # type: ignore[return-value]  # one of the union's members

@@ -1,6 +1,6 @@
 """The ``/graphql`` endpoint: authentication, body limit, media types and context."""
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any, TypedDict, cast
 
@@ -8,13 +8,17 @@ import orjson
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
-from starlette.websockets import WebSocket
-from strawberry.asgi import GraphQL
+from starlette.websockets import WebSocket, WebSocketDisconnect
+from strawberry.asgi import ASGIWebSocketAdapter, GraphQL
+from strawberry.exceptions import ConnectionRejectionError
 from strawberry.http import GraphQLHTTPResponse
+from strawberry.http.exceptions import WebSocketDisconnected
 from strawberry.schema import BaseSchema
 
 from profilegate.api.context import Context
 from profilegate.domain.keys import Principal, Role
+from profilegate.service.changes import ChangeRecorder
+from profilegate.service.feed import FeedFollower
 from profilegate.service.identify import IdentifyRules
 from profilegate.service.keys import Authenticator
 from profilegate.service.profiles import ProfileRules
@@ -40,6 +44,8 @@ class GatewayState(TypedDict):
     tier_rules: TierRules
     segments: SegmentCatalogue
     segment_rules: SegmentRules
+    feed: ChangeRecorder
+    follower: FeedFollower
     clock: Callable[[], datetime]
 
 
@@ -49,8 +55,20 @@ class NegotiatedResponse(Response):
     graphql_response_json: bool = False
 
 
+class TextFrames(ASGIWebSocketAdapter):
+    """GraphQL WebSocket protocols speak in text frames; orjson's bytes would go out as binary."""
+
+    async def send_json(self, message: Mapping[str, object]) -> None:
+        try:
+            await self.ws.send_text(orjson.dumps(message).decode())
+        except WebSocketDisconnect as error:
+            raise WebSocketDisconnected from error
+
+
 class GraphQLView(GraphQL[Context, None]):
     """Strawberry's ASGI view with our context, orjson and GraphQL-over-HTTP media types."""
+
+    websocket_adapter_class = TextFrames
 
     def __init__(self, schema: BaseSchema, *, clock: Callable[[], datetime], ide: bool) -> None:
         super().__init__(schema, graphql_ide="graphiql" if ide else None)
@@ -62,7 +80,7 @@ class GraphQLView(GraphQL[Context, None]):
             response.graphql_response_json = _prefers_graphql_response(request.headers.get("accept", ""))
         return Context(
             repos=state["repos"],
-            principal=request.scope[PRINCIPAL],
+            caller=request.scope.get(PRINCIPAL),
             rules=state["rules"],
             tracking=state["tracking"],
             identify=state["identify"],
@@ -71,8 +89,26 @@ class GraphQLView(GraphQL[Context, None]):
             tier_rules=state["tier_rules"],
             segments=state["segments"],
             segment_rules=state["segment_rules"],
+            feed=state["feed"],
+            follower=state["follower"],
             now=self._clock(),
+            socket=request if isinstance(request, WebSocket) else None,
         )
+
+    async def on_ws_connect(self, context: Context) -> dict[str, object] | None:
+        """A browser cannot set headers on a WebSocket: it may send its key in the first message,
+        ``{"authorization": "Bearer <key>"}`` (the ``connectionParams`` of GraphQL clients)."""
+        if context.caller is None:
+            params = context.connection_params or {}
+            token = params.get("authorization") or params.get("Authorization")
+            socket = context.socket
+            if isinstance(token, str) and socket is not None:
+                bearer = token.removeprefix("Bearer ").removeprefix("bearer ").strip()
+                state = cast(GatewayState, socket.scope["state"])
+                context.caller = await state["authenticator"].authenticate(bearer)
+            if context.caller is None:
+                raise ConnectionRejectionError({"message": "a valid API key is required"})
+        return None
 
     async def get_sub_response(self, request: Request | WebSocket) -> Response:
         sub_response = NegotiatedResponse()
@@ -141,6 +177,10 @@ class Guard:
             await page(scope, receive, send)
             return
         principal = await self._authenticate(scope)
+        if principal is None and scope["type"] == "websocket" and _header(scope, b"authorization") is None:
+            # The key may come with the connection's first message (GraphQLView.on_ws_connect).
+            await self._view(scope, receive, send)
+            return
         if principal is None:
             await self._refuse(scope, receive, send)
             return

@@ -90,6 +90,7 @@ class IdentifyMutations:
                 context.identify,
                 context.principal,
                 context.now,
+                observer=context.feed,
             )
         except DomainError as error:
             return error_result(error)  # type: ignore[return-value]  # one of the union's members

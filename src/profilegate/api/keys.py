@@ -4,10 +4,12 @@ from typing import Annotated
 
 import strawberry
 
+from profilegate.api import enums  # noqa: F401  (registers the domain enums with the schema first)
 from profilegate.api.context import Info
 from profilegate.api.errors import InvalidInputError, error_result
 from profilegate.api.permissions import ADMIN, ANYONE
 from profilegate.api.types import ApiKeyType, ViewerType
+from profilegate.domain.changes import ChangeKind
 from profilegate.domain.errors import DomainError
 from profilegate.domain.keys import Role
 from profilegate.service.keys import create_key
@@ -41,9 +43,31 @@ class KeyQueries:
 @strawberry.type
 class KeyMutations:
     @strawberry.mutation(permission_classes=[ADMIN])
-    async def create_api_key(self, info: Info, name: str, role: Role) -> CreateApiKeyResult:
+    async def create_api_key(
+        self,
+        info: Info,
+        name: str,
+        role: Role,
+        change_kinds: Annotated[
+            list[ChangeKind] | None,
+            strawberry.argument(description="Scope a partner's change feed to these kinds (default all)."),
+        ] = None,
+        fields: Annotated[
+            list[str] | None,
+            strawberry.argument(
+                description="Personal fields a partner's feed shows: identities, traits, traits.<key>."
+            ),
+        ] = None,
+    ) -> CreateApiKeyResult:
         try:
-            created = await create_key(info.context.repos.api_keys, name, role, info.context.now)
+            created = await create_key(
+                info.context.repos.api_keys,
+                name,
+                role,
+                info.context.now,
+                change_kinds=None if change_kinds is None else tuple(change_kinds),
+                fields=tuple(fields or ()),
+            )
         except DomainError as error:
             return error_result(error)  # type: ignore[return-value]  # one of the union's members
         return ApiKeyCreated(key=ApiKeyType.from_domain(created.key), token=created.token)

@@ -98,7 +98,9 @@ class ProfileMutations:
         context = info.context
         try:
             change = _profile_change(input, context.phone_region)
-            upserted = await upsert_profile(context.repos, change, context.rules, context.now)
+            upserted = await upsert_profile(
+                context.repos, change, context.rules, context.now, observer=context.feed
+            )
         except DomainError as error:
             return error_result(error)  # type: ignore[return-value]  # one of the union's members
         return ProfileUpserted(profile=ProfileType.from_domain(upserted.profile), created=upserted.created)
@@ -114,7 +116,9 @@ class ProfileMutations:
                 ref=ref.to_domain(context.phone_region),
                 consents=(ConsentChange(consent.purpose, consent.granted, consent.source),),
             )
-            upserted = await upsert_profile(context.repos, change, context.rules, context.now)
+            upserted = await upsert_profile(
+                context.repos, change, context.rules, context.now, observer=context.feed
+            )
         except DomainError as error:
             return error_result(error)  # type: ignore[return-value]  # one of the union's members
         return ConsentSet(profile=ProfileType.from_domain(upserted.profile))

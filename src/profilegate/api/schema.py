@@ -7,6 +7,7 @@ from strawberry.extensions import ParserCache, ValidationCache
 from strawberry.schema.config import StrawberryConfig
 from strawberry.tools import merge_types
 
+from profilegate.api.changes import ChangeSubscriptions
 from profilegate.api.errors import (
     ConcurrentModificationError,
     IdentityConflictError,
@@ -48,6 +49,7 @@ def build_schema() -> strawberry.Schema:
     return strawberry.Schema(
         query=Query,
         mutation=Mutation,
+        subscription=ChangeSubscriptions,
         types=[
             InvalidInputError,
             IdentityConflictError,

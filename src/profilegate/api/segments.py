@@ -139,6 +139,7 @@ class SegmentMutations:
                 context.segment_rules,
                 by=context.principal.name,
                 now=context.now,
+                observer=context.feed,
             )
         except DomainError as error:
             return error_result(error)  # type: ignore[return-value]  # one of the union's members
@@ -151,7 +152,7 @@ class SegmentMutations:
     async def delete_segment(self, info: Info, key: str) -> DeleteSegmentResult:
         context = info.context
         try:
-            deleted = await delete_segment(context.repos, context.segments, key, context.now)
+            deleted = await delete_segment(context.repos, context.segments, key, context.now, context.feed)
         except DomainError as error:
             return error_result(error)  # type: ignore[return-value]  # one of the union's members
         return SegmentDeleted(key=key, deleted=deleted)

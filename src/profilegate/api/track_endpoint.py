@@ -41,8 +41,11 @@ async def _track(request: Request) -> Response:
     for start in range(0, len(items), chunk_size):
         chunk = items[start : start + chunk_size]
         events = [item for item in chunk if not isinstance(item, _Malformed)]
-        changed = state["segments"].follow(now)
-        tracked = iter((await track(state["repos"], events, rules, now, changed=changed)).results)
+        feed = state["feed"]
+        changed = state["segments"].follow(now, feed)
+        tracked = iter(
+            (await track(state["repos"], events, rules, now, changed=changed, observer=feed)).results
+        )
         outcomes.extend(
             EventOutcome(None, Status.REJECTED, item.reason)
             if isinstance(item, _Malformed)

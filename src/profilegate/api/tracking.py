@@ -200,7 +200,12 @@ class TrackingMutations:
         context = info.context
         raw = [raw_event(event) for event in events]
         result = await track(
-            context.repos, raw, context.tracking, context.now, changed=context.segments.follow(context.now)
+            context.repos,
+            raw,
+            context.tracking,
+            context.now,
+            changed=context.segments.follow(context.now, context.feed),
+            observer=context.feed,
         )
         return TrackResultType.from_domain(result)
 

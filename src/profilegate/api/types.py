@@ -13,6 +13,7 @@ from profilegate.api.metrics import ProfileMetricsType
 from profilegate.api.permissions import ADMIN, allow
 from profilegate.api.tier_types import LoyaltyObject
 from profilegate.domain import identities
+from profilegate.domain.changes import ChangeKind
 from profilegate.domain.consents import Consent
 from profilegate.domain.extensions import ExtensionDefinition, ExtensionGrant
 from profilegate.domain.identities import IdentityType
@@ -246,6 +247,12 @@ class ApiKeyType:
     role: Role
     created_at: datetime
     revoked_at: datetime | None
+    change_kinds: list[ChangeKind] | None = strawberry.field(
+        description="The change kinds a partner's feed holds; null for all."
+    )
+    fields: list[str] = strawberry.field(
+        description="Personal fields a partner's feed shows: identities, traits, traits.<key>."
+    )
 
     @classmethod
     def from_domain(cls, key: ApiKey) -> Self:
@@ -255,6 +262,8 @@ class ApiKeyType:
             role=key.role,
             created_at=key.created_at,
             revoked_at=key.revoked_at,
+            change_kinds=None if key.change_kinds is None else list(key.change_kinds),
+            fields=list(key.fields),
         )
 
 

@@ -8,10 +8,13 @@ from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict
 
+from profilegate.domain.changes import FULL_SCOPE, ChangeKind, Scope
 from profilegate.domain.errors import InvalidInput
 
 KEY_PREFIX = "pgk"
 _KEY_NAME = re.compile(r"^[\w .:@-]{1,80}$")
+_FIELD = re.compile(r"^(identities|traits|traits\.[A-Za-z0-9_-]{1,64})$")
+MAX_FIELDS = 50
 
 
 class Role(StrEnum):
@@ -32,6 +35,8 @@ class ApiKey(BaseModel):
     secret_hash: str
     created_at: datetime
     revoked_at: datetime | None = None
+    change_kinds: tuple[ChangeKind, ...] | None = None  # what a partner's feed holds; None: all
+    fields: tuple[str, ...] = ()  # the personal fields a partner's feed shows (see Scope)
 
 
 class Principal(BaseModel):
@@ -42,6 +47,16 @@ class Principal(BaseModel):
     name: str
     role: Role
     key_id: str | None = None
+    change_kinds: tuple[ChangeKind, ...] | None = None
+    fields: tuple[str, ...] = ()
+
+    def feed_scope(self) -> Scope:
+        """What this caller sees of the change feed: admins all of it, others their key's scope
+        and only profiles that allow partner sharing."""
+        if self.role is Role.ADMIN:
+            return FULL_SCOPE
+        kinds = None if self.change_kinds is None else frozenset(self.change_kinds)
+        return Scope(kinds=kinds, fields=frozenset(self.fields))
 
 
 def hash_secret(secret: str) -> str:
@@ -62,6 +77,15 @@ def parse_key(token: str) -> tuple[str, str] | None:
 
 def secret_matches(secret: str, stored_hash: str) -> bool:
     return hmac.compare_digest(hash_secret(secret), stored_hash)
+
+
+def check_fields(fields: tuple[str, ...]) -> tuple[str, ...]:
+    if len(fields) > MAX_FIELDS:
+        raise InvalidInput("fields", f"at most {MAX_FIELDS} fields")
+    for index, field in enumerate(fields):
+        if not _FIELD.fullmatch(field):
+            raise InvalidInput(f"fields[{index}]", "must be identities, traits or traits.<key>")
+    return tuple(dict.fromkeys(fields))
 
 
 def check_key_name(name: str) -> str:

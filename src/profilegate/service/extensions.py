@@ -14,6 +14,7 @@ from profilegate.domain.extensions import (
 from profilegate.domain.keys import Principal, Role
 from profilegate.domain.profiles import Profile
 from profilegate.domain.refs import ProfileRef
+from profilegate.service.observers import UNOBSERVED, ProfileObserver
 from profilegate.service.profiles import MAX_ATTEMPTS, ConcurrentModification, pause_before_retry
 from profilegate.service.resolve import require_profile
 from profilegate.storage.extension_definitions import DefineOutcome
@@ -45,6 +46,7 @@ async def set_extension(
     now: datetime,
     *,
     source: str = MANUAL,
+    observer: ProfileObserver = UNOBSERVED,
 ) -> ExtensionChanged:
     """Set ``name`` on the profile. Setting it again while in force changes nothing.
 
@@ -76,6 +78,7 @@ async def set_extension(
         updated = _bump(profile, {**profile.extensions, name: grant}, now)
         log = _log_entry("set", grant.name, reason, by, now)
         if await repos.profiles.replace_fields(updated, expected_version=profile.version, log=log):
+            await observer.changed(profile, updated, now)
             return ExtensionChanged(updated, changed=True)
     raise ConcurrentModification(ref.describe())
 
@@ -89,6 +92,7 @@ async def remove_extension(
     now: datetime,
     *,
     only_source: str | None = None,
+    observer: ProfileObserver = UNOBSERVED,
 ) -> ExtensionChanged:
     """Remove ``name`` from the profile; removing an absent or expired one changes nothing.
 
@@ -110,6 +114,7 @@ async def remove_extension(
         updated = _bump(profile, remaining, now)
         log = _log_entry("remove", name, reason, by, now)
         if await repos.profiles.replace_fields(updated, expected_version=profile.version, log=log):
+            await observer.changed(profile, updated, now)
             return ExtensionChanged(updated, changed=True)
     raise ConcurrentModification(ref.describe())
 

@@ -26,6 +26,7 @@ from profilegate.domain.keys import Principal
 from profilegate.domain.merges import absorb, check_identity_cap, check_not_blocked, choose_winner
 from profilegate.domain.profiles import Profile
 from profilegate.domain.refs import ProfileRef
+from profilegate.service.observers import UNOBSERVED, ProfileObserver
 from profilegate.service.profiles import (
     MAX_ATTEMPTS,
     ConcurrentModification,
@@ -59,6 +60,8 @@ async def identify(
     rules: IdentifyRules,
     by: Principal,
     now: datetime,
+    *,
+    observer: ProfileObserver = UNOBSERVED,
 ) -> Identified:
     """Make every given identity name one profile, merging the profiles they named."""
     wanted = tuple(dict.fromkeys(((anonymous,) if anonymous else ()) + identities))
@@ -68,24 +71,29 @@ async def identify(
     check_not_blocked(
         [*([(anonymous, "anonymousId")] if anonymous else []), *fields], rules.blocked_identities
     )
-    found = await _profiles_named(repos, wanted, rules, by, now)
+    found = await _profiles_named(repos, wanted, rules, by, now, observer)
     if not found:
         change = ProfileChange(ref=ProfileRef(identity=wanted[0]), identities=wanted[1:], traits=traits)
-        created = await upsert_profile(repos, change, rules.profiles, now)
+        created = await upsert_profile(repos, change, rules.profiles, now, observer=observer)
         return Identified(created.profile, created=created.created, merged=())
     winner = choose_winner(found)
     losers = sorted((p for p in found if p.id != winner.id), key=lambda p: (p.created_at, p.id))
     check_identity_cap(found, wanted, rules.profiles.max_identities)
     reason = "identify: " + ", ".join(identity.key for identity in wanted)
     for loser in losers:
-        await merge_into(repos, winner.id, loser.id, rules, by, reason, now)
+        await merge_into(repos, winner.id, loser.id, rules, by, reason, now, observer=observer)
     change = ProfileChange(ref=ProfileRef(id=winner.id), identities=wanted, traits=traits)
-    updated = await upsert_profile(repos, change, rules.profiles, now)
+    updated = await upsert_profile(repos, change, rules.profiles, now, observer=observer)
     return Identified(updated.profile, created=False, merged=tuple(loser.id for loser in losers))
 
 
 async def _profiles_named(
-    repos: Repositories, identities: tuple[Identity, ...], rules: IdentifyRules, by: Principal, now: datetime
+    repos: Repositories,
+    identities: tuple[Identity, ...],
+    rules: IdentifyRules,
+    by: Principal,
+    now: datetime,
+    observer: ProfileObserver,
 ) -> list[Profile]:
     """The surviving profiles the identities name, finishing any merge a crash interrupted."""
     found: dict[str, Profile] = {}
@@ -96,7 +104,14 @@ async def _profiles_named(
         for loser in passed:
             if loser.id not in survivor.merged_from and loser.merged_into == survivor.id:
                 await merge_into(
-                    repos, survivor.id, loser.id, rules, by, "resumed after an interruption", now
+                    repos,
+                    survivor.id,
+                    loser.id,
+                    rules,
+                    by,
+                    "resumed after an interruption",
+                    now,
+                    observer=observer,
                 )
         refreshed = await repos.profiles.get(survivor.id)
         if refreshed is not None:
@@ -112,10 +127,12 @@ async def merge_into(
     by: Principal,
     reason: str,
     now: datetime,
+    *,
+    observer: ProfileObserver = UNOBSERVED,
 ) -> None:
     """Fold ``loser_id`` into ``winner_id``; every step is idempotent."""
     loser = await _mark(repos, loser_id, winner_id, now)
-    await _absorb(repos, winner_id, loser_id, rules, now)
+    await _absorb(repos, winner_id, loser_id, rules, now, observer)
     for identity in loser.identities:
         await repos.identity_keys.repoint(identity.key, loser_id, winner_id)
     await repos.merges.record(
@@ -146,7 +163,12 @@ async def _mark(repos: Repositories, loser_id: str, winner_id: str, now: datetim
 
 
 async def _absorb(
-    repos: Repositories, winner_id: str, loser_id: str, rules: IdentifyRules, now: datetime
+    repos: Repositories,
+    winner_id: str,
+    loser_id: str,
+    rules: IdentifyRules,
+    now: datetime,
+    observer: ProfileObserver,
 ) -> None:
     for _ in range(MAX_ATTEMPTS):
         winner, loser = await repos.profiles.get(winner_id), await repos.profiles.get(loser_id)
@@ -158,5 +180,6 @@ async def _absorb(
             winner, loser, now=now, retention_days=rules.retention_days, limits=rules.profiles.trait_limits
         )
         if await repos.profiles.replace_fields(merged, expected_version=winner.version):
+            await observer.merged(winner, merged, loser_id, now)
             return
     raise ConcurrentModification(winner_id)

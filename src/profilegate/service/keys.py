@@ -6,10 +6,12 @@ import time
 from dataclasses import dataclass
 from datetime import datetime
 
+from profilegate.domain.changes import ChangeKind
 from profilegate.domain.keys import (
     ApiKey,
     Principal,
     Role,
+    check_fields,
     check_key_name,
     format_key,
     hash_secret,
@@ -27,10 +29,27 @@ class CreatedKey:
     token: str
 
 
-async def create_key(keys: ApiKeyRepository, name: str, role: Role, now: datetime) -> CreatedKey:
+async def create_key(
+    keys: ApiKeyRepository,
+    name: str,
+    role: Role,
+    now: datetime,
+    *,
+    change_kinds: tuple[ChangeKind, ...] | None = None,
+    fields: tuple[str, ...] = (),
+) -> CreatedKey:
+    """``change_kinds`` and ``fields`` scope a partner's change feed (see ``Scope``)."""
     check_key_name(name)
     key_id, secret = secrets.token_hex(8), secrets.token_hex(24)
-    key = ApiKey(id=key_id, name=name, role=role, secret_hash=hash_secret(secret), created_at=now)
+    key = ApiKey(
+        id=key_id,
+        name=name,
+        role=role,
+        secret_hash=hash_secret(secret),
+        created_at=now,
+        change_kinds=None if change_kinds is None else tuple(dict.fromkeys(change_kinds)),
+        fields=check_fields(fields),
+    )
     await keys.insert(key)
     return CreatedKey(key=key, token=format_key(key_id, secret))
 
@@ -67,4 +86,6 @@ class Authenticator:
         key = await self._keys.get(key_id)
         if key is None or key.revoked_at is not None or not secret_matches(secret, key.secret_hash):
             return None
-        return Principal(name=key.name, role=key.role, key_id=key.id)
+        return Principal(
+            name=key.name, role=key.role, key_id=key.id, change_kinds=key.change_kinds, fields=key.fields
+        )

@@ -19,6 +19,7 @@ from profilegate.domain.identities import Identity
 from profilegate.domain.profiles import Profile
 from profilegate.domain.refs import ProfileRef
 from profilegate.domain.traits import TraitLimits, merge_patch, validate_traits
+from profilegate.service.observers import UNOBSERVED, ProfileObserver
 from profilegate.service.resolve import find_profile
 from profilegate.storage.store import Repositories
 
@@ -71,7 +72,12 @@ def new_profile_id() -> str:
 
 
 async def upsert_profile(
-    repos: Repositories, change: ProfileChange, rules: ProfileRules, now: datetime
+    repos: Repositories,
+    change: ProfileChange,
+    rules: ProfileRules,
+    now: datetime,
+    *,
+    observer: ProfileObserver = UNOBSERVED,
 ) -> Upserted:
     """Create the profile ``change.ref`` names (or a new one), or update it in one atomic write."""
     for index, consent in enumerate(change.consents):
@@ -88,6 +94,8 @@ async def upsert_profile(
         else:
             outcome = await _update(repos, existing, change, rules, now)
         if outcome is not None:
+            if outcome.profile is not existing:
+                await observer.changed(existing, outcome.profile, now)
             return outcome
     raise ConcurrentModification(change.ref.describe() if change.ref else "new")
 

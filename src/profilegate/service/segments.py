@@ -19,6 +19,7 @@ from profilegate.domain.segment_rules import Rule, referenced_segments
 from profilegate.domain.segments import MAX_RULE_LENGTH, SEGMENT_KEY, Segment
 from profilegate.service.cached import Cached
 from profilegate.service.extensions import remove_extension, set_extension
+from profilegate.service.observers import UNOBSERVED, ProfileObserver
 from profilegate.service.resolve import find_profile
 from profilegate.storage.documents import Document
 from profilegate.storage.segment_query import segment_filter
@@ -61,11 +62,13 @@ class SegmentCatalogue:
     async def get(self, key: str) -> Segment | None:
         return next((segment for segment in await self.all() if segment.key == key), None)
 
-    def follow(self, now: datetime) -> Callable[[set[str]], Awaitable[None]]:
+    def follow(
+        self, now: datetime, observer: ProfileObserver = UNOBSERVED
+    ) -> Callable[[set[str]], Awaitable[None]]:
         """What tracking calls with the profiles it changed: their maintained extensions."""
 
         async def changed(profile_ids: set[str]) -> None:
-            await maintain_rule_extensions(self.repos, self, sorted(profile_ids), now)
+            await maintain_rule_extensions(self.repos, self, sorted(profile_ids), now, observer)
 
         return changed
 
@@ -78,6 +81,7 @@ async def save_segment(
     *,
     by: str,
     now: datetime,
+    observer: ProfileObserver = UNOBSERVED,
 ) -> tuple[Segment, bool]:
     """Create or replace a segment; a rule that does not validate stores nothing."""
     others = {s.key: s for s in await repos.segments.all() if s.key != change.key}
@@ -105,9 +109,9 @@ async def save_segment(
     created = await repos.segments.save(segment)
     catalogue.forget()
     if previous is not None and previous.maintains_extension not in (None, segment.maintains_extension):
-        await _release(repos, previous, now)
+        await _release(repos, previous, now, observer)
     if segment.maintains_extension is not None:
-        await refresh_rule_extensions(repos, catalogue, now)
+        await refresh_rule_extensions(repos, catalogue, now, observer)
     return segment, created
 
 
@@ -130,7 +134,13 @@ async def _check_input(repos: Repositories, change: SegmentInput, others: Iterab
         )
 
 
-async def delete_segment(repos: Repositories, catalogue: SegmentCatalogue, key: str, now: datetime) -> bool:
+async def delete_segment(
+    repos: Repositories,
+    catalogue: SegmentCatalogue,
+    key: str,
+    now: datetime,
+    observer: ProfileObserver = UNOBSERVED,
+) -> bool:
     users = sorted(s.key for s in await repos.segments.all() if key in referenced_segments(s.rule))
     if users:
         raise InvalidInput("key", f"segment {key} is used by in_segment in {', '.join(users)}")
@@ -138,7 +148,7 @@ async def delete_segment(repos: Repositories, catalogue: SegmentCatalogue, key: 
     deleted = await repos.segments.delete(key)
     catalogue.forget()
     if segment is not None and segment.maintains_extension is not None:
-        await _release(repos, segment, now)
+        await _release(repos, segment, now, observer)
     return deleted
 
 
@@ -200,7 +210,11 @@ def _principal(segment: Segment) -> Principal:
 
 
 async def maintain_rule_extensions(
-    repos: Repositories, catalogue: SegmentCatalogue, profile_ids: Iterable[str], now: datetime
+    repos: Repositories,
+    catalogue: SegmentCatalogue,
+    profile_ids: Iterable[str],
+    now: datetime,
+    observer: ProfileObserver = UNOBSERVED,
 ) -> None:
     """After events changed these profiles: set or remove the extensions segments maintain."""
     segments = await catalogue.all()
@@ -212,7 +226,7 @@ async def maintain_rule_extensions(
         profile = await find_profile(repos, ProfileRef(id=profile_id))
         if profile is not None:
             for segment in maintaining:
-                await _reconcile(repos, profile, segment, rules, now)
+                await _reconcile(repos, profile, segment, rules, now, observer)
 
 
 @dataclass(frozen=True)
@@ -221,7 +235,7 @@ class Refreshed:
 
 
 async def refresh_rule_extensions(
-    repos: Repositories, catalogue: SegmentCatalogue, now: datetime
+    repos: Repositories, catalogue: SegmentCatalogue, now: datetime, observer: ProfileObserver = UNOBSERVED
 ) -> Refreshed:
     """Bring every maintained extension in line with its rule at ``now``: members lacking it get
     it, holders that left (a return aged out of its window) lose it. Only members and holders
@@ -236,13 +250,18 @@ async def refresh_rule_extensions(
         holders = {f"extensions.{name}.source": segment.extension_source}
         for query in (segment_filter(segment.rule, now, rules), holders):
             async for profile in repos.profiles.matching(query):
-                await _reconcile(repos, profile, segment, rules, now)
+                await _reconcile(repos, profile, segment, rules, now, observer)
                 checked += 1
     return Refreshed(checked)
 
 
 async def _reconcile(
-    repos: Repositories, profile: Profile, segment: Segment, rules: dict[str, Rule], now: datetime
+    repos: Repositories,
+    profile: Profile,
+    segment: Segment,
+    rules: dict[str, Rule],
+    now: datetime,
+    observer: ProfileObserver,
 ) -> None:
     name = segment.maintains_extension
     assert name is not None, "only a maintaining segment is reconciled"
@@ -253,16 +272,31 @@ async def _reconcile(
     if inside and not held:
         reason = f"in segment {segment.key}: {segment.rule_text}"[:MAX_REASON]
         await set_extension(
-            repos, ref, name, reason, None, _principal(segment), now, source=segment.extension_source
+            repos,
+            ref,
+            name,
+            reason,
+            None,
+            _principal(segment),
+            now,
+            source=segment.extension_source,
+            observer=observer,
         )
     elif not inside and held and current is not None and current.source == segment.extension_source:
         reason = f"left segment {segment.key}"
         await remove_extension(
-            repos, ref, name, reason, _principal(segment), now, only_source=segment.extension_source
+            repos,
+            ref,
+            name,
+            reason,
+            _principal(segment),
+            now,
+            only_source=segment.extension_source,
+            observer=observer,
         )
 
 
-async def _release(repos: Repositories, segment: Segment, now: datetime) -> None:
+async def _release(repos: Repositories, segment: Segment, now: datetime, observer: ProfileObserver) -> None:
     """A deleted segment's extension is removed from the profiles it had set it on."""
     name = segment.maintains_extension
     assert name is not None, "only a maintaining segment releases its extension"
@@ -276,4 +310,5 @@ async def _release(repos: Repositories, segment: Segment, now: datetime) -> None
             _principal(segment),
             now,
             only_source=segment.extension_source,
+            observer=observer,
         )

@@ -18,6 +18,7 @@ from profilegate.domain.errors import DomainError, InvalidInput
 from profilegate.domain.events import EventRules, TrackedEvent, parse_event
 from profilegate.domain.profiles import Profile
 from profilegate.domain.refs import ProfileRef
+from profilegate.service.observers import UNOBSERVED, ProfileObserver
 from profilegate.service.profiles import (
     MAX_ATTEMPTS,
     ConcurrentModification,
@@ -75,6 +76,7 @@ async def track(
     now: datetime,
     *,
     changed: Callable[[set[str]], Awaitable[None]] | None = None,
+    observer: ProfileObserver = UNOBSERVED,
 ) -> TrackResult:
     """Apply a batch; every event gets its own outcome and the valid rest is applied.
 
@@ -98,7 +100,7 @@ async def track(
         seen.add(event.id)
         groups.setdefault(event.target, _Group()).events.append((index, event))
     profiles = await _bounded_gather(
-        [_resolve(repos, ref, group, rules, now) for ref, group in groups.items()]
+        [_resolve(repos, ref, group, rules, now, observer) for ref, group in groups.items()]
     )
     resolved = [(group, profile) for group, profile in profiles if profile is not None]
     for group, _ in profiles:
@@ -117,7 +119,7 @@ async def track(
         now,
     )
     applied = await _bounded_gather(
-        [_apply_group(repos, group, profile, rules, now) for group, profile in resolved]
+        [_apply_group(repos, group, profile, rules, now, observer) for group, profile in resolved]
     )
     for index, outcome in (item for batch in applied for item in batch):
         outcomes[index] = outcome
@@ -132,10 +134,15 @@ async def track(
 
 
 async def _resolve(
-    repos: Repositories, ref: ProfileRef, group: _Group, rules: TrackingRules, now: datetime
+    repos: Repositories,
+    ref: ProfileRef,
+    group: _Group,
+    rules: TrackingRules,
+    now: datetime,
+    observer: ProfileObserver,
 ) -> tuple[_Group, Profile | None]:
     try:
-        return group, await _profile_for(repos, ref, rules.profiles, now)
+        return group, await _profile_for(repos, ref, rules.profiles, now, observer)
     except DomainError as error:
         for index, event in group.events:
             group.outcomes[index] = EventOutcome(event.id, Status.REJECTED, error.message)
@@ -143,11 +150,18 @@ async def _resolve(
 
 
 async def _apply_group(
-    repos: Repositories, group: _Group, profile: Profile, rules: TrackingRules, now: datetime
+    repos: Repositories,
+    group: _Group,
+    profile: Profile,
+    rules: TrackingRules,
+    now: datetime,
+    observer: ProfileObserver,
 ) -> list[tuple[int, EventOutcome]]:
     events = [event for _, event in group.events]
     try:
-        applied = await apply_to_profile(repos, profile.id, events, rules.retention_days, now, known=profile)
+        applied = await apply_to_profile(
+            repos, profile.id, events, rules.retention_days, now, known=profile, observer=observer
+        )
     except DomainError as error:
         return [(i, EventOutcome(e.id, Status.REJECTED, error.message)) for i, e in group.events]
     return [
@@ -167,12 +181,14 @@ async def _bounded_gather[T](work: list[Coroutine[Any, Any, T]]) -> list[T]:
     return list(await asyncio.gather(*(guarded(item) for item in work)))
 
 
-async def _profile_for(repos: Repositories, ref: ProfileRef, rules: ProfileRules, now: datetime) -> Profile:
+async def _profile_for(
+    repos: Repositories, ref: ProfileRef, rules: ProfileRules, now: datetime, observer: ProfileObserver
+) -> Profile:
     """The profile the events are for; an unknown identity creates it (a guest, an anonymous visitor)."""
     found = await find_profile(repos, ref)
     if found is not None:
         return found
-    return (await upsert_profile(repos, ProfileChange(ref=ref), rules, now)).profile
+    return (await upsert_profile(repos, ProfileChange(ref=ref), rules, now, observer=observer)).profile
 
 
 async def log_events(repos: Repositories, profile_id: str, events: list[TrackedEvent], now: datetime) -> None:
@@ -187,6 +203,7 @@ async def apply_to_profile(
     now: datetime,
     *,
     known: Profile | None = None,
+    observer: ProfileObserver = UNOBSERVED,
 ) -> set[str]:
     """Fold the events into the profile in one guarded write; return the ids newly applied.
 
@@ -208,6 +225,7 @@ async def apply_to_profile(
         if await repos.profiles.write_activity(
             updated, expected_version=profile.version, previous=profile.aggregates
         ):
+            await observer.changed(profile, updated, now, events=applied)
             return {event.id for event in applied}
     raise ConcurrentModification(profile_id)
 

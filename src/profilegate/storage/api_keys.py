@@ -2,6 +2,7 @@
 
 from datetime import datetime
 
+from profilegate.domain.changes import ChangeKind
 from profilegate.domain.keys import ApiKey, Role
 from profilegate.storage.documents import Collection, Document
 
@@ -19,6 +20,8 @@ class ApiKeyRepository:
                 "secretHash": key.secret_hash,
                 "createdAt": key.created_at,
                 "revokedAt": key.revoked_at,
+                "changeKinds": None if key.change_kinds is None else [k.value for k in key.change_kinds],
+                "fields": list(key.fields),
             }
         )
 
@@ -45,6 +48,7 @@ class ApiKeyRepository:
 
 
 def _from_document(document: Document) -> ApiKey:
+    kinds = document.get("changeKinds")
     return ApiKey(
         id=document["_id"],
         name=document["name"],
@@ -52,4 +56,6 @@ def _from_document(document: Document) -> ApiKey:
         secret_hash=document["secretHash"],
         created_at=document["createdAt"],
         revoked_at=document.get("revokedAt"),
+        change_kinds=None if kinds is None else tuple(ChangeKind(kind) for kind in kinds),
+        fields=tuple(document.get("fields", ())),
     )

@@ -5,6 +5,7 @@ from dataclasses import dataclass
 from pymongo import AsyncMongoClient
 
 from profilegate.storage.api_keys import ApiKeyRepository
+from profilegate.storage.changes import ChangeLog
 from profilegate.storage.documents import Database, Document
 from profilegate.storage.events import EventLog
 from profilegate.storage.extension_definitions import ExtensionDefinitionRepository
@@ -28,6 +29,7 @@ class Repositories:
     merges: MergeLog
     tier_policies: TierPolicyRepository
     segments: SegmentRepository
+    changes: ChangeLog
 
 
 def open_client(uri: str) -> AsyncMongoClient[Document]:
@@ -40,6 +42,7 @@ async def ping(database: Database) -> None:
 
 
 DEFAULT_EVENT_RETENTION_SECONDS = 1130 * 86_400
+DEFAULT_CHANGE_RETENTION_SECONDS = 7 * 86_400
 
 
 async def prepare(
@@ -47,6 +50,7 @@ async def prepare(
     wanted: Layout,
     *,
     event_retention_seconds: int = DEFAULT_EVENT_RETENTION_SECONDS,
+    change_retention_seconds: int = DEFAULT_CHANGE_RETENTION_SECONDS,
     segment_indexes: bool = False,
 ) -> Repositories:
     """Create indexes, read (or fix) the layout and build the repositories."""
@@ -67,4 +71,5 @@ async def prepare(
         tier_policies=TierPolicyRepository(database),
         segments=SegmentRepository(database),
         events=EventLog(database, layout.event_segment_size, event_retention_seconds),
+        changes=ChangeLog(database, layout.event_segment_size, change_retention_seconds),
     )

@@ -1,0 +1,73 @@
+"""Writing the change feed: what a profile write changed, its segments and tier included."""
+
+from collections.abc import Callable, Sequence
+from datetime import datetime
+
+from profilegate.domain.changes import Change, NewChange, Standing, merge_change, profile_changes
+from profilegate.domain.events import TrackedEvent
+from profilegate.domain.profiles import Profile
+from profilegate.domain.segments import Segment
+from profilegate.domain.tiers import TierPolicy
+from profilegate.service.segments import SegmentCatalogue, memberships
+from profilegate.service.tiers import ActivePolicy, profile_loyalty
+from profilegate.storage.changes import ChangeLog
+
+
+class ChangeRecorder:
+    """The observer that writes each profile change to the feed before the use case returns.
+
+    ``written`` is called after every write (the local follower's wake-up).
+    """
+
+    def __init__(
+        self,
+        log: ChangeLog,
+        segments: SegmentCatalogue,
+        policy: ActivePolicy,
+        *,
+        partner_purpose: str,
+        written: Callable[[], None] = lambda: None,
+    ) -> None:
+        self.log = log
+        self._segments = segments
+        self._policy = policy
+        self._partner_purpose = partner_purpose
+        self._written = written
+
+    async def changed(
+        self, before: Profile | None, after: Profile, now: datetime, *, events: Sequence[TrackedEvent] = ()
+    ) -> None:
+        segments, policy = await self._segments.all(), await self._policy.get()
+        was = None if before is None else standing(before, segments, policy, now)
+        changes = profile_changes(
+            before,
+            after,
+            was,
+            standing(after, segments, policy, now),
+            now,
+            partner_purpose=self._partner_purpose,
+            events=events,
+        )
+        await self._append(changes)
+
+    async def merged(self, before: Profile, after: Profile, loser_id: str, now: datetime) -> None:
+        segments, policy = await self._segments.all(), await self._policy.get()
+        was, is_now = standing(before, segments, policy, now), standing(after, segments, policy, now)
+        changes = profile_changes(before, after, was, is_now, now, partner_purpose=self._partner_purpose)
+        await self._append([*changes, merge_change(after, loser_id, is_now, now, self._partner_purpose)])
+
+    async def _append(self, changes: list[NewChange]) -> list[Change]:
+        written = await self.log.append(changes)
+        if written:
+            self._written()
+        return written
+
+
+def standing(profile: Profile, segments: list[Segment], policy: TierPolicy | None, now: datetime) -> Standing:
+    loyalty = profile_loyalty(profile, policy, now)
+    return Standing(
+        segments=tuple(memberships(profile, segments, now)),
+        tier=None if loyalty.tier is None else loyalty.tier.name,
+        tier_reason=loyalty.reason.value,
+        policy_version=None if policy is None else policy.version,
+    )

@@ -1,0 +1,152 @@
+"""The ``changes`` collection: the change feed, ordered by a sequence number.
+
+A counter document hands out places (``seq``) in blocks, one block per write, so the places
+of one write are contiguous and in order. ``_id`` is the place, zero-padded, so the feed reads
+in ``_id`` order. Writers that got their block first may finish last: a reader that sees a
+hole waits for it (see ``service.feed``).
+
+On real MongoDB it is one collection with a TTL index on ``at``, and a change stream wakes
+readers. On the embedded store, where creating a document costs O(collection size) and no
+change streams exist (DESIGN sec. 2), it is rolled over into segments of a fixed number of
+places (``changes_s000000``, ...) that are dropped whole once older than the retention.
+"""
+
+from collections.abc import AsyncIterator, Sequence
+from datetime import datetime
+
+from pymongo import ASCENDING, IndexModel, ReturnDocument
+
+from profilegate.domain.changes import Change, ChangeKind, NewChange
+from profilegate.storage.documents import Collection, Database, Document
+
+COUNTER = "changes"
+PLACE_DIGITS = 15
+
+
+class ChangeLog:
+    def __init__(self, database: Database, segment_size: int | None, retention_seconds: int) -> None:
+        self._database = database
+        self._segment_size = segment_size
+        self._indexes = [
+            IndexModel([("at", ASCENDING)], name="retention", expireAfterSeconds=retention_seconds)
+        ]
+        self._indexed = False
+
+    @property
+    def streams_changes(self) -> bool:
+        """Whether one collection holds the feed, which a change stream can follow."""
+        return self._segment_size is None
+
+    async def append(self, changes: Sequence[NewChange]) -> list[Change]:
+        """Give the changes their places, in order, and store them."""
+        if not changes:
+            return []
+        counter = await self._database["meta"].find_one_and_update(
+            {"_id": COUNTER},
+            {"$inc": {"next": len(changes)}},
+            upsert=True,
+            return_document=ReturnDocument.AFTER,
+        )
+        assert counter is not None, "an upsert returns the document"
+        first = int(counter["next"]) - len(changes) + 1
+        placed = [Change(seq=first + offset, **change.model_dump()) for offset, change in enumerate(changes)]
+        for collection, chunk in self._placed(placed):
+            await self._ensure_indexes(collection)
+            await collection.insert_many([_document(change) for change in chunk], ordered=True)
+        return placed
+
+    async def head(self) -> int:
+        """The last place handed out (0 before the first change)."""
+        counter = await self._database["meta"].find_one({"_id": COUNTER})
+        return 0 if counter is None else int(counter["next"])
+
+    async def read(self, after: int, *, limit: int, upto: int | None = None) -> list[Change]:
+        """Up to ``limit`` stored changes after place ``after`` (and not after ``upto``), in order."""
+        last = await self.head() if upto is None else upto
+        query: Document = {"_id": {"$gt": _place(after), "$lte": _place(last)}}
+        found: list[Change] = []
+        for collection in self._collections(after + 1, last):
+            if len(found) >= limit:
+                break
+            cursor = collection.find(query).sort("_id", ASCENDING).limit(limit - len(found))
+            found += [_from_document(document) async for document in cursor]
+        return found
+
+    async def prune(self, older_than: datetime) -> int:
+        """Drop the segments whose every change is older than ``older_than``; return how many.
+
+        One collection (real MongoDB) is pruned by its TTL index instead.
+        """
+        if self._segment_size is None:
+            return 0
+        current = await self.head() // self._segment_size
+        dropped = 0
+        for name in sorted(
+            await self._database.list_collection_names(filter={"name": {"$regex": "^changes_s"}})
+        ):
+            index = int(name.removeprefix("changes_s"))
+            if index >= current:
+                continue
+            newest = await self._database[name].find_one({}, sort=[("_id", -1)])
+            if newest is None or newest["at"] < older_than:
+                await self._database.drop_collection(name)
+                dropped += 1
+        return dropped
+
+    async def watch(self) -> AsyncIterator[None]:
+        """Yield once per batch of inserts, through a change stream (raises where there is none)."""
+        pipeline = [{"$match": {"operationType": "insert"}}]
+        async with await self._database["changes"].watch(pipeline) as stream:
+            async for _ in stream:
+                yield None
+
+    def _collections(self, first: int, last: int) -> list[Collection]:
+        if self._segment_size is None:
+            return [self._database["changes"]]
+        size = self._segment_size
+        return [self._segment(index) for index in range(first // size, last // size + 1)]
+
+    def _placed(self, changes: list[Change]) -> list[tuple[Collection, list[Change]]]:
+        if self._segment_size is None:
+            return [(self._database["changes"], changes)]
+        placed: dict[int, list[Change]] = {}
+        for change in changes:
+            placed.setdefault(change.seq // self._segment_size, []).append(change)
+        return [(self._segment(index), chunk) for index, chunk in sorted(placed.items())]
+
+    def _segment(self, index: int) -> Collection:
+        return self._database[f"changes_s{index:06d}"]
+
+    async def _ensure_indexes(self, collection: Collection) -> None:
+        # The TTL index only where one collection holds the feed: segments are dropped whole.
+        if self._segment_size is None and not self._indexed:
+            await collection.create_indexes(self._indexes)
+            self._indexed = True
+
+
+def _place(seq: int) -> str:
+    return f"{seq:0{PLACE_DIGITS}d}"
+
+
+def _document(change: Change) -> Document:
+    return {
+        "_id": _place(change.seq),
+        "at": change.at,
+        "kind": change.kind.value,
+        "profileId": change.profile_id,
+        "payload": change.payload,
+        "shareable": change.shareable,
+        "segments": list(change.segments),
+    }
+
+
+def _from_document(document: Document) -> Change:
+    return Change(
+        seq=int(document["_id"]),
+        at=document["at"],
+        kind=ChangeKind(document["kind"]),
+        profile_id=document["profileId"],
+        payload=document.get("payload", {}),
+        shareable=bool(document.get("shareable")),
+        segments=tuple(document.get("segments", ())),
+    )
