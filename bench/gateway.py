@@ -181,3 +181,36 @@ async def create_api_key(http: httpx.AsyncClient, admin_key: str, role: str, nam
     if response.status_code != 200 or not isinstance(token, str):
         raise BenchmarkError(f"createApiKey failed: {response.status_code} {response.text[:500]}")
     return token
+
+
+class SharingGateway(Gateway):
+    """A second ``profilegate serve`` on ``first``'s embedded store, on a port of its own.
+
+    ``MONGODB_URI`` names the store and ``PROFILEGATE_EMBEDDED_STORE_RUNNING`` says it is the
+    embedded one, as ``serve`` tells its own workers: this process starts no store and lays out
+    the database as the first gateway does. It takes the first gateway's admin key.
+    """
+
+    def __init__(self, first: Gateway, workers: int, settings: Mapping[str, str]) -> None:
+        shared = {
+            **settings,
+            "MONGODB_URI": first.store_uri(),
+            "PROFILEGATE_EMBEDDED_STORE_RUNNING": "true",
+            "PROFILEGATE_ADMIN_KEY": first.admin_key,
+        }
+        super().__init__(first.data_dir, workers, shared)
+        self.name = "the second gateway"
+        self.log = first.data_dir.parent / "serve-second.log"
+        self.admin_key = first.admin_key
+
+
+@contextlib.contextmanager
+def sharing_gateway(first: Gateway, workers: int, settings: Mapping[str, str]) -> Iterator[Gateway]:
+    """A ready :class:`SharingGateway` on ``first``'s store; stopped afterwards (the store stays)."""
+    second = SharingGateway(first, workers, settings)
+    try:
+        second.start()
+        second.wait_ready()
+        yield second
+    finally:
+        second.stop()
