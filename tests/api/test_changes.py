@@ -12,7 +12,7 @@ from gql.transport.websockets import WebsocketsTransport
 
 from profilegate.app import create_app
 from profilegate.settings import Settings
-from tests.feed_client import LEGACY_WS, FeedSocket, serving
+from tests.feed_client import LEGACY_WS, FeedSocket, StalledSocket, serving
 from tests.gateway import ADMIN_KEY, FrozenClock, GatewayClient
 
 TRACK = """
@@ -287,3 +287,36 @@ async def test_the_gql_client_follows_the_feed(live: tuple[str, GatewayClient]) 
         change = await asyncio.wait_for(first, 10)
         await stream.aclose()
     assert change["changes"]["payload"]["eventId"] == "v1"
+
+
+@pytest.fixture
+async def small_queues(
+    store_uri: str, settings: Settings, clock: FrozenClock
+) -> AsyncIterator[tuple[str, GatewayClient]]:
+    tight = settings.model_copy(update={"feed_queue_size": 4})
+    async with serving(create_app(tight, clock=clock), send_buffer=4096) as served:
+        yield served
+
+
+async def test_a_stalled_subscriber_is_closed_with_a_reason_while_another_keeps_receiving(
+    small_queues: tuple[str, GatewayClient],
+) -> None:
+    base, gateway = small_queues
+    updates = 60
+    await share(gateway, "ann@example.com")  # the profile exists: every upsert below updates it
+    kinds = {"kinds": ["PROFILE_UPDATED"]}
+    async with StalledSocket.open(base, kinds) as stalled, FeedSocket.open(base) as reader:
+        await reader.subscribe(kinds)
+        await asyncio.sleep(0.2)
+        received = asyncio.ensure_future(reader.changes(updates, within=30))
+        for n in range(updates):
+            traits = {"n": n, "notes": f"{n:06d}" * 1_000}  # 6 KB a change
+            result = await gateway.execute(
+                UPSERT, {"input": {"ref": ref("ann@example.com"), "traits": traits}}
+            )
+            assert result.data["upsertProfile"]["__typename"] == "ProfileUpserted"
+        delivered = await received
+        closed = await stalled.close_frame()
+    assert [change["payload"]["traits"]["n"] for change in delivered] == list(range(updates))
+    assert closed.code == 4413
+    assert "fell behind" in closed.reason

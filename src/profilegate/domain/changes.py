@@ -76,7 +76,7 @@ class Scope:
 
     kinds: frozenset[ChangeKind] | None = None
     fields: frozenset[str] = frozenset()
-    partner: bool = True  # only profiles that allow partner sharing
+    partner: bool = True  # only profiles that allow partner sharing, only the fields granted
 
     def admits(self, change: Change) -> bool:
         if self.partner and not change.shareable:
@@ -85,6 +85,8 @@ class Scope:
 
     def project(self, payload: Mapping[str, Any]) -> dict[str, Any]:
         """The payload without the personal fields this scope does not grant."""
+        if not self.partner:
+            return dict(payload)
         shown = {key: value for key, value in payload.items() if key not in PERSONAL_FIELDS}
         if "identities" in payload and "identities" in self.fields:
             shown["identities"] = payload["identities"]
