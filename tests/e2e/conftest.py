@@ -17,8 +17,8 @@ def data_dir(tmp_path: Path) -> Path:
 def start_server(tmp_path: Path) -> Iterator[StartServer]:
     started: list[Server] = []
 
-    def start(data_dir: Path, *, workers: int | None = None) -> Server:
-        server = Server(data_dir, port=free_port(), workers=workers, logs=tmp_path / "logs")
+    def start(data_dir: Path, *, workers: int | None = None, env: dict[str, str] | None = None) -> Server:
+        server = Server(data_dir, port=free_port(), workers=workers, logs=tmp_path / "logs", env=env)
         started.append(server)
         return server
 

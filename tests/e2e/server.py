@@ -90,7 +90,15 @@ class StoreAddress:
 class Server:
     """One ``profilegate serve`` process (in a session of its own) and its logs."""
 
-    def __init__(self, data_dir: Path, *, port: int, workers: int | None, logs: Path) -> None:
+    def __init__(
+        self,
+        data_dir: Path,
+        *,
+        port: int,
+        workers: int | None,
+        logs: Path,
+        env: dict[str, str] | None = None,
+    ) -> None:
         self.data_dir = data_dir
         self.port = port
         self.url = f"http://127.0.0.1:{port}"
@@ -104,7 +112,7 @@ class Server:
             self.process = subprocess.Popen(
                 command,
                 cwd=logs,
-                env=environment(PROFILEGATE_ADMIN_KEY=ADMIN_KEY),
+                env=environment(PROFILEGATE_ADMIN_KEY=ADMIN_KEY, **(env or {})),
                 stdin=subprocess.DEVNULL,
                 stdout=stdout,
                 stderr=stderr,
@@ -172,4 +180,6 @@ class Server:
 
 
 class StartServer(Protocol):
-    def __call__(self, data_dir: Path, *, workers: int | None = None) -> Server: ...
+    def __call__(
+        self, data_dir: Path, *, workers: int | None = None, env: dict[str, str] | None = None
+    ) -> Server: ...
