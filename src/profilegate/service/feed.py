@@ -85,8 +85,7 @@ class FeedFollower:
 
     async def run(self, stopping: asyncio.Event) -> None:
         """Follow the feed until ``stopping`` is set."""
-        self.position = await self.changes.head()
-        self._started.set()
+        await self.start()
         watcher = asyncio.create_task(self._watch()) if self.changes.streams_changes else None
         try:
             while not stopping.is_set():
@@ -105,6 +104,11 @@ class FeedFollower:
             if watcher is not None:
                 watcher.cancel()
                 await asyncio.gather(watcher, return_exceptions=True)
+
+    async def start(self) -> None:
+        """Take up the feed at its present end."""
+        self.position = await self.changes.head()
+        self._started.set()
 
     @contextlib.asynccontextmanager
     async def subscribe(self, on_lag: Callable[[], None] = lambda: None) -> AsyncIterator[Subscription]:
