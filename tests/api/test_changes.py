@@ -320,3 +320,45 @@ async def test_a_stalled_subscriber_is_closed_with_a_reason_while_another_keeps_
     assert [change["payload"]["traits"]["n"] for change in delivered] == list(range(updates))
     assert closed.code == 4413
     assert "fell behind" in closed.reason
+
+
+IDENTIFY = """
+mutation($anon: String, $identities: [IdentityInput!]!) {
+  identify(anonymousId: $anon, identities: $identities) {
+    __typename ... on Identified { mergedProfileIds profile { id } }
+  }
+}
+"""
+
+
+async def test_a_merge_and_an_extension_are_told_on_the_surviving_profile(
+    live: tuple[str, GatewayClient], clock: FrozenClock
+) -> None:
+    base, gateway = live
+    await share(gateway, "ann@example.com")
+    clock.advance(seconds=1)
+    anonymous = {"identity": {"type": "ANONYMOUS_ID", "value": "anon-1"}}
+    await track(gateway, {**view("a1", "x@example.com"), "ref": anonymous})
+    defined = await gateway.execute(
+        'mutation { defineExtension(input: {name: "vip", description: "d"}) { __typename } }'
+    )
+    assert defined.data["defineExtension"]["__typename"] == "ExtensionDefined"
+    kinds = ["PROFILES_MERGED", "EXTENSION_SET"]
+    async with FeedSocket.open(base) as feed:
+        await feed.subscribe({"kinds": kinds})
+        await asyncio.sleep(0.2)
+        email = {"type": "EMAIL", "value": "ann@example.com"}
+        done = (await gateway.execute(IDENTIFY, {"anon": "anon-1", "identities": [email]})).data["identify"]
+        merged = await feed.change()
+        result = await gateway.execute(
+            'mutation($r: ProfileRef!) { setExtension(ref: $r, name: "vip", reason: "top") { __typename } }',
+            {"r": ref("ann@example.com")},
+        )
+        assert result.data["setExtension"]["__typename"] == "ExtensionChanged"
+        extension = await feed.change()
+    winner = done["profile"]["id"]
+    assert (merged["kind"], merged["profileId"]) == ("PROFILES_MERGED", winner)
+    assert merged["payload"]["mergedFrom"] == done["mergedProfileIds"][0]
+    assert (extension["kind"], extension["profileId"]) == ("EXTENSION_SET", winner)
+    assert extension["payload"]["name"] == "vip"
+    assert extension["payload"]["reason"] == "top"
