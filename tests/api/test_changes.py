@@ -164,6 +164,34 @@ async def test_an_event_that_moves_a_customer_tells_segment_and_tier_transitions
     assert (downgraded["payload"]["from"], downgraded["payload"]["to"]) == ("SILVER", "MEMBER")
 
 
+async def test_a_segment_subscription_gets_its_members_changes_and_its_entries_and_exits(
+    live: tuple[str, GatewayClient],
+) -> None:
+    base, gateway = live
+    saved = await gateway.execute(
+        "mutation($i: SaveSegmentInput!) { saveSegment(input: $i) { __typename } }",
+        {"i": {"key": "buyers", "name": "Buyers", "rule": "orders >= 1"}},
+    )
+    assert saved.data["saveSegment"]["__typename"] == "SegmentSaved"
+    await track(gateway, view("b0", "bob@example.com"))
+    async with FeedSocket.open(base) as feed:
+        await feed.subscribe({"segment": "buyers"})
+        await asyncio.sleep(0.2)
+        await track(gateway, view("b1", "bob@example.com"))  # bob is not a buyer: not told
+        await track(gateway, order("a1", "ann@example.com", "20.00"))
+        told = await feed.changes(2)  # ann's profile is created outside the segment: not told
+        assert await feed.nothing_within(0.3)
+    assert [(c["kind"], c["payload"].get("eventId")) for c in told] == [
+        ("EVENT_TRACKED", "a1"),
+        ("SEGMENT_ENTERED", None),
+    ]
+    async with FeedSocket.open(base) as feed:
+        await feed.subscribe({"segment": "nobody"})
+        message = await feed.receive()
+    errors = message["payload"]["errors"] if message["type"] == "next" else message["payload"]
+    assert [error["extensions"]["code"] for error in errors] == ["NOT_FOUND"], message
+
+
 async def test_a_partner_never_sees_a_profile_without_partner_sharing_consent(
     live: tuple[str, GatewayClient],
 ) -> None:

@@ -31,7 +31,6 @@ class ChangeKind(StrEnum):
     SEGMENT_LEFT = "segment_left"
     TIER_CHANGED = "tier_changed"
     PROFILES_MERGED = "profiles_merged"
-    PROFILE_ERASED = "profile_erased"
 
 
 # Payload keys that carry personal data; a partner sees them only when its scope names them.
