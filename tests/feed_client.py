@@ -24,6 +24,8 @@ from tests.gateway import ADMIN_KEY, GatewayClient
 TRANSPORT_WS = "graphql-transport-ws"
 LEGACY_WS = "graphql-ws"
 RECEIVE_TIMEOUT_SECONDS = 10.0
+# No message confirms a subscription: give the server a moment to register it.
+SUBSCRIBE_SETTLE_SECONDS = 0.2
 CHANGES = """
 subscription($after: String, $kinds: [ChangeKind!], $segment: String) {
   changes(after: $after, kinds: $kinds, segment: $segment) { cursor kind at profileId payload }
@@ -106,6 +108,7 @@ class FeedSocket:
     async def subscribe(self, variables: dict[str, Any] | None = None, *, id: str = "1") -> None:
         kind = "subscribe" if self.protocol == TRANSPORT_WS else "start"
         await self.send({"id": id, "type": kind, "payload": {"query": CHANGES, "variables": variables or {}}})
+        await asyncio.sleep(SUBSCRIBE_SETTLE_SECONDS)
 
     async def change(self, within: float = RECEIVE_TIMEOUT_SECONDS) -> dict[str, Any]:
         """The next change delivered; fails on anything else."""
