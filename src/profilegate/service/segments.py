@@ -283,17 +283,7 @@ async def _reconcile(
             observer=observer,
         )
     elif not inside and held and current is not None and current.source == segment.extension_source:
-        reason = f"left segment {segment.key}"
-        await remove_extension(
-            repos,
-            ref,
-            name,
-            reason,
-            _principal(segment),
-            now,
-            only_source=segment.extension_source,
-            observer=observer,
-        )
+        await _take_back(repos, profile.id, segment, f"left segment {segment.key}", now, observer)
 
 
 async def _release(repos: Repositories, segment: Segment, now: datetime, observer: ProfileObserver) -> None:
@@ -301,14 +291,20 @@ async def _release(repos: Repositories, segment: Segment, now: datetime, observe
     name = segment.maintains_extension
     assert name is not None, "only a maintaining segment releases its extension"
     async for profile in repos.profiles.matching({f"extensions.{name}.source": segment.extension_source}):
-        reason = f"segment {segment.key} was deleted"
-        await remove_extension(
-            repos,
-            ProfileRef(id=profile.id),
-            name,
-            reason,
-            _principal(segment),
-            now,
-            only_source=segment.extension_source,
-            observer=observer,
-        )
+        await _take_back(repos, profile.id, segment, f"segment {segment.key} was deleted", now, observer)
+
+
+async def _take_back(
+    repos: Repositories,
+    profile_id: str,
+    segment: Segment,
+    reason: str,
+    now: datetime,
+    observer: ProfileObserver,
+) -> None:
+    """Remove the segment's extension from a profile, if the segment set it."""
+    name = segment.maintains_extension
+    assert name is not None, "only a maintaining segment takes its extension back"
+    ref, by = ProfileRef(id=profile_id), _principal(segment)
+    source = segment.extension_source
+    await remove_extension(repos, ref, name, reason, by, now, only_source=source, observer=observer)
