@@ -31,6 +31,7 @@ class ChangeKind(StrEnum):
     SEGMENT_LEFT = "segment_left"
     TIER_CHANGED = "tier_changed"
     PROFILES_MERGED = "profiles_merged"
+    PROFILE_ERASED = "profile_erased"
 
 
 # Payload keys that carry personal data; a partner sees them only when its scope names them.
@@ -178,6 +179,19 @@ def merge_change(
         payload={"mergedFrom": loser_id, "version": winner.version},
         shareable=consent is not None and consent.granted,
         segments=standing.segments,
+    )
+
+
+def erasure_change(profile: Profile, now: datetime, partner_purpose: str) -> NewChange:
+    """The profile was erased: partners that were told about it learn to delete it. ``shareable``
+    is the profile's last partner-sharing answer; the payload is empty."""
+    consent = profile.consents.get(partner_purpose)
+    return NewChange(
+        at=now,
+        kind=ChangeKind.PROFILE_ERASED,
+        profile_id=profile.id,
+        payload={},
+        shareable=consent is not None and consent.granted,
     )
 
 

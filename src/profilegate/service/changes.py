@@ -3,7 +3,14 @@
 from collections.abc import Callable, Sequence
 from datetime import datetime
 
-from profilegate.domain.changes import Change, NewChange, Standing, merge_change, profile_changes
+from profilegate.domain.changes import (
+    Change,
+    NewChange,
+    Standing,
+    erasure_change,
+    merge_change,
+    profile_changes,
+)
 from profilegate.domain.events import TrackedEvent
 from profilegate.domain.profiles import Profile
 from profilegate.domain.segments import Segment
@@ -55,6 +62,10 @@ class ChangeRecorder:
         was, is_now = standing(before, segments, policy, now), standing(after, segments, policy, now)
         changes = profile_changes(before, after, was, is_now, now, partner_purpose=self._partner_purpose)
         await self._append([*changes, merge_change(after, loser_id, is_now, now, self._partner_purpose)])
+
+    async def erased(self, profile: Profile, now: datetime) -> None:
+        """``profile`` (and whatever was merged into it) was erased."""
+        await self._append([erasure_change(profile, now, self._partner_purpose)])
 
     async def _append(self, changes: list[NewChange]) -> list[Change]:
         written = await self.log.append(changes)

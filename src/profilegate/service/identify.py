@@ -35,6 +35,7 @@ from profilegate.service.profiles import (
     upsert_profile,
 )
 from profilegate.service.resolve import resolve_chain
+from profilegate.service.tombstones import refuse_erased_identities
 from profilegate.storage.store import Repositories
 
 
@@ -72,6 +73,8 @@ async def identify(
         [*([(anonymous, "anonymousId")] if anonymous else []), *fields], rules.blocked_identities
     )
     found = await _profiles_named(repos, wanted, rules, by, now, observer)
+    known = {identity for profile in found for identity in profile.identities}
+    await refuse_erased_identities(repos, [identity for identity in wanted if identity not in known])
     if not found:
         change = ProfileChange(ref=ProfileRef(identity=wanted[0]), identities=wanted[1:], traits=traits)
         created = await upsert_profile(repos, change, rules.profiles, now, observer=observer)

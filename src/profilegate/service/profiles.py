@@ -21,6 +21,7 @@ from profilegate.domain.refs import ProfileRef
 from profilegate.domain.traits import TraitLimits, merge_patch, validate_traits
 from profilegate.service.observers import UNOBSERVED, ProfileObserver
 from profilegate.service.resolve import find_profile
+from profilegate.service.tombstones import refuse_erased_id, refuse_erased_identities
 from profilegate.storage.store import Repositories
 
 MAX_ATTEMPTS = 5
@@ -88,6 +89,7 @@ async def upsert_profile(
             await pause_before_retry(attempt)
         existing = None if change.ref is None else await find_profile(repos, change.ref)
         if existing is None and change.ref is not None and change.ref.id is not None:
+            await refuse_erased_id(repos, change.ref.id)
             raise ProfileNotFound(change.ref.describe())
         if existing is None:
             outcome = await _create(repos, change, rules, now)
@@ -110,6 +112,7 @@ async def _create(
     wanted = _unique((change.ref.identity,) if change.ref and change.ref.identity else ())
     identities = _unique(wanted + change.identities)
     _check_identity_count(len(identities), rules)
+    await refuse_erased_identities(repos, identities, change.ref)
     traits = merge_patch({}, change.traits)
     validate_traits(traits, rules.trait_limits)
     profile = Profile(
@@ -147,6 +150,7 @@ async def _update(
     consents = _apply_consents(existing.consents, change.consents, now)
     if not added and traits == existing.traits and consents == existing.consents:
         return Upserted(existing, created=False)
+    await refuse_erased_identities(repos, added)
     claimed: list[str] = []
     for identity in added:
         owner = await claim_identity(repos, identity, existing.id, now)

@@ -93,6 +93,31 @@ class ChangeLog:
                 dropped += 1
         return dropped
 
+    async def for_profiles(self, profile_ids: list[str]) -> list[Change]:
+        """Every stored change of these profiles, in place order (a scan of each collection:
+        the feed keeps only ``PROFILEGATE_CHANGE_RETENTION_DAYS`` of changes)."""
+        found: list[Change] = []
+        for collection in await self._stored_collections():
+            cursor = collection.find({"profileId": {"$in": profile_ids}}).sort("_id", ASCENDING)
+            found += [_from_document(document) async for document in cursor]
+        return found
+
+    async def blank_for_profiles(self, profile_ids: list[str], keep: ChangeKind) -> int:
+        """Empty the payloads of these profiles' changes (except those of kind ``keep``) and mark
+        them erased; their places stay, so cursors stay valid. Returns how many were blanked."""
+        query: Document = {"profileId": {"$in": profile_ids}, "erased": {"$ne": True}, "kind": {"$ne": keep}}
+        blanked = 0
+        for collection in await self._stored_collections():
+            result = await collection.update_many(query, {"$set": {"payload": {}, "erased": True}})
+            blanked += result.modified_count
+        return blanked
+
+    async def _stored_collections(self) -> list[Collection]:
+        if self._segment_size is None:
+            return [self._database["changes"]]
+        names = await self._database.list_collection_names(filter={"name": {"$regex": "^changes_s"}})
+        return [self._database[name] for name in sorted(names)]
+
     async def watch(self) -> AsyncIterator[None]:
         """Yield once per batch of inserts, through a change stream (raises where there is none)."""
         pipeline = [{"$match": {"operationType": "insert"}}]

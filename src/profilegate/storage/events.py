@@ -55,6 +55,14 @@ class EventLog:
                 seen.setdefault(document["_id"], document)
         return sorted(seen.values(), key=lambda d: (d["at"], d["_id"]))
 
+    async def delete_for_profiles(self, profile_ids: Iterable[str]) -> int:
+        """Delete every logged event of these profiles, in every segment; return how many."""
+        wanted = list(profile_ids)
+        deleted = 0
+        for collection in await self.segments():
+            deleted += (await collection.delete_many({"profileId": {"$in": wanted}})).deleted_count
+        return deleted
+
     async def scan(self) -> AsyncIterator[Document]:
         """Every logged document, segment by segment (duplicates included)."""
         for collection in await self.segments():

@@ -53,6 +53,11 @@ class IdentityKeyRepository:
             {"_id": key, "profileId": from_profile}, {"$set": {"profileId": to_profile}}
         )
 
+    async def release_held_by(self, key: str, profile_ids: list[str]) -> bool:
+        """Give a key up if one of ``profile_ids`` holds it; whether it was."""
+        result = await self._keys.for_id(key).delete_one({"_id": key, "profileId": {"$in": profile_ids}})
+        return result.deleted_count == 1
+
     async def release(self, key: str, profile_id: str) -> None:
         """Give a key up, only if ``profile_id`` still holds it."""
         await self._keys.for_id(key).delete_one({"_id": key, "profileId": profile_id})

@@ -27,7 +27,19 @@ class MergeLog:
         with contextlib.suppress(DuplicateKeyError):
             await self._merges.insert_one(document)
 
+    async def involving(self, profile_ids: list[str]) -> list[Document]:
+        """The merges these profiles took part in, as loser or winner, oldest first."""
+        cursor = self._merges.find(_involving(profile_ids)).sort([("at", 1), ("_id", 1)])
+        return [document async for document in cursor]
+
+    async def delete_involving(self, profile_ids: list[str]) -> int:
+        return (await self._merges.delete_many(_involving(profile_ids))).deleted_count
+
     async def into(self, winner: str, limit: int) -> list[Document]:
         """The merges that folded profiles into ``winner``, newest first."""
         cursor = self._merges.find({"winner": winner}).sort([("at", -1), ("_id", 1)]).limit(limit)
         return [document async for document in cursor]
+
+
+def _involving(profile_ids: list[str]) -> Document:
+    return {"$or": [{"_id": {"$in": profile_ids}}, {"winner": {"$in": profile_ids}}]}

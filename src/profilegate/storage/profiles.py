@@ -187,6 +187,12 @@ class ProfileRepository:
         found = await self._profiles.for_id(profile_id).find_one({"_id": profile_id}, {"extensionLog": 1})
         return [] if found is None else list(found.get("extensionLog", []))
 
+    async def delete(self, profile_id: str) -> bool:
+        """Delete the profile's checkout document, then the profile; whether the profile was there."""
+        await self._checkout.for_id(profile_id).delete_one({"_id": profile_id})
+        result = await self._profiles.for_id(profile_id).delete_one({"_id": profile_id})
+        return result.deleted_count == 1
+
     async def merge_pointers(self) -> AsyncIterator[MergePointers]:
         """Every profile's id and merge pointers, partition by partition (nothing else is read)."""
         for collection in self._profiles.all():

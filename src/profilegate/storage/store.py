@@ -5,6 +5,7 @@ from dataclasses import dataclass
 from pymongo import AsyncMongoClient
 
 from profilegate.storage.api_keys import ApiKeyRepository
+from profilegate.storage.audit import AuditLog
 from profilegate.storage.changes import ChangeLog
 from profilegate.storage.documents import Database, Document
 from profilegate.storage.events import EventLog
@@ -17,6 +18,7 @@ from profilegate.storage.partitions import PartitionedCollection
 from profilegate.storage.profiles import ProfileRepository
 from profilegate.storage.segments import SegmentRepository
 from profilegate.storage.tier_policies import TierPolicyRepository
+from profilegate.storage.tombstones import TombstoneRepository
 
 
 @dataclass(frozen=True)
@@ -30,6 +32,8 @@ class Repositories:
     tier_policies: TierPolicyRepository
     segments: SegmentRepository
     changes: ChangeLog
+    tombstones: TombstoneRepository
+    audit: AuditLog
 
 
 def open_client(uri: str) -> AsyncMongoClient[Document]:
@@ -43,6 +47,8 @@ async def ping(database: Database) -> None:
 
 DEFAULT_EVENT_RETENTION_SECONDS = 1130 * 86_400
 DEFAULT_CHANGE_RETENTION_SECONDS = 7 * 86_400
+DEFAULT_TOMBSTONE_RETENTION_SECONDS = 1095 * 86_400
+DEFAULT_AUDIT_RETENTION_SECONDS = 400 * 86_400
 
 
 async def prepare(
@@ -51,6 +57,8 @@ async def prepare(
     *,
     event_retention_seconds: int = DEFAULT_EVENT_RETENTION_SECONDS,
     change_retention_seconds: int = DEFAULT_CHANGE_RETENTION_SECONDS,
+    tombstone_retention_seconds: int = DEFAULT_TOMBSTONE_RETENTION_SECONDS,
+    audit_retention_seconds: int = DEFAULT_AUDIT_RETENTION_SECONDS,
     segment_indexes: bool = False,
 ) -> Repositories:
     """Create indexes, read (or fix) the layout and build the repositories."""
@@ -72,4 +80,8 @@ async def prepare(
         segments=SegmentRepository(database),
         events=EventLog(database, layout.event_segment_size, event_retention_seconds),
         changes=ChangeLog(database, layout.event_segment_size, change_retention_seconds),
+        tombstones=TombstoneRepository(
+            PartitionedCollection(database, "tombstones", count), tombstone_retention_seconds
+        ),
+        audit=AuditLog(database, layout.event_segment_size, audit_retention_seconds),
     )

@@ -1,0 +1,138 @@
+"""The ``audit`` collection: one entry per admin or partner mutation, newest read first.
+
+Entries get their places (``seq``) from a counter, like the change feed; ``_id`` is the place,
+zero-padded. On real MongoDB it is one collection with a TTL index on ``at``. On the embedded
+store, where creating a document costs O(collection size) (DESIGN sec. 2), it is rolled over
+into segments of a fixed number of places (``audit_s000000``, ...), each with the same TTL
+index, so writing an entry costs the same in the first week and after a year of busy partner
+keys. Segments by count rather than by month: a month's collection would grow with the traffic
+(and its writes slow with it), while a segment's size is fixed. The newest-first reads walk
+the segments down from the newest, which also keeps the page cursor a plain place.
+"""
+
+from datetime import datetime
+
+from pymongo import ASCENDING, DESCENDING, IndexModel, ReturnDocument
+
+from profilegate.domain.audit import Actor, AuditEntry, AuditFilter, NewAuditEntry
+from profilegate.domain.keys import Role
+from profilegate.storage.documents import Collection, Database, Document
+
+COUNTER = "audit"
+PLACE_DIGITS = 15
+
+
+class AuditLog:
+    def __init__(self, database: Database, segment_size: int | None, retention_seconds: int) -> None:
+        self._database = database
+        self._segment_size = segment_size
+        self._indexes = [
+            IndexModel([("at", ASCENDING)], name="retention", expireAfterSeconds=retention_seconds),
+            IndexModel([("profileId", ASCENDING)], name="profileId"),
+        ]
+        self._indexed: set[str] = set()
+
+    async def append(self, entry: NewAuditEntry) -> AuditEntry:
+        counter = await self._database["meta"].find_one_and_update(
+            {"_id": COUNTER}, {"$inc": {"next": 1}}, upsert=True, return_document=ReturnDocument.AFTER
+        )
+        assert counter is not None, "an upsert returns the document"
+        placed = AuditEntry(seq=int(counter["next"]), **entry.model_dump())
+        collection = self._collection(placed.seq)
+        await self._ensure_indexes(collection)
+        await collection.insert_one(_document(placed))
+        return placed
+
+    async def page(self, wanted: AuditFilter, first: int, before: int | None = None) -> list[AuditEntry]:
+        """Up to ``first`` entries matching ``wanted``, newest first, placed before ``before``."""
+        head = await self._head()
+        last = head if before is None else min(head, before - 1)
+        if last < 1:
+            return []
+        query = {**_query(wanted), "_id": {"$lte": _place(last)}}
+        found: list[AuditEntry] = []
+        for collection in self._collections_down_from(last):
+            cursor = collection.find(query).sort("_id", DESCENDING).limit(first - len(found))
+            found += [_from_document(document) async for document in cursor]
+            if len(found) >= first or await _older_than(collection, wanted.since):
+                break
+        return found
+
+    async def _head(self) -> int:
+        counter = await self._database["meta"].find_one({"_id": COUNTER})
+        return 0 if counter is None else int(counter["next"])
+
+    def _collections_down_from(self, last: int) -> list[Collection]:
+        if self._segment_size is None:
+            return [self._database["audit"]]
+        return [self._segment(index) for index in range(last // self._segment_size, -1, -1)]
+
+    def _collection(self, seq: int) -> Collection:
+        if self._segment_size is None:
+            return self._database["audit"]
+        return self._segment(seq // self._segment_size)
+
+    def _segment(self, index: int) -> Collection:
+        return self._database[f"audit_s{index:06d}"]
+
+    async def _ensure_indexes(self, collection: Collection) -> None:
+        if collection.name not in self._indexed:
+            await collection.create_indexes(self._indexes)
+            self._indexed.add(collection.name)
+
+
+async def _older_than(collection: Collection, since: datetime | None) -> bool:
+    """Whether every entry of this segment (and so of every older one) is before ``since``."""
+    if since is None:
+        return False
+    newest = await collection.find_one({}, sort=[("_id", DESCENDING)])
+    return newest is not None and newest["at"] < since
+
+
+def _query(wanted: AuditFilter) -> Document:
+    query: Document = {}
+    if wanted.actor is not None:
+        query["$or"] = [{"actor.name": wanted.actor}, {"actor.keyId": wanted.actor}]
+    if wanted.action is not None:
+        query["action"] = wanted.action
+    if wanted.profile_id is not None:
+        query["profileId"] = wanted.profile_id
+    if wanted.outcome is not None:
+        query["outcome"] = wanted.outcome
+    at: Document = {}
+    if wanted.since is not None:
+        at["$gte"] = wanted.since
+    if wanted.until is not None:
+        at["$lt"] = wanted.until
+    if at:
+        query["at"] = at
+    return query
+
+
+def _place(seq: int) -> str:
+    return f"{seq:0{PLACE_DIGITS}d}"
+
+
+def _document(entry: AuditEntry) -> Document:
+    return {
+        "_id": _place(entry.seq),
+        "at": entry.at,
+        "actor": {"name": entry.actor.name, "keyId": entry.actor.key_id, "role": entry.actor.role.value},
+        "action": entry.action,
+        "arguments": entry.arguments,
+        "profileId": entry.profile_id,
+        "outcome": entry.outcome,
+    }
+
+
+def _from_document(document: Document) -> AuditEntry:
+    actor = document["actor"]
+    return AuditEntry(
+        seq=int(document["_id"]),
+        at=document["at"],
+        actor=Actor(name=actor["name"], key_id=actor.get("keyId"), role=Role(actor["role"])),
+        action=document["action"],
+        arguments=document.get("arguments", {}),
+        profile_id=document.get("profileId"),
+        outcome=document["outcome"],
+    )
