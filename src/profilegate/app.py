@@ -13,6 +13,7 @@ from starlette.routing import Route, WebSocketRoute
 
 from profilegate.api.audience_endpoint import audience_endpoint
 from profilegate.api.http import GatewayState, GraphQLView, Guard, utc_now
+from profilegate.api.rate_limits import RateLimiter
 from profilegate.api.schema import build_schema
 from profilegate.api.track_endpoint import track_endpoint
 from profilegate.domain.keys import Role
@@ -33,14 +34,21 @@ log = logging.getLogger("profilegate")
 def create_app(settings: Settings, *, clock: Callable[[], datetime] = utc_now) -> Starlette:
     view = GraphQLView(build_schema(), clock=clock, ide=not settings.production)
     ide = None if settings.production else view
-    gateway = Guard(view, max_body_bytes=settings.max_body_bytes, ide=ide)
+    limiter = RateLimiter(settings.rate_limits)  # one bucket per key, across the guarded routes
+    gateway = Guard(view, max_body_bytes=settings.max_body_bytes, ide=ide, limiter=limiter)
     tracker = Guard(
         track_endpoint,
         max_body_bytes=settings.max_body_bytes,
         roles=frozenset({Role.ADMIN, Role.INGEST, Role.STOREFRONT}),
+        limiter=limiter,
     )
 
-    exporter = Guard(audience_endpoint, max_body_bytes=settings.max_body_bytes, roles=frozenset({Role.ADMIN}))
+    exporter = Guard(
+        audience_endpoint,
+        max_body_bytes=settings.max_body_bytes,
+        roles=frozenset({Role.ADMIN}),
+        limiter=limiter,
+    )
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[GatewayState]:
@@ -130,10 +138,10 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] = utc_now) -
         routes=[
             Route("/healthz", healthz),
             Route("/readyz", readyz),
-            Route("/graphql", gateway, methods=["GET", "POST"]),
+            Route("/graphql", gateway, methods=["GET", "POST", "OPTIONS"]),
             WebSocketRoute("/graphql", gateway),
-            Route("/v1/track", tracker, methods=["POST"]),
-            Route("/v1/segments/{key}/audience", exporter, methods=["GET"]),
+            Route("/v1/track", tracker, methods=["POST", "OPTIONS"]),
+            Route("/v1/segments/{key}/audience", exporter, methods=["GET", "OPTIONS"]),
         ],
         lifespan=lifespan,
     )

@@ -253,17 +253,27 @@ def export_schema(
 def keys_create(
     role: Annotated[Role, typer.Option(case_sensitive=False, help="What the key may do.")],
     name: Annotated[str, typer.Option(help="Recorded as `by` in provenance.")],
+    origin: Annotated[
+        list[str] | None,
+        typer.Option(help="A browser origin (scheme://host[:port]) that may use the key; repeatable."),
+    ] = None,
     data_dir: DataDir = None,
 ) -> None:
     """Create a key and print it (only the key) on stdout. It cannot be shown again."""
     settings = _settings(data_dir)
+    origins = tuple(origin or ())
 
     async def run() -> str:
         async with _repositories(settings) as repos:
-            created = await create_key(repos.api_keys, name, role, datetime.now(UTC))
+            now = datetime.now(UTC)
+            created = await create_key(repos.api_keys, name, role, now, allowed_origins=origins)
         return created.token
 
-    typer.echo(asyncio.run(run()))
+    try:
+        typer.echo(asyncio.run(run()))
+    except InvalidInput as error:
+        hint = "--origin" if error.field.startswith("allowedOrigins") else f"--{error.field}"
+        raise typer.BadParameter(f"{error.field}: {error.reason}", param_hint=hint) from error
 
 
 @keys_app.command("list")

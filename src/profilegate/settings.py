@@ -9,7 +9,9 @@ from pydantic import AliasChoices, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from profilegate.domain.events import EventRules
+from profilegate.domain.keys import Role
 from profilegate.domain.money import Currencies
+from profilegate.domain.rate_limits import RateLimit
 from profilegate.domain.traits import TraitLimits
 from profilegate.service.feed import FeedRules
 from profilegate.service.identify import IdentifyRules
@@ -69,6 +71,15 @@ class Settings(BaseSettings):
     feed_queue_size: int = Field(default=1000, ge=1)
     feed_hole_seconds: float = Field(default=5.0, gt=0)
     partner_consent_purpose: str = "partner_sharing"
+    # Requests per second and burst per API key, by the key's role (see api/rate_limits.py).
+    rate_limit_storefront_per_second: float = Field(default=50.0, gt=0)
+    rate_limit_storefront_burst: int = Field(default=100, ge=1)
+    rate_limit_ingest_per_second: float = Field(default=200.0, gt=0)
+    rate_limit_ingest_burst: int = Field(default=400, ge=1)
+    rate_limit_partner_per_second: float = Field(default=20.0, gt=0)
+    rate_limit_partner_burst: int = Field(default=40, ge=1)
+    rate_limit_admin_per_second: float = Field(default=100.0, gt=0)
+    rate_limit_admin_burst: int = Field(default=200, ge=1)
 
     @property
     def uses_embedded_store(self) -> bool:
@@ -77,6 +88,23 @@ class Settings(BaseSettings):
     @property
     def production(self) -> bool:
         return self.env == "production"
+
+    @property
+    def rate_limits(self) -> dict[Role, RateLimit]:
+        return {
+            Role.STOREFRONT: RateLimit(
+                per_second=self.rate_limit_storefront_per_second, burst=self.rate_limit_storefront_burst
+            ),
+            Role.INGEST: RateLimit(
+                per_second=self.rate_limit_ingest_per_second, burst=self.rate_limit_ingest_burst
+            ),
+            Role.PARTNER: RateLimit(
+                per_second=self.rate_limit_partner_per_second, burst=self.rate_limit_partner_burst
+            ),
+            Role.ADMIN: RateLimit(
+                per_second=self.rate_limit_admin_per_second, burst=self.rate_limit_admin_burst
+            ),
+        }
 
     def layout(self, *, embedded: bool) -> Layout:
         """Where documents go in a database used for the first time (DESIGN sec. 2)."""

@@ -16,6 +16,8 @@ from strawberry.http.exceptions import WebSocketDisconnected
 from strawberry.schema import BaseSchema
 
 from profilegate.api.context import Context
+from profilegate.api.origins import allowing, cross_origin, is_options, origin_refused, preflight_answer
+from profilegate.api.rate_limits import RATE_LIMITED_CLOSE_CODE, RateLimiter, rate_limited
 from profilegate.domain.keys import Principal, Role
 from profilegate.service.changes import ChangeRecorder
 from profilegate.service.feed import FeedFollower
@@ -29,6 +31,7 @@ from profilegate.storage.store import Repositories
 
 GRAPHQL_RESPONSE = "application/graphql-response+json"
 PRINCIPAL = "profilegate.principal"
+RATE_LIMITER = "profilegate.rate_limiter"
 
 
 class GatewayState(TypedDict):
@@ -108,6 +111,9 @@ class GraphQLView(GraphQL[Context, None]):
                 context.caller = await state["authenticator"].authenticate(bearer)
             if context.caller is None:
                 raise ConnectionRejectionError({"message": "a valid API key is required"})
+            limiter = socket.scope.get(RATE_LIMITER) if socket is not None else None
+            if isinstance(limiter, RateLimiter) and not limiter.take(context.caller).allowed:
+                raise ConnectionRejectionError({"message": "rate limit exceeded", "code": "RATE_LIMITED"})
         return None
 
     async def get_sub_response(self, request: Request | WebSocket) -> Response:
@@ -152,9 +158,11 @@ class BodyTooLargeError(Exception):
 
 
 class Guard:
-    """Authenticates the caller, checks its role and caps the body before handing over to ``app``.
+    """Authenticates the caller, checks its role, its browser origin and its rate, and caps the
+    body before handing over to ``app``.
 
     ``ide``: a GraphQL view whose IDE page is served without a key (development only).
+    ``limiter``: the per-key token buckets, shared by every guarded route.
     """
 
     def __init__(
@@ -164,13 +172,19 @@ class Guard:
         max_body_bytes: int,
         roles: frozenset[Role] | None = None,
         ide: GraphQLView | None = None,
+        limiter: RateLimiter | None = None,
     ) -> None:
         self._view = app
         self._max_body_bytes = max_body_bytes
         self._roles = roles
         self._ide = ide
+        self._limiter = limiter
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if is_options(scope):
+            state = cast(GatewayState, scope["state"])
+            await (await preflight_answer(scope, state["authenticator"]))(scope, receive, send)
+            return
         if scope["type"] == "http" and self._ide is not None and _asks_for_ide(scope):
             # The IDE page is static; the queries it sends carry a key like any other.
             page = await self._ide.render_graphql_ide(Request(scope, receive))
@@ -179,6 +193,7 @@ class Guard:
         principal = await self._authenticate(scope)
         if principal is None and scope["type"] == "websocket" and _header(scope, b"authorization") is None:
             # The key may come with the connection's first message (GraphQLView.on_ws_connect).
+            scope[RATE_LIMITER] = self._limiter
             await self._view(scope, receive, send)
             return
         if principal is None:
@@ -188,6 +203,14 @@ class Guard:
             await _forbidden(self._roles)(scope, receive, send)
             return
         scope[PRINCIPAL] = principal
+        origin = cross_origin(scope)
+        if origin is not None and origin not in principal.allowed_origins:
+            await origin_refused(origin)(scope, receive, send)
+            return
+        if origin is not None:
+            send = allowing(origin, send)
+        if not await self._within_rate(principal, scope, receive, send):
+            return
         if scope["type"] != "http":
             await self._view(scope, receive, send)
             return
@@ -220,6 +243,22 @@ class Guard:
             if started:
                 raise
             await _too_large(self._max_body_bytes)(scope, receive, send)
+
+    async def _within_rate(self, principal: Principal, scope: Scope, receive: Receive, send: Send) -> bool:
+        """Take a token from the caller's bucket; answer 429 (or close a socket with 4429) when empty."""
+        if self._limiter is None:
+            return True
+        taken = self._limiter.take(principal)
+        if taken.allowed:
+            return True
+        refusal = rate_limited(self._limiter.limit_of(principal.role), taken)
+        if scope["type"] == "http":
+            await refusal(scope, receive, send)
+        elif "websocket.http.response" in scope.get("extensions", {}):
+            await WebSocket(scope, receive, send).send_denial_response(refusal)  # the handshake gets the 429
+        else:
+            await WebSocket(scope, receive, send).close(code=RATE_LIMITED_CLOSE_CODE, reason="Rate limited")
+        return False
 
     async def _authenticate(self, scope: Scope) -> Principal | None:
         header = _header(scope, b"authorization")

@@ -58,6 +58,12 @@ class KeyMutations:
                 description="Personal fields a partner's feed shows: identities, traits, traits.<key>."
             ),
         ] = None,
+        allowed_origins: Annotated[
+            list[str] | None,
+            strawberry.argument(
+                description="Browser origins (scheme://host[:port]) that may use the key, at most 20."
+            ),
+        ] = None,
     ) -> CreateApiKeyResult:
         try:
             created = await create_key(
@@ -67,6 +73,7 @@ class KeyMutations:
                 info.context.now,
                 change_kinds=None if change_kinds is None else tuple(change_kinds),
                 fields=tuple(fields or ()),
+                allowed_origins=tuple(allowed_origins or ()),
             )
         except DomainError as error:
             return error_result(error)  # type: ignore[return-value]  # one of the union's members

@@ -253,6 +253,9 @@ class ApiKeyType:
     fields: list[str] = strawberry.field(
         description="Personal fields a partner's feed shows: identities, traits, traits.<key>."
     )
+    allowed_origins: list[str] = strawberry.field(
+        description="Browser origins that may use the key (CORS); empty: none."
+    )
 
     @classmethod
     def from_domain(cls, key: ApiKey) -> Self:
@@ -264,6 +267,7 @@ class ApiKeyType:
             revoked_at=key.revoked_at,
             change_kinds=None if key.change_kinds is None else list(key.change_kinds),
             fields=list(key.fields),
+            allowed_origins=list(key.allowed_origins),
         )
 
 

@@ -5,6 +5,7 @@ import hmac
 import re
 from datetime import datetime
 from enum import StrEnum
+from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict
 
@@ -15,6 +16,9 @@ KEY_PREFIX = "pgk"
 _KEY_NAME = re.compile(r"^[\w .:@-]{1,80}$")
 _FIELD = re.compile(r"^(identities|traits|traits\.[A-Za-z0-9_-]{1,64})$")
 MAX_FIELDS = 50
+MAX_ORIGINS = 20
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+_HOST = re.compile(r"^[a-z0-9.-]{1,253}$|^[0-9a-f:.]{2,45}$")  # a name (punycode) or an IP
 
 
 class Role(StrEnum):
@@ -37,6 +41,7 @@ class ApiKey(BaseModel):
     revoked_at: datetime | None = None
     change_kinds: tuple[ChangeKind, ...] | None = None  # what a partner's feed holds; None: all
     fields: tuple[str, ...] = ()  # the personal fields a partner's feed shows (see Scope)
+    allowed_origins: tuple[str, ...] = ()  # browser origins that may use the key (CORS)
 
 
 class Principal(BaseModel):
@@ -49,6 +54,7 @@ class Principal(BaseModel):
     key_id: str | None = None
     change_kinds: tuple[ChangeKind, ...] | None = None
     fields: tuple[str, ...] = ()
+    allowed_origins: tuple[str, ...] = ()
 
     def feed_scope(self) -> Scope:
         """What this caller sees of the change feed: admins all of it, others their key's scope
@@ -86,6 +92,30 @@ def check_fields(fields: tuple[str, ...]) -> tuple[str, ...]:
         if not _FIELD.fullmatch(field):
             raise InvalidInput(f"fields[{index}]", "must be identities, traits or traits.<key>")
     return tuple(dict.fromkeys(fields))
+
+
+def check_origins(origins: tuple[str, ...]) -> tuple[str, ...]:
+    """Browser origins, ``scheme://host[:port]``, as browsers send them (lower case, no default port)."""
+    if len(origins) > MAX_ORIGINS:
+        raise InvalidInput("allowedOrigins", f"at most {MAX_ORIGINS} origins")
+    return tuple(dict.fromkeys(_origin(f"allowedOrigins[{index}]", o) for index, o in enumerate(origins)))
+
+
+def _origin(field: str, origin: str) -> str:
+    try:
+        parts = urlsplit(origin.strip())
+        port = parts.port
+    except ValueError:
+        raise InvalidInput(field, "must be scheme://host[:port]") from None
+    hostname = parts.hostname or ""
+    if not parts.scheme or not _HOST.fullmatch(hostname) or parts.username is not None:
+        raise InvalidInput(field, "must be scheme://host[:port]")
+    if parts.path or parts.query or parts.fragment or origin.strip().endswith(("?", "#")):
+        raise InvalidInput(field, "must be scheme://host[:port], without a path")
+    host = f"[{hostname}]" if ":" in hostname else hostname
+    scheme = parts.scheme.lower()
+    shown_port = "" if port is None or _DEFAULT_PORTS.get(scheme) == port else f":{port}"
+    return f"{scheme}://{host}{shown_port}"
 
 
 def check_key_name(name: str) -> str:

@@ -13,11 +13,13 @@ from profilegate.domain.keys import (
     Role,
     check_fields,
     check_key_name,
+    check_origins,
     format_key,
     hash_secret,
     parse_key,
     secret_matches,
 )
+from profilegate.service.cached import Cached
 from profilegate.storage.api_keys import ApiKeyRepository
 
 ADMIN_KEY_NAME = "admin-key"
@@ -37,8 +39,10 @@ async def create_key(
     *,
     change_kinds: tuple[ChangeKind, ...] | None = None,
     fields: tuple[str, ...] = (),
+    allowed_origins: tuple[str, ...] = (),
 ) -> CreatedKey:
-    """``change_kinds`` and ``fields`` scope a partner's change feed (see ``Scope``)."""
+    """``change_kinds`` and ``fields`` scope a partner's change feed (see ``Scope``);
+    ``allowed_origins`` are the browser origins that may use the key."""
     check_key_name(name)
     key_id, secret = secrets.token_hex(8), secrets.token_hex(24)
     key = ApiKey(
@@ -49,6 +53,7 @@ async def create_key(
         created_at=now,
         change_kinds=None if change_kinds is None else tuple(dict.fromkeys(change_kinds)),
         fields=check_fields(fields),
+        allowed_origins=check_origins(allowed_origins),
     )
     await keys.insert(key)
     return CreatedKey(key=key, token=format_key(key_id, secret))
@@ -66,6 +71,11 @@ class Authenticator:
         self._admin_key = admin_key
         self._cache_seconds = cache_seconds
         self._cache: dict[str, tuple[float, Principal | None]] = {}
+        self._origins = Cached(keys.allowed_origins, cache_seconds)
+
+    async def any_key_allows(self, origin: str) -> bool:
+        """Whether some live key allows ``origin``; the set is read again after the cache time."""
+        return origin in await self._origins.get()
 
     async def authenticate(self, token: str) -> Principal | None:
         if self._admin_key and hmac.compare_digest(token.encode(), self._admin_key.encode()):
@@ -87,5 +97,10 @@ class Authenticator:
         if key is None or key.revoked_at is not None or not secret_matches(secret, key.secret_hash):
             return None
         return Principal(
-            name=key.name, role=key.role, key_id=key.id, change_kinds=key.change_kinds, fields=key.fields
+            name=key.name,
+            role=key.role,
+            key_id=key.id,
+            change_kinds=key.change_kinds,
+            fields=key.fields,
+            allowed_origins=key.allowed_origins,
         )

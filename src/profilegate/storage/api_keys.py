@@ -22,6 +22,7 @@ class ApiKeyRepository:
                 "revokedAt": key.revoked_at,
                 "changeKinds": None if key.change_kinds is None else [k.value for k in key.change_kinds],
                 "fields": list(key.fields),
+                "allowedOrigins": list(key.allowed_origins),
             }
         )
 
@@ -32,6 +33,12 @@ class ApiKeyRepository:
     async def all(self) -> list[ApiKey]:
         cursor = self._keys.find({}).sort([("name", 1), ("_id", 1)])
         return [_from_document(document) async for document in cursor]
+
+    async def allowed_origins(self) -> frozenset[str]:
+        """Every origin some live key allows (what a CORS preflight, which carries no key, is told)."""
+        cursor = self._keys.find({"revokedAt": None}, {"allowedOrigins": 1})
+        origins = {origin async for document in cursor for origin in document.get("allowedOrigins") or ()}
+        return frozenset(origins)
 
     async def revoke(self, id_or_name: str, now: datetime) -> list[ApiKey]:
         """Revoke the key with this id, or every live key with this name; return those revoked."""
@@ -58,4 +65,5 @@ def _from_document(document: Document) -> ApiKey:
         revoked_at=document.get("revokedAt"),
         change_kinds=None if kinds is None else tuple(ChangeKind(kind) for kind in kinds),
         fields=tuple(document.get("fields", ())),
+        allowed_origins=tuple(document.get("allowedOrigins") or ()),
     )
