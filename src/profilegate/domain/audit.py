@@ -9,6 +9,7 @@ import base64
 import binascii
 from collections.abc import Mapping
 from datetime import datetime
+from enum import Enum
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict
@@ -90,6 +91,8 @@ def _redacted(key: str, value: Any, depth: int) -> Any:
         if len(value) > MAX_LIST_ITEMS:
             items.append(f"[{len(value) - MAX_LIST_ITEMS} more]")
         return items
+    if isinstance(value, Enum):
+        return value.name  # as the API spells it
     if isinstance(value, str) and len(value) > MAX_STRING_LENGTH:
         return value[:MAX_STRING_LENGTH] + "..."
     if value is None or isinstance(value, bool | int | float | str):
