@@ -45,7 +45,7 @@ AUDITED_QUERIES = frozenset({"exportProfile"})
 
 
 class AuditTrail(SchemaExtension):
-    async def resolve(
+    def resolve(
         self,
         _next: Callable[..., Any],
         root: Any,
@@ -53,16 +53,24 @@ class AuditTrail(SchemaExtension):
         *args: Any,
         **kwargs: Any,
     ) -> Any:
-        context = info.context
-        if not _audited(info) or context.caller is None or context.caller.role not in AUDITED_ROLES:
-            return await _awaited(_next(root, info, *args, **kwargs))
-        try:
-            result = await _awaited(_next(root, info, *args, **kwargs))
-        except Exception as error:
-            await _record(context, info.field_name, kwargs, None, _error_code(error))
-            raise
-        await _record(context, info.field_name, kwargs, result, _type_name(result))
-        return result
+        # Called for every field: anything not recorded passes through as it is (a synchronous
+        # field stays synchronous).
+        caller = info.context.caller
+        if not _audited(info) or caller is None or caller.role not in AUDITED_ROLES:
+            return _next(root, info, *args, **kwargs)
+        return _recorded(lambda: _next(root, info, *args, **kwargs), info.context, info.field_name, kwargs)
+
+
+async def _recorded(
+    resolve: Callable[[], Any], context: Context, action: str, arguments: dict[str, Any]
+) -> Any:
+    try:
+        result = await _awaited(resolve())
+    except Exception as error:
+        await _record(context, action, arguments, None, _error_code(error))
+        raise
+    await _record(context, action, arguments, result, _type_name(result))
+    return result
 
 
 def _audited(info: GraphQLResolveInfo[Context]) -> bool:
