@@ -7,13 +7,18 @@ from collections.abc import AsyncIterator, Callable
 from datetime import datetime
 
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route, WebSocketRoute
 
+from profilegate.api import prometheus
 from profilegate.api.audience_endpoint import audience_endpoint
 from profilegate.api.http import GatewayState, GraphQLView, Guard, utc_now
+from profilegate.api.http_metrics import HttpMetrics
 from profilegate.api.rate_limits import RateLimiter
+from profilegate.api.readiness import readyz
+from profilegate.api.request_ids import RequestIds
 from profilegate.api.schema import build_schema
 from profilegate.api.track_endpoint import track_endpoint
 from profilegate.domain.keys import Role
@@ -24,9 +29,9 @@ from profilegate.service.keys import Authenticator
 from profilegate.service.segments import SegmentCatalogue, refresh_rule_extensions
 from profilegate.service.tiers import ActivePolicy
 from profilegate.settings import Settings
-from profilegate.storage.store import open_client, ping, prepare
+from profilegate.storage.command_timing import CommandTimer
+from profilegate.storage.store import open_client, prepare
 
-READY_TIMEOUT_SECONDS = 2.0
 STOP_TIMEOUT_SECONDS = 5.0
 log = logging.getLogger("profilegate")
 
@@ -60,7 +65,7 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] = utc_now) -
                 )
                 uri = store.uri
             assert uri is not None, "an embedded store has a URI once started"
-            client = open_client(uri)
+            client = open_client(uri, listeners=[CommandTimer(prometheus.observe_store_command)])
             tasks: list[asyncio.Task[None]] = []
             stopping = asyncio.Event()
             try:
@@ -70,6 +75,8 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] = utc_now) -
                     settings.layout(embedded=embedded),
                     event_retention_seconds=settings.event_retention_days * 86_400,
                     change_retention_seconds=settings.change_retention_days * 86_400,
+                    tombstone_retention_seconds=settings.tombstone_retention_days * 86_400,
+                    audit_retention_seconds=settings.audit_retention_days * 86_400,
                     segment_indexes=settings.segment_indexes and not embedded,
                 )
                 app.state.database = database
@@ -88,6 +95,7 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] = utc_now) -
                 tasks += [
                     asyncio.create_task(follower.run(stopping)),
                     asyncio.create_task(_prune_periodically(follower, settings, clock, stopping)),
+                    asyncio.create_task(prometheus.sample_feed_periodically(follower, stopping)),
                 ]
                 if settings.segment_refresh_seconds:
                     tasks.append(
@@ -127,23 +135,18 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] = utc_now) -
     async def healthz(request: Request) -> JSONResponse:
         return JSONResponse({"status": "alive"})
 
-    async def readyz(request: Request) -> JSONResponse:
-        try:
-            await asyncio.wait_for(ping(request.app.state.database), READY_TIMEOUT_SECONDS)
-        except Exception as error:
-            return JSONResponse({"status": "unavailable", "store": str(error)[:200]}, status_code=503)
-        return JSONResponse({"status": "ready", "store": "ok"})
-
     return Starlette(
         routes=[
             Route("/healthz", healthz),
             Route("/readyz", readyz),
+            Route("/metrics", prometheus.MetricsEndpoint(settings.metrics_token)),
             Route("/graphql", gateway, methods=["GET", "POST", "OPTIONS"]),
             WebSocketRoute("/graphql", gateway),
             Route("/v1/track", tracker, methods=["POST", "OPTIONS"]),
             Route("/v1/segments/{key}/audience", exporter, methods=["GET", "OPTIONS"]),
         ],
         lifespan=lifespan,
+        middleware=[Middleware(RequestIds), Middleware(HttpMetrics)],
     )
 
 

@@ -11,17 +11,23 @@ from pathlib import Path
 from types import FrameType
 from typing import Annotated, BinaryIO
 
+import orjson
 import typer
 import uvicorn
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 
+from profilegate.api.prometheus import clear_multiprocess_metrics
 from profilegate.api.schema import schema_sdl
-from profilegate.domain.errors import InvalidInput
+from profilegate.domain.errors import InvalidInput, ProfileNotFound
+from profilegate.domain.identities import IdentityType, normalise_identity
 from profilegate.domain.keys import Role
+from profilegate.domain.refs import ProfileRef
 from profilegate.embedded import EmbeddedStore, EmbeddedStoreError, running_store_uri
+from profilegate.logs import log_config
 from profilegate.service.audiences import AudienceRequest, ExportFormat, audience_size, export_audience
 from profilegate.service.changes import ChangeRecorder
+from profilegate.service.gdpr import export_profile
 from profilegate.service.keys import create_key
 from profilegate.service.rebuild import Progress as RebuildProgress
 from profilegate.service.rebuild import Rebuilt, rebuild_aggregates
@@ -75,6 +81,7 @@ def serve(
             os.environ["MONGODB_URI"] = str(store.uri)
             os.environ["PROFILEGATE_EMBEDDED_STORE_RUNNING"] = "true"
             typer.echo(f"embedded store serving {settings.data_dir.resolve()} at {store.uri}", err=True)
+        clear_multiprocess_metrics()
         uvicorn.run(
             "profilegate.app:app_from_environment",
             factory=True,
@@ -85,6 +92,7 @@ def serve(
             http="httptools",
             access_log=settings.access_log,
             proxy_headers=True,
+            log_config=log_config(settings.log_format_in_use, settings.log_level),
         )
 
 
@@ -240,6 +248,57 @@ async def _write_with_progress(
     return max(written, 0)
 
 
+@app.command("export-profile")
+def export_profile_command(
+    email: Annotated[str | None, typer.Option(help="The person's e-mail address.")] = None,
+    profile_id: Annotated[str | None, typer.Option("--id", help="The profile's id.")] = None,
+    identity: Annotated[
+        str | None, typer.Option(help="TYPE:VALUE, e.g. customerId:C-1001 or phone:+4930123456.")
+    ] = None,
+    output: Annotated[Path | None, typer.Option(help="Write here instead of standard output.")] = None,
+    data_dir: DataDir = None,
+) -> None:
+    """Export everything held about one person as one JSON document (GDPR art. 15)."""
+    settings = _settings(data_dir)
+    ref = _profile_ref(email, profile_id, identity, settings.default_phone_region)
+
+    async def run() -> dict[str, object]:
+        async with _repositories(settings) as repos:
+            return await export_profile(repos, ref, datetime.now(UTC), settings.event_rules.currencies)
+
+    try:
+        document = asyncio.run(run())
+    except ProfileNotFound as error:
+        typer.echo(f"error: {error.message}", err=True)
+        raise typer.Exit(2) from None
+    text = orjson.dumps(document, option=orjson.OPT_INDENT_2) + b"\n"
+    if output is None:
+        sys.stdout.buffer.write(text)
+        sys.stdout.buffer.flush()
+    else:
+        output.write_bytes(text)
+    typer.echo(f"exported profile {document['profileId']}", err=True)
+
+
+def _profile_ref(email: str | None, profile_id: str | None, identity: str | None, region: str) -> ProfileRef:
+    """The one reference given: ``--email``, ``--id`` or ``--identity TYPE:VALUE``."""
+    options = (("email", email), ("id", profile_id), ("identity", identity))
+    given = [option for option, value in options if value]
+    if len(given) != 1:
+        raise typer.BadParameter("give exactly one of --email, --id, --identity")
+    if profile_id:
+        return ProfileRef(id=profile_id)
+    kind, _, value = (f"email:{email}" if email else str(identity)).partition(":")
+    types = {t.value.lower(): t for t in IdentityType} | {t.name.lower(): t for t in IdentityType}
+    if kind.lower() not in types or not value:
+        names = ", ".join(t.value for t in IdentityType)
+        raise typer.BadParameter(f"write TYPE:VALUE with TYPE one of {names}", param_hint="--identity")
+    try:
+        return ProfileRef(identity=normalise_identity(types[kind.lower()], value, phone_region=region))
+    except InvalidInput as error:
+        raise typer.BadParameter(error.reason, param_hint=f"--{given[0]}") from error
+
+
 @app.command("export-schema")
 def export_schema(
     output: Annotated[Path, typer.Option(help="Where to write the SDL.")] = Path("schema.graphql"),
@@ -327,6 +386,8 @@ async def _repositories(settings: Settings) -> AsyncIterator[Repositories]:
                 layout,
                 event_retention_seconds=settings.event_retention_days * 86_400,
                 change_retention_seconds=settings.change_retention_days * 86_400,
+                tombstone_retention_seconds=settings.tombstone_retention_days * 86_400,
+                audit_retention_seconds=settings.audit_retention_days * 86_400,
             )
         finally:
             await client.close()

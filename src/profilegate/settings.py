@@ -13,6 +13,7 @@ from profilegate.domain.keys import Role
 from profilegate.domain.money import Currencies
 from profilegate.domain.rate_limits import RateLimit
 from profilegate.domain.traits import TraitLimits
+from profilegate.logs import LogFormat, LogLevel
 from profilegate.service.feed import FeedRules
 from profilegate.service.identify import IdentifyRules
 from profilegate.service.profiles import ProfileRules
@@ -61,12 +62,19 @@ class Settings(BaseSettings):
     blocked_identities: tuple[str, ...] = ()
     tier_policy_cache_seconds: float = Field(default=5.0, ge=0)
     access_log: bool = True
+    # JSON or text log lines (profilegate/logs.py); unset: JSON in production, text in development.
+    log_format: LogFormat | None = None
+    log_level: LogLevel = "info"
+    # /metrics is served only with this token, sent by the scraper as a bearer token.
+    metrics_token: SecretStr | None = None
     segment_indexes: bool = True
     # Set by `serve` for its workers: MONGODB_URI then names the embedded store it started.
     embedded_store_running: bool = False
     segment_cache_seconds: float = Field(default=5.0, ge=0)
     segment_refresh_seconds: float = Field(default=3600.0, ge=0)
     change_retention_days: int = Field(default=7, ge=1)
+    tombstone_retention_days: int = Field(default=1095, ge=1)
+    audit_retention_days: int = Field(default=400, ge=1)
     feed_poll_seconds: float = Field(default=0.5, gt=0, le=60)
     feed_queue_size: int = Field(default=1000, ge=1)
     feed_hole_seconds: float = Field(default=5.0, gt=0)
@@ -88,6 +96,10 @@ class Settings(BaseSettings):
     @property
     def production(self) -> bool:
         return self.env == "production"
+
+    @property
+    def log_format_in_use(self) -> LogFormat:
+        return self.log_format or ("json" if self.production else "text")
 
     @property
     def rate_limits(self) -> dict[Role, RateLimit]:

@@ -8,6 +8,7 @@ import strawberry
 from graphql import GraphQLError
 from strawberry.extensions import MaskErrors
 
+from profilegate.api import prometheus
 from profilegate.domain import errors
 from profilegate.domain.merges import MergeBlocked
 from profilegate.domain.segment_parser import RuleError
@@ -71,7 +72,13 @@ class ConcurrentModificationError(Error):
 
 
 def error_result(error: errors.DomainError) -> Error:
-    """The typed result for an expected failure."""
+    """The typed result for an expected failure, counted by its type in the metrics."""
+    result = _typed_result(error)
+    prometheus.count_error("result", type(result).__name__)
+    return result
+
+
+def _typed_result(error: errors.DomainError) -> Error:
     match error:
         case RuleError():
             return InvalidRuleError(
@@ -112,7 +119,7 @@ class MaskInternalErrors(MaskErrors):
 
     def anonymise_error(self, error: GraphQLError) -> GraphQLError:
         error_id = uuid.uuid4().hex[:16]
-        log.error("internal error %s", error_id, exc_info=error.original_error)
+        log.error("internal error %s", error_id, exc_info=error.original_error, extra={"error_id": error_id})
         extensions: dict[str, Any] = {"code": "INTERNAL_SERVER_ERROR", "errorId": error_id}
         return GraphQLError(
             f"Internal server error (id {error_id})",

@@ -7,6 +7,7 @@ from strawberry.extensions import ParserCache, ValidationCache
 from strawberry.schema.config import StrawberryConfig
 from strawberry.tools import merge_types
 
+from profilegate.api.audit import AuditQueries, AuditTrail
 from profilegate.api.changes import ChangeSubscriptions
 from profilegate.api.errors import (
     ConcurrentModificationError,
@@ -21,15 +22,27 @@ from profilegate.api.errors import (
     UnknownExtensionError,
 )
 from profilegate.api.extensions import ExtensionMutations, ExtensionQueries
+from profilegate.api.gdpr import GdprMutations, GdprQueries
 from profilegate.api.identify import IdentifyMutations, IdentifyQueries
 from profilegate.api.keys import KeyMutations, KeyQueries
 from profilegate.api.loyalty import LoyaltyMutations, LoyaltyQueries
+from profilegate.api.operation_metrics import OperationMetrics
 from profilegate.api.profiles import ProfileMutations, ProfileQueries
 from profilegate.api.segments import SegmentMutations, SegmentQueries
 from profilegate.api.tracking import TrackingMutations
 
 Query = merge_types(
-    "Query", (ProfileQueries, LoyaltyQueries, SegmentQueries, ExtensionQueries, IdentifyQueries, KeyQueries)
+    "Query",
+    (
+        ProfileQueries,
+        LoyaltyQueries,
+        SegmentQueries,
+        ExtensionQueries,
+        IdentifyQueries,
+        KeyQueries,
+        GdprQueries,
+        AuditQueries,
+    ),
 )
 Mutation = merge_types(
     "Mutation",
@@ -41,6 +54,7 @@ Mutation = merge_types(
         LoyaltyMutations,
         SegmentMutations,
         KeyMutations,
+        GdprMutations,
     ),
 )
 
@@ -62,7 +76,9 @@ def build_schema() -> strawberry.Schema:
             InvalidRuleError,
         ],
         extensions=[
+            OperationMetrics,  # first: it sees the errors as masked
             MaskInternalErrors,
+            AuditTrail,
             functools.partial(ParserCache, maxsize=1024),
             functools.partial(ValidationCache, maxsize=1024),
         ],

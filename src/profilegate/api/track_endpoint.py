@@ -11,6 +11,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import request_response
 
+from profilegate.api import prometheus
 from profilegate.api.http import GatewayState
 from profilegate.service.tracking import EventOutcome, Status, track
 
@@ -52,6 +53,7 @@ async def _track(request: Request) -> Response:
             else next(tracked)
             for item in chunk
         )
+    prometheus.count_outcomes(outcomes, via="http")
     return _answer(outcomes)
 
 

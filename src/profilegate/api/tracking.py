@@ -8,6 +8,7 @@ from typing import Any
 import strawberry
 from strawberry.scalars import JSON
 
+from profilegate.api import prometheus
 from profilegate.api.context import Info
 from profilegate.api.permissions import allow
 from profilegate.api.types import IdentityInput, ProfileRefInput
@@ -207,6 +208,7 @@ class TrackingMutations:
             changed=context.segments.follow(context.now, context.feed),
             observer=context.feed,
         )
+        prometheus.count_outcomes(result.results, via="graphql")
         return TrackResultType.from_domain(result)
 
 

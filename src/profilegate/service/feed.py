@@ -75,17 +75,25 @@ class FeedFollower:
         self._wake = asyncio.Event()
         self._hole_since: float | None = None
         self._started = asyncio.Event()
+        self._passed_at = clock()
+        self.running = False
 
     @property
     def subscribers(self) -> int:
         return len(self._subscriptions)
 
+    @property
+    def seconds_since_pass(self) -> float:
+        """Since the follower last passed a change on (or started)."""
+        return self._clock() - self._passed_at
+
     def wake(self) -> None:
         self._wake.set()
 
     async def run(self, stopping: asyncio.Event) -> None:
-        """Follow the feed until ``stopping`` is set."""
+        """Follow the feed until ``stopping`` is set; ``running`` while it does."""
         await self.start()
+        self.running = True
         watcher = asyncio.create_task(self._watch()) if self.changes.streams_changes else None
         try:
             while not stopping.is_set():
@@ -101,6 +109,7 @@ class FeedFollower:
                     log.exception("reading the change feed failed; trying again")
                     await asyncio.sleep(self.rules.poll_seconds)
         finally:
+            self.running = False
             if watcher is not None:
                 watcher.cancel()
                 await asyncio.gather(watcher, return_exceptions=True)
@@ -108,6 +117,7 @@ class FeedFollower:
     async def start(self) -> None:
         """Take up the feed at its present end."""
         self.position = await self.changes.head()
+        self._passed_at = self._clock()
         self._started.set()
 
     @contextlib.asynccontextmanager
@@ -149,6 +159,7 @@ class FeedFollower:
 
     def _pass(self, change: Change) -> None:
         self._hole_since = None
+        self._passed_at = self._clock()
         self.position = change.seq
         for subscription in list(self._subscriptions):
             subscription.offer(change)

@@ -1,8 +1,10 @@
 """Opens the client and builds every repository over one database."""
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from pymongo import AsyncMongoClient
+from pymongo.monitoring import CommandListener
 
 from profilegate.storage.api_keys import ApiKeyRepository
 from profilegate.storage.audit import AuditLog
@@ -36,9 +38,12 @@ class Repositories:
     audit: AuditLog
 
 
-def open_client(uri: str) -> AsyncMongoClient[Document]:
-    """A client that returns UTC-aware datetimes; it connects lazily."""
-    return AsyncMongoClient(uri, tz_aware=True, appname="profilegate")
+def open_client(uri: str, *, listeners: Sequence[CommandListener] = ()) -> AsyncMongoClient[Document]:
+    """A client that returns UTC-aware datetimes; it connects lazily.
+
+    ``listeners``: pymongo command listeners, e.g. a ``CommandTimer`` for store latency.
+    """
+    return AsyncMongoClient(uri, tz_aware=True, appname="profilegate", event_listeners=list(listeners))
 
 
 async def ping(database: Database) -> None:
