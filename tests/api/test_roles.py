@@ -81,6 +81,12 @@ ROOT_FIELDS: dict[str, tuple[str, frozenset[str]]] = {
         "mutation { activateTierPolicy(version: 1) { __typename } }",
         frozenset({ADMIN}),
     ),
+    "Query.exportProfile": (f"{{ exportProfile(ref: {REF}) {{ __typename }} }}", frozenset({ADMIN})),
+    "Mutation.eraseProfile": (
+        f'mutation {{ eraseProfile(ref: {REF}, reason: "art. 17") {{ __typename }} }}',
+        frozenset({ADMIN}),
+    ),
+    "Query.auditLog": ("{ auditLog { nextCursor } }", frozenset({ADMIN})),
 }
 
 # Profile field -> roles that may read it (the root field admits ADMIN, STOREFRONT and PARTNER)

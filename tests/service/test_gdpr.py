@@ -1,10 +1,18 @@
 """Export and erasure on the real store: nothing of the person is left, nothing recreates them,
 a retry after a crash finishes the job, and the export holds what was tracked and set."""
 
+import asyncio
+import contextlib
+import json
+import uuid
+from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
+from pathlib import Path
 
 import pytest
+from typer.testing import CliRunner
 
+from profilegate.cli import app
 from profilegate.domain.changes import ChangeKind
 from profilegate.domain.erasure import PersonErased
 from profilegate.domain.errors import InvalidInput, ProfileNotFound
@@ -25,7 +33,8 @@ from profilegate.service.segments import SegmentCatalogue
 from profilegate.service.tiers import ActivePolicy
 from profilegate.service.tracking import Status, TrackingRules, track
 from profilegate.storage.documents import Database, Document
-from profilegate.storage.store import Repositories
+from profilegate.storage.layout import Layout
+from profilegate.storage.store import Repositories, open_client, prepare
 
 ADMIN = Principal(name="ops", role=Role.ADMIN)
 ANN = "ann@example.com"
@@ -335,3 +344,47 @@ async def test_the_export_holds_what_was_tracked_and_set(
     assert isinstance(exported["exportedAt"], str)
     with pytest.raises(ProfileNotFound):
         await export_profile(repos, ProfileRef(identity=BOB), now, Currencies())
+
+
+def test_export_profile_on_the_command_line_writes_the_document(
+    store_uri: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, rules: ProfileRules, now: datetime
+) -> None:
+    database = f"test_{uuid.uuid4().hex[:12]}"
+
+    async def create() -> str:
+        async with cli_database(store_uri, database) as repos:
+            change = ProfileChange(ref=ProfileRef(identity=EMAIL), traits={"city": "Bonn"})
+            return (await upsert_profile(repos, change, rules, now)).profile.id
+
+    profile_id = asyncio.run(create())
+    monkeypatch.setenv("MONGODB_URI", store_uri)
+    monkeypatch.setenv("PROFILEGATE_DATABASE", database)
+    output = tmp_path / "ann.json"
+    try:
+        written = CliRunner().invoke(
+            app, ["export-profile", "--email", "Ann@Example.com", "--output", str(output)]
+        )
+        missing = CliRunner().invoke(app, ["export-profile", "--identity", "customerId:C-404"])
+        both = CliRunner().invoke(app, ["export-profile", "--email", ANN, "--id", profile_id])
+    finally:
+        asyncio.run(drop(store_uri, database))
+
+    assert written.exit_code == 0, written.output
+    document = json.loads(output.read_text())
+    assert (document["profileId"], document["profile"]["traits"]) == (profile_id, {"city": "Bonn"})
+    assert (missing.exit_code, both.exit_code) == (2, 2)
+
+
+@contextlib.asynccontextmanager
+async def cli_database(store_uri: str, name: str) -> AsyncIterator[Repositories]:
+    client = open_client(store_uri)
+    try:
+        yield await prepare(client[name], Layout(partitions=1))
+    finally:
+        await client.close()
+
+
+async def drop(store_uri: str, name: str) -> None:
+    client = open_client(store_uri)
+    await client.drop_database(name)
+    await client.close()
