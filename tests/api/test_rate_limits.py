@@ -7,7 +7,7 @@ from websockets.typing import Subprotocol
 
 from profilegate.app import create_app
 from profilegate.settings import Settings
-from tests.feed_client import serving
+from tests.feed_client import FeedSocket, serving
 from tests.gateway import ADMIN_KEY, FrozenClock, GatewayClient, GraphQLResult
 
 VIEWER = "{ viewer { name role } }"
@@ -84,6 +84,20 @@ async def test_a_websocket_over_the_limit_is_refused_at_the_handshake(
             )
         assert refused.value.response.status_code == 429
         assert refused.value.response.headers["retry-after"] == "2"
+
+
+async def test_a_key_sent_in_connection_params_over_its_limit_is_rejected(
+    settings: Settings, clock: FrozenClock
+) -> None:
+    async with serving(create_app(settings, clock=clock)) as (base, client):
+        shop = await client.create_key("STOREFRONT", "shop-web")
+        assert (await exhaust(client, shop)).status == 429
+
+        async with FeedSocket.open(base, key=None, acknowledge=False) as refused:
+            await refused.send({"type": "connection_init", "payload": {"authorization": f"Bearer {shop}"}})
+            closed = await refused.closed()
+        assert closed.rcvd is not None
+        assert closed.rcvd.code == 4403
 
 
 async def test_an_unknown_key_is_told_401_not_429(gateway: GatewayClient) -> None:
