@@ -37,7 +37,8 @@ log = logging.getLogger("profilegate")
 
 
 def create_app(settings: Settings, *, clock: Callable[[], datetime] = utc_now) -> Starlette:
-    view = GraphQLView(build_schema(), clock=clock, ide=not settings.production)
+    schema = build_schema(production=settings.production, limits=settings.query_limits)
+    view = GraphQLView(schema, clock=clock, ide=not settings.production)
     ide = None if settings.production else view
     limiter = RateLimiter(settings.rate_limits)  # one bucket per key, across the guarded routes
     gateway = Guard(view, max_body_bytes=settings.max_body_bytes, ide=ide, limiter=limiter)

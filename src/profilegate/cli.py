@@ -316,6 +316,9 @@ def keys_create(
         list[str] | None,
         typer.Option(help="A browser origin (scheme://host[:port]) that may use the key; repeatable."),
     ] = None,
+    persisted_only: Annotated[
+        bool, typer.Option("--persisted-only", help="The key may run persisted operations only.")
+    ] = False,
     data_dir: DataDir = None,
 ) -> None:
     """Create a key and print it (only the key) on stdout. It cannot be shown again."""
@@ -325,7 +328,9 @@ def keys_create(
     async def run() -> str:
         async with _repositories(settings) as repos:
             now = datetime.now(UTC)
-            created = await create_key(repos.api_keys, name, role, now, allowed_origins=origins)
+            created = await create_key(
+                repos.api_keys, name, role, now, allowed_origins=origins, persisted_only=persisted_only
+            )
         return created.token
 
     try:

@@ -79,6 +79,9 @@ class Settings(BaseSettings):
     feed_queue_size: int = Field(default=1000, ge=1)
     feed_hole_seconds: float = Field(default=5.0, gt=0)
     partner_consent_purpose: str = "partner_sharing"
+    # Per role, the query limits that differ from the defaults (api/limits.py), e.g.
+    # {"storefront": {"depth": 6, "cost": 200}}; keys: depth aliases root_fields tokens cost.
+    query_limits: dict[str, dict[str, int]] = Field(default_factory=dict)
     # Requests per second and burst per API key, by the key's role (see api/rate_limits.py).
     rate_limit_storefront_per_second: float = Field(default=50.0, gt=0)
     rate_limit_storefront_burst: int = Field(default=100, ge=1)

@@ -87,6 +87,15 @@ ROOT_FIELDS: dict[str, tuple[str, frozenset[str]]] = {
         frozenset({ADMIN}),
     ),
     "Query.auditLog": ("{ auditLog { nextCursor } }", frozenset({ADMIN})),
+    "Query.persistedOperations": ("{ persistedOperations { id } }", frozenset({ADMIN})),
+    "Mutation.registerPersistedOperation": (
+        'mutation { registerPersistedOperation(document: "{ viewer { name } }") { __typename } }',
+        frozenset({ADMIN}),
+    ),
+    "Mutation.deletePersistedOperation": (
+        'mutation { deletePersistedOperation(id: "x") }',
+        frozenset({ADMIN}),
+    ),
 }
 
 # Profile field -> roles that may read it (the root field admits ADMIN, STOREFRONT and PARTNER)

@@ -1,6 +1,7 @@
 """What every resolver gets: repositories, the caller, the rules and one ``now`` per request."""
 
-from dataclasses import dataclass
+from collections.abc import MutableMapping
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -39,6 +40,7 @@ class Context:
     now: datetime
     socket: WebSocket | None = None
     connection_params: dict[str, Any] | None = None
+    scope: MutableMapping[str, Any] = field(default_factory=dict)  # the request's ASGI scope
 
     @property
     def principal(self) -> Principal:

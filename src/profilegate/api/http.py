@@ -5,18 +5,21 @@ from datetime import UTC, datetime
 from typing import Any, TypedDict, cast
 
 import orjson
+from cross_web import AsyncHTTPRequestAdapter, StarletteRequestAdapter
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from starlette.websockets import WebSocket, WebSocketDisconnect
 from strawberry.asgi import ASGIWebSocketAdapter, GraphQL
 from strawberry.exceptions import ConnectionRejectionError
-from strawberry.http import GraphQLHTTPResponse
+from strawberry.http import GraphQLHTTPResponse, GraphQLRequestData
 from strawberry.http.exceptions import WebSocketDisconnected
 from strawberry.schema import BaseSchema
 
 from profilegate.api.context import Context
+from profilegate.api.limits import PERSISTED, PERSISTED_MISSING, PLACEHOLDER
 from profilegate.api.origins import allowing, cross_origin, is_options, origin_refused, preflight_answer
+from profilegate.api.persisted import PersistedDocuments
 from profilegate.api.rate_limits import RATE_LIMITED_CLOSE_CODE, RateLimiter, rate_limited
 from profilegate.domain.keys import Principal, Role
 from profilegate.service.changes import ChangeRecorder
@@ -68,14 +71,24 @@ class TextFrames(ASGIWebSocketAdapter):
             raise WebSocketDisconnected from error
 
 
+class ScopedRequestAdapter(StarletteRequestAdapter):
+    """Strawberry's request adapter, keeping the ASGI scope for the persisted-operation lookup."""
+
+    def __init__(self, request: Request) -> None:
+        super().__init__(request)
+        self.scope = request.scope
+
+
 class GraphQLView(GraphQL[Context, None]):
     """Strawberry's ASGI view with our context, orjson and GraphQL-over-HTTP media types."""
 
     websocket_adapter_class = TextFrames
+    request_adapter_class = ScopedRequestAdapter
 
     def __init__(self, schema: BaseSchema, *, clock: Callable[[], datetime], ide: bool) -> None:
         super().__init__(schema, graphql_ide="graphiql" if ide else None)
         self._clock = clock
+        self._persisted = PersistedDocuments()
 
     async def get_context(self, request: Request | WebSocket, response: Response | WebSocket) -> Context:
         state = cast(GatewayState, request.scope["state"])
@@ -96,7 +109,29 @@ class GraphQLView(GraphQL[Context, None]):
             follower=state["follower"],
             now=self._clock(),
             socket=request if isinstance(request, WebSocket) else None,
+            scope=request.scope,
         )
+
+    async def parse_http_body(
+        self, request: AsyncHTTPRequestAdapter
+    ) -> GraphQLRequestData | list[GraphQLRequestData]:
+        """A persisted operation's hash in place of the query: the registered document runs."""
+        data = await super().parse_http_body(request)
+        if isinstance(data, list):
+            return data
+        persisted = (data.extensions or {}).get("persistedQuery")
+        sha256 = persisted.get("sha256Hash") if isinstance(persisted, dict) else None
+        if isinstance(sha256, str):
+            scope = cast(ScopedRequestAdapter, request).scope
+            state = cast(GatewayState, scope["state"])
+            document = await self._persisted.get(state["repos"].persisted_operations, sha256.lower())
+            if document is None:
+                scope[PERSISTED_MISSING] = sha256[:80]
+                data.query = PLACEHOLDER
+            else:
+                scope[PERSISTED] = sha256
+                data.query = document
+        return data
 
     async def on_ws_connect(self, context: Context) -> dict[str, object] | None:
         """A browser cannot set headers on a WebSocket: it may send its key in the first message,

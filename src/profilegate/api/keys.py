@@ -64,6 +64,10 @@ class KeyMutations:
                 description="Browser origins (scheme://host[:port]) that may use the key, at most 20."
             ),
         ] = None,
+        persisted_only: Annotated[
+            bool,
+            strawberry.argument(description="The key may run persisted operations only (storefronts)."),
+        ] = False,
     ) -> CreateApiKeyResult:
         try:
             created = await create_key(
@@ -74,6 +78,7 @@ class KeyMutations:
                 change_kinds=None if change_kinds is None else tuple(change_kinds),
                 fields=tuple(fields or ()),
                 allowed_origins=tuple(allowed_origins or ()),
+                persisted_only=persisted_only,
             )
         except DomainError as error:
             return error_result(error)  # type: ignore[return-value]  # one of the union's members

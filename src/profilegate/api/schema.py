@@ -1,9 +1,11 @@
 """The schema: every domain's queries and mutations merged into one root each."""
 
 import functools
+from collections.abc import Mapping
+from typing import Any
 
 import strawberry
-from strawberry.extensions import ParserCache, ValidationCache
+from strawberry.extensions import DisableIntrospection, ParserCache, ValidationCache
 from strawberry.schema.config import StrawberryConfig
 from strawberry.tools import merge_types
 
@@ -25,8 +27,10 @@ from profilegate.api.extensions import ExtensionMutations, ExtensionQueries
 from profilegate.api.gdpr import GdprMutations, GdprQueries
 from profilegate.api.identify import IdentifyMutations, IdentifyQueries
 from profilegate.api.keys import KeyMutations, KeyQueries
+from profilegate.api.limits import CheckBeforeExecuting, CheckBeforeParsing
 from profilegate.api.loyalty import LoyaltyMutations, LoyaltyQueries
 from profilegate.api.operation_metrics import OperationMetrics
+from profilegate.api.persisted import PersistedMutations, PersistedQueries
 from profilegate.api.profiles import ProfileMutations, ProfileQueries
 from profilegate.api.segments import SegmentMutations, SegmentQueries
 from profilegate.api.tracking import TrackingMutations
@@ -42,6 +46,7 @@ Query = merge_types(
         KeyQueries,
         GdprQueries,
         AuditQueries,
+        PersistedQueries,
     ),
 )
 Mutation = merge_types(
@@ -55,11 +60,17 @@ Mutation = merge_types(
         SegmentMutations,
         KeyMutations,
         GdprMutations,
+        PersistedMutations,
     ),
 )
 
 
-def build_schema() -> strawberry.Schema:
+def build_schema(
+    *, production: bool = False, limits: Mapping[str, Mapping[str, int]] | None = None
+) -> strawberry.Schema:
+    """``production``: no introspection and no field suggestions. ``limits``: per role, the
+    query limits that differ from ``api.limits.DEFAULT_LIMITS``."""
+    hidden: list[Any] = [DisableIntrospection] if production else []
     return strawberry.Schema(
         query=Query,
         mutation=Mutation,
@@ -79,10 +90,13 @@ def build_schema() -> strawberry.Schema:
             OperationMetrics,  # first: it sees the errors as masked
             MaskInternalErrors,
             AuditTrail,
+            functools.partial(CheckBeforeParsing, limits),  # before the parser cache
             functools.partial(ParserCache, maxsize=1024),
+            *hidden,
             functools.partial(ValidationCache, maxsize=1024),
+            functools.partial(CheckBeforeExecuting, limits),  # after the validation cache
         ],
-        config=StrawberryConfig(),
+        config=StrawberryConfig(disable_field_suggestions=production),
     )
 
 

@@ -256,6 +256,7 @@ class ApiKeyType:
     allowed_origins: list[str] = strawberry.field(
         description="Browser origins that may use the key (CORS); empty: none."
     )
+    persisted_only: bool = strawberry.field(description="The key may run persisted operations only.")
 
     @classmethod
     def from_domain(cls, key: ApiKey) -> Self:
@@ -268,6 +269,7 @@ class ApiKeyType:
             change_kinds=None if key.change_kinds is None else list(key.change_kinds),
             fields=list(key.fields),
             allowed_origins=list(key.allowed_origins),
+            persisted_only=key.persisted_only,
         )
 
 

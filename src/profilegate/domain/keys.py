@@ -42,6 +42,7 @@ class ApiKey(BaseModel):
     change_kinds: tuple[ChangeKind, ...] | None = None  # what a partner's feed holds; None: all
     fields: tuple[str, ...] = ()  # the personal fields a partner's feed shows (see Scope)
     allowed_origins: tuple[str, ...] = ()  # browser origins that may use the key (CORS)
+    persisted_only: bool = False  # the key may run registered (persisted) operations only
 
 
 class Principal(BaseModel):
@@ -55,6 +56,7 @@ class Principal(BaseModel):
     change_kinds: tuple[ChangeKind, ...] | None = None
     fields: tuple[str, ...] = ()
     allowed_origins: tuple[str, ...] = ()
+    persisted_only: bool = False
 
     def feed_scope(self) -> Scope:
         """What this caller sees of the change feed: admins all of it, others their key's scope

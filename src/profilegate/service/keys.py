@@ -40,6 +40,7 @@ async def create_key(
     change_kinds: tuple[ChangeKind, ...] | None = None,
     fields: tuple[str, ...] = (),
     allowed_origins: tuple[str, ...] = (),
+    persisted_only: bool = False,
 ) -> CreatedKey:
     """``change_kinds`` and ``fields`` scope a partner's change feed (see ``Scope``);
     ``allowed_origins`` are the browser origins that may use the key."""
@@ -54,6 +55,7 @@ async def create_key(
         change_kinds=None if change_kinds is None else tuple(dict.fromkeys(change_kinds)),
         fields=check_fields(fields),
         allowed_origins=check_origins(allowed_origins),
+        persisted_only=persisted_only,
     )
     await keys.insert(key)
     return CreatedKey(key=key, token=format_key(key_id, secret))
@@ -103,4 +105,5 @@ class Authenticator:
             change_kinds=key.change_kinds,
             fields=key.fields,
             allowed_origins=key.allowed_origins,
+            persisted_only=key.persisted_only,
         )

@@ -23,6 +23,7 @@ class ApiKeyRepository:
                 "changeKinds": None if key.change_kinds is None else [k.value for k in key.change_kinds],
                 "fields": list(key.fields),
                 "allowedOrigins": list(key.allowed_origins),
+                "persistedOnly": key.persisted_only,
             }
         )
 
@@ -66,4 +67,5 @@ def _from_document(document: Document) -> ApiKey:
         change_kinds=None if kinds is None else tuple(ChangeKind(kind) for kind in kinds),
         fields=tuple(document.get("fields", ())),
         allowed_origins=tuple(document.get("allowedOrigins") or ()),
+        persisted_only=bool(document.get("persistedOnly", False)),
     )

@@ -17,6 +17,7 @@ from profilegate.storage.indexes import ensure_indexes, ensure_segment_indexes
 from profilegate.storage.layout import Layout, load_layout
 from profilegate.storage.merges import MergeLog
 from profilegate.storage.partitions import PartitionedCollection
+from profilegate.storage.persisted_operations import PersistedOperationRepository
 from profilegate.storage.profiles import ProfileRepository
 from profilegate.storage.segments import SegmentRepository
 from profilegate.storage.tier_policies import TierPolicyRepository
@@ -36,6 +37,7 @@ class Repositories:
     changes: ChangeLog
     tombstones: TombstoneRepository
     audit: AuditLog
+    persisted_operations: PersistedOperationRepository
 
 
 def open_client(uri: str, *, listeners: Sequence[CommandListener] = ()) -> AsyncMongoClient[Document]:
@@ -89,4 +91,5 @@ async def prepare(
             PartitionedCollection(database, "tombstones", count), tombstone_retention_seconds
         ),
         audit=AuditLog(database, layout.event_segment_size, audit_retention_seconds),
+        persisted_operations=PersistedOperationRepository(database["persisted_operations"]),
     )
