@@ -1,5 +1,9 @@
 """Rate limits per API key: one token bucket per key, kept in this process's memory.
 
+A storefront key is shipped to every shopper's browser, so its bucket is per key and client
+address (behind a proxy, the address the proxy reports: ``serve`` trusts proxy headers from
+``FORWARDED_ALLOW_IPS``): one shopper or bot cannot use up the shop's requests.
+
 Each process keeps its own buckets, so with N gateway processes a key gets up to N times
 its rate; a limiter shared by all of them (at the load balancer) is the place for exact
 limits. Buckets idle long enough to be full again are dropped, and at most ``max_keys``
@@ -35,9 +39,11 @@ class RateLimiter:
     def limit_of(self, role: Role) -> RateLimit:
         return self._limits[role]
 
-    def take(self, principal: Principal) -> Taken:
-        """Count one request of ``principal``'s key against its role's limit."""
+    def take(self, principal: Principal, client: str | None = None) -> Taken:
+        """Count one request of ``principal``'s key (from ``client``) against its role's limit."""
         key = principal.key_id or f"name:{principal.name}"  # the admin key from settings has no id
+        if principal.role is Role.STOREFRONT:
+            key = f"{key}@{client}"
         limit = self._limits[principal.role]
         now = self._clock()
         held = self._buckets.pop(key, None)
