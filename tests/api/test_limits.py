@@ -1,60 +1,83 @@
-"""Query limits per role, production schema settings, persisted operations."""
+"""Query limits per role, caps on list arguments, and the production schema settings."""
 
-import hashlib
 from collections.abc import AsyncIterator
-from typing import Any
 
 import pytest
+from graphql import GraphQLObjectType, build_schema
 
+from profilegate.api.limits import DEFAULT_LIMITS
+from profilegate.api.schema import schema_sdl
 from profilegate.app import create_app
+from profilegate.domain.keys import Role
 from profilegate.settings import Settings
+from profilegate.storage.documents import Database
 from tests.gateway import FrozenClock, GatewayClient, running
 
 ROLES = ["STOREFRONT", "INGEST", "PARTNER", "ADMIN"]
-TIGHT = {"depth": 2, "aliases": 1, "root_fields": 2, "tokens": 40, "cost": 3}
-OVER = {
-    "depth": ('{ profile(ref: {id: "p"}) { loyalty { reason } } }', "QUERY_TOO_DEEP", 3),
-    "aliases": ("{ a: viewer { name } b: viewer { name } }", "TOO_MANY_ALIASES", 2),
-    "root_fields": (
-        "{ viewer { name } apiKeys { id } persistedOperations { id } }",
-        "TOO_MANY_ROOT_FIELDS",
-        3,
+# limit -> (value set for the test, a query exactly at it, a query one over it, code)
+CASES = {
+    "depth": (
+        2,
+        "{ viewer { name } }",
+        '{ profile(ref: {id: "p"}) { loyalty { reason } } }',
+        "QUERY_TOO_DEEP",
     ),
-    "tokens": ("{ viewer { " + "name " * 40 + "} }", "TOO_MANY_TOKENS", 41),
-    "cost": ("{ viewer { name role } apiKeys { id } }", "QUERY_TOO_COSTLY", 5),
+    "aliases": (
+        1,
+        "{ a: viewer { name } }",
+        "{ a: viewer { name } b: viewer { name } }",
+        "TOO_MANY_ALIASES",
+    ),
+    "root_fields": (
+        2,
+        "{ viewer { name } b: viewer { name } }",
+        "{ viewer { name } b: viewer { name } c: viewer { name } }",
+        "TOO_MANY_ROOT_FIELDS",
+    ),
+    "tokens": (
+        40,
+        "{ viewer { " + "name " * 35 + "} }",
+        "{ viewer { " + "name " * 36 + "} }",
+        "TOO_MANY_TOKENS",
+    ),
+    "cost": (3, "{ viewer { name role } }", "{ viewer { name role } __typename }", "QUERY_TOO_COSTLY"),
 }
-UNDER = "{ viewer { name } }"
-
-
-@pytest.fixture
-async def tight(settings: Settings, clock: FrozenClock) -> AsyncIterator[GatewayClient]:
-    limited = settings.model_copy(update={"query_limits": {role.lower(): TIGHT for role in ROLES}})
-    async with running(create_app(limited, clock=clock)) as http:
-        yield GatewayClient(http)
 
 
 @pytest.mark.parametrize("role", ROLES)
-@pytest.mark.parametrize("limit", sorted(OVER))
-async def test_a_query_over_a_limit_is_refused_naming_it_for_each_role(
-    tight: GatewayClient, role: str, limit: str
+@pytest.mark.parametrize("limit", sorted(CASES))
+async def test_a_query_over_a_limit_is_refused_naming_it_and_one_at_it_runs_for_each_role(
+    settings: Settings, clock: FrozenClock, role: str, limit: str
 ) -> None:
-    key = None if role == "ADMIN" else await tight.create_key(role)
-    query, code, value = OVER[limit]
-    refused = await tight.execute(query, key=key) if key else await tight.execute(query)
-    assert refused.body.get("data") is None, refused.body
-    [error] = refused.body["errors"]
-    assert error["extensions"] == {"code": code, "limit": TIGHT[limit], "value": value}
-    assert f"over the limit of {TIGHT[limit]} for the {role.lower()} role" in error["message"]
-    passed = await tight.execute(UNDER, key=key) if key else await tight.execute(UNDER)
-    assert passed.data["viewer"]["name"]
+    value, at_limit, over_limit, code = CASES[limit]
+    limited = settings.model_copy(update={"query_limits": {role.lower(): {limit: value}}})
+    async with running(create_app(limited, clock=clock)) as http:
+        gateway = GatewayClient(http)
+        key = None if role == "ADMIN" else await gateway.create_key(role)
+        refused = await gateway.execute(over_limit, key=key) if key else await gateway.execute(over_limit)
+        assert refused.body.get("data") is None, refused.body
+        [error] = refused.body["errors"]
+        assert error["extensions"] == {"code": code, "limit": value, "value": value + 1}
+        assert f"over the limit of {value} for the {role.lower()} role" in error["message"]
+        passed = await gateway.execute(at_limit, key=key) if key else await gateway.execute(at_limit)
+        assert all(viewer["name"] for viewer in passed.data.values()), passed.body
+
+
+def test_by_default_a_storefront_gets_the_tightest_limits_and_an_admin_the_widest() -> None:
+    order = [Role.STOREFRONT, Role.PARTNER, Role.ADMIN]
+    for limit in CASES:
+        values = [getattr(DEFAULT_LIMITS[role], limit) for role in order]
+        assert values == sorted(values), limit
+        assert getattr(DEFAULT_LIMITS[Role.INGEST], limit) == values[0], limit
 
 
 async def test_a_storefront_gets_tighter_limits_than_an_admin_by_default(gateway: GatewayClient) -> None:
-    aliased = "{ " + " ".join(f"a{n}: viewer {{ name }}" for n in range(11)) + " }"
+    aliased = "{ " + " ".join(f"a{n}: viewer {{ name }}" for n in range(6)) + " }"
     storefront = await gateway.create_key("STOREFRONT")
     refused = await gateway.execute(aliased, key=storefront)
     assert refused.error_codes == ["TOO_MANY_ALIASES"]
-    assert len((await gateway.execute(aliased)).data) == 11
+    assert refused.body["errors"][0]["extensions"]["limit"] == 5
+    assert len((await gateway.execute(aliased)).data) == 6
 
 
 async def test_cost_counts_the_fields_below_first_that_many_times(gateway: GatewayClient) -> None:
@@ -71,6 +94,47 @@ async def test_cost_counts_the_fields_below_first_that_many_times(gateway: Gatew
     assert "QUERY_TOO_COSTLY" not in allowed.error_codes
 
 
+PROFILE_REF = '{identity: {type: EMAIL, value: "ann@example.com"}}'
+# Every `first` argument in the schema -> a query asking for one more than its cap, the cap
+FIRST_CAPS = {
+    "ProfileMetrics.categoryAffinities": (
+        "{ profile(ref: " + PROFILE_REF + ") { metrics { categoryAffinities(first: 101) { category } } } }",
+        100,
+    ),
+    "Query.merges": (f"{{ merges(ref: {PROFILE_REF}, first: 101) {{ loser }} }}", 100),
+    "Query.auditLog": ("{ auditLog(first: 201) { nextCursor } }", 200),
+    "Segment.members": ('{ segment(key: "all") { members(first: 501) { nextCursor } } }', 500),
+}
+
+
+def test_every_first_argument_in_the_schema_is_in_the_table() -> None:
+    schema = build_schema(schema_sdl())
+    declared = {
+        f"{name}.{field_name}"
+        for name, type_ in schema.type_map.items()
+        if isinstance(type_, GraphQLObjectType)
+        for field_name, field in type_.fields.items()
+        if "first" in field.args
+    }
+    assert declared == set(FIRST_CAPS)
+
+
+@pytest.mark.parametrize("field", sorted(FIRST_CAPS))
+async def test_first_over_its_cap_is_refused_naming_the_argument(gateway: GatewayClient, field: str) -> None:
+    await gateway.execute(f"mutation {{ upsertProfile(input: {{ref: {PROFILE_REF}}}) {{ __typename }} }}")
+    saved = await gateway.execute(
+        'mutation { saveSegment(input: {key: "all", name: "All", rule: "orders >= 0"}) { __typename } }'
+    )
+    assert saved.data["saveSegment"]["__typename"] == "SegmentSaved"
+    query, cap = FIRST_CAPS[field]
+    refused = await gateway.execute(query)
+    [error] = refused.body["errors"]
+    assert error["extensions"] == {"code": "BAD_USER_INPUT", "field": "first"}
+    assert error["message"] == f"first: must be between 1 and {cap}"
+    at_cap = await gateway.execute(query.replace(f"first: {cap + 1}", f"first: {cap}"))
+    assert "errors" not in at_cap.body, at_cap.body
+
+
 @pytest.fixture
 async def production(settings: Settings, clock: FrozenClock) -> AsyncIterator[GatewayClient]:
     async with running(create_app(settings.model_copy(update={"env": "production"}), clock=clock)) as http:
@@ -79,73 +143,33 @@ async def production(settings: Settings, clock: FrozenClock) -> AsyncIterator[Ga
 
 async def test_production_hides_introspection_and_field_suggestions(production: GatewayClient) -> None:
     introspection = await production.execute("{ __schema { queryType { name } } }")
+    assert introspection.body.get("data") is None
     assert "introspection" in introspection.body["errors"][0]["message"].lower()
+    typename = await production.execute('{ __type(name: "Profile") { name } }')
+    assert typename.body.get("data") is None
     typo = await production.execute("{ viewr { name } }")
-    assert "Did you mean" not in typo.body["errors"][0]["message"]
+    assert typo.body["errors"][0]["message"] == "Cannot query field 'viewr' on type 'Query'."
 
 
-async def test_development_keeps_introspection(gateway: GatewayClient) -> None:
+async def test_development_keeps_introspection_and_suggestions(gateway: GatewayClient) -> None:
     result = await gateway.execute("{ __schema { queryType { name } } }")
     assert result.data["__schema"]["queryType"]["name"] == "Query"
+    typo = await gateway.execute("{ viewr { name } }")
+    assert "Did you mean 'viewer'?" in typo.body["errors"][0]["message"]
 
 
-REGISTER = """
-mutation($document: String!) {
-  registerPersistedOperation(document: $document) {
-    __typename
-    ... on PersistedOperationRegistered { created operation { id document registeredBy } }
-    ... on InvalidInputError { field message }
-  }
-}
-"""
-CHECKOUT = "query Checkout($ref: ProfileRef!) { loyalty(ref: $ref) { reason } viewer { name } }"
+async def test_production_serves_no_graphiql(production: GatewayClient) -> None:
+    page = await production.http.get("/graphql", headers={"accept": "text/html"})
+    assert "graphiql" not in page.text.lower()
 
 
-async def persisted(gateway: GatewayClient, sha256: str, variables: dict[str, Any], key: str) -> Any:
-    body = {"extensions": {"persistedQuery": {"version": 1, "sha256Hash": sha256}}, "variables": variables}
-    response = await gateway.http.post("/graphql", json=body, headers={"authorization": f"Bearer {key}"})
-    return response.json()
-
-
-async def test_a_persisted_only_key_runs_registered_operations_and_nothing_else(
-    gateway: GatewayClient,
+async def test_production_masks_an_internal_error_with_an_id(
+    production: GatewayClient, database: Database
 ) -> None:
-    registered = (await gateway.execute(REGISTER, {"document": CHECKOUT})).data["registerPersistedOperation"]
-    sha256 = hashlib.sha256(CHECKOUT.encode()).hexdigest()
-    assert registered["operation"]["id"] == sha256
-    assert registered["created"]
-    again = (await gateway.execute(REGISTER, {"document": CHECKOUT})).data["registerPersistedOperation"]
-    assert not again["created"]
-    created = await gateway.execute(
-        'mutation { createApiKey(name: "web", role: STOREFRONT, persistedOnly: true) {'
-        " ... on ApiKeyCreated { token key { persistedOnly } } } }"
-    )
-    key = created.data["createApiKey"]["token"]
-    assert created.data["createApiKey"]["key"]["persistedOnly"]
-    ref = {"identity": {"type": "EMAIL", "value": "ann@example.com"}}
-
-    ad_hoc = await gateway.execute(CHECKOUT, {"ref": ref}, key=key)
-    assert ad_hoc.error_codes == ["PERSISTED_QUERY_REQUIRED"]
-    assert ad_hoc.body.get("data") is None
-
-    ran = await persisted(gateway, sha256, {"ref": ref}, key)
-    assert ran["data"] == {"loyalty": {"reason": "NO_POLICY"}, "viewer": {"name": "web"}}
-
-    unknown = await persisted(gateway, "0" * 64, {}, key)
-    assert [e["extensions"]["code"] for e in unknown["errors"]] == ["PERSISTED_QUERY_NOT_FOUND"]
-
-
-async def test_an_unrestricted_key_may_run_both(gateway: GatewayClient) -> None:
-    await gateway.execute(REGISTER, {"document": UNDER})
-    storefront = await gateway.create_key("STOREFRONT")
-    assert (await gateway.execute(UNDER, key=storefront)).data["viewer"]["name"] == "storefront-key"
-    ran = await persisted(gateway, hashlib.sha256(UNDER.encode()).hexdigest(), {}, storefront)
-    assert ran["data"]["viewer"]["name"] == "storefront-key"
-
-
-async def test_a_document_that_does_not_validate_is_not_registered(gateway: GatewayClient) -> None:
-    refused = (await gateway.execute(REGISTER, {"document": "{ viewr { name } }"})).data
-    assert refused["registerPersistedOperation"]["__typename"] == "InvalidInputError"
-    assert refused["registerPersistedOperation"]["field"] == "document"
-    listed = await gateway.execute("{ persistedOperations { id } }")
-    assert listed.data["persistedOperations"] == []
+    await database["extension_definitions"].insert_one({"_id": "broken"})  # lacks its fields
+    result = await production.execute("{ extensionDefinitions { name } }")
+    [error] = result.body["errors"]
+    error_id = error["extensions"]["errorId"]
+    assert error["message"] == f"Internal server error (id {error_id})"
+    assert error["extensions"] == {"code": "INTERNAL_SERVER_ERROR", "errorId": error_id}
+    assert "KeyError" not in str(result.body)

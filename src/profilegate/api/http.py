@@ -13,11 +13,12 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 from strawberry.asgi import ASGIWebSocketAdapter, GraphQL
 from strawberry.exceptions import ConnectionRejectionError
 from strawberry.http import GraphQLHTTPResponse, GraphQLRequestData
+from strawberry.http.base import BaseRequestProtocol
 from strawberry.http.exceptions import WebSocketDisconnected
 from strawberry.schema import BaseSchema
 
 from profilegate.api.context import Context
-from profilegate.api.limits import PERSISTED, PERSISTED_MISSING, PLACEHOLDER
+from profilegate.api.limits import PERSISTED_QUERY_REQUIRED
 from profilegate.api.origins import allowing, cross_origin, is_options, origin_refused, preflight_answer
 from profilegate.api.persisted import PersistedDocuments
 from profilegate.api.rate_limits import RATE_LIMITED_CLOSE_CODE, RateLimiter, rate_limited
@@ -119,19 +120,16 @@ class GraphQLView(GraphQL[Context, None]):
         data = await super().parse_http_body(request)
         if isinstance(data, list):
             return data
-        persisted = (data.extensions or {}).get("persistedQuery")
-        sha256 = persisted.get("sha256Hash") if isinstance(persisted, dict) else None
-        if isinstance(sha256, str):
-            scope = cast(ScopedRequestAdapter, request).scope
-            state = cast(GatewayState, scope["state"])
-            document = await self._persisted.get(state["repos"].persisted_operations, sha256.lower())
-            if document is None:
-                scope[PERSISTED_MISSING] = sha256[:80]
-                data.query = PLACEHOLDER
-            else:
-                scope[PERSISTED] = sha256
-                data.query = document
+        scope = cast(ScopedRequestAdapter, request).scope
+        operations = cast(GatewayState, scope["state"])["repos"].persisted_operations
+        await self._persisted.substitute(operations, data, await _document_id(request, data), scope)
         return data
+
+    def should_render_graphql_ide(self, request: BaseRequestProtocol) -> bool:
+        """Not for a persisted operation asked for by GET (its hash in place of the query)."""
+        params = request.query_params
+        persisted = "documentId" in params or "extensions" in params
+        return not persisted and super().should_render_graphql_ide(request)
 
     async def on_ws_connect(self, context: Context) -> dict[str, object] | None:
         """A browser cannot set headers on a WebSocket: it may send its key in the first message,
@@ -147,7 +145,8 @@ class GraphQLView(GraphQL[Context, None]):
             if context.caller is None:
                 raise ConnectionRejectionError({"message": "a valid API key is required"})
             limiter = socket.scope.get(RATE_LIMITER) if socket is not None else None
-            if isinstance(limiter, RateLimiter) and not limiter.take(context.caller).allowed:
+            client = _client(socket.scope) if socket is not None else None
+            if isinstance(limiter, RateLimiter) and not limiter.take(context.caller, client).allowed:
                 raise ConnectionRejectionError({"message": "rate limit exceeded", "code": "RATE_LIMITED"})
         return None
 
@@ -170,7 +169,19 @@ class GraphQLView(GraphQL[Context, None]):
             response.headers["content-type"] = GRAPHQL_RESPONSE
             if isinstance(response_data, dict) and _is_request_error(response_data):
                 response.status_code = 400
+        if isinstance(response_data, dict) and _needs_persisted(response_data):
+            response.status_code = 403  # whatever the media type: this key may not send queries
         return response
+
+
+async def _document_id(request: AsyncHTTPRequestAdapter, data: GraphQLRequestData) -> object:
+    """The request's ``documentId``, looked for only when it sent neither a query nor extensions."""
+    if data.query is not None or data.extensions:
+        return None
+    if request.method == "GET":
+        return request.query_params.get("documentId")
+    body = orjson.loads(await request.get_body())
+    return body.get("documentId") if isinstance(body, dict) else None
 
 
 def _prefers_graphql_response(accept: str) -> bool:
@@ -186,6 +197,12 @@ def _is_request_error(data: GraphQLHTTPResponse) -> bool:
     """No execution happened (parse or validation failed): no data, errors without a path."""
     errors = cast(list[dict[str, object]], data.get("errors") or [])
     return data.get("data") is None and bool(errors) and all(e.get("path") is None for e in errors)
+
+
+def _needs_persisted(data: GraphQLHTTPResponse) -> bool:
+    """A persisted-only key sent an ad-hoc query (``api.limits``): refused, nothing ran."""
+    errors = cast(list[dict[str, Any]], data.get("errors") or [])
+    return any((e.get("extensions") or {}).get("code") == PERSISTED_QUERY_REQUIRED for e in errors)
 
 
 class BodyTooLargeError(Exception):
@@ -283,7 +300,7 @@ class Guard:
         """Take a token from the caller's bucket; answer 429 (or close a socket with 4429) when empty."""
         if self._limiter is None:
             return True
-        taken = self._limiter.take(principal)
+        taken = self._limiter.take(principal, _client(scope))
         if taken.allowed:
             return True
         refusal = rate_limited(self._limiter.limit_of(principal.role), taken)
@@ -338,6 +355,12 @@ def _too_large(limit: int) -> Response:
         ]
     }
     return JSONResponse(body, status_code=413)
+
+
+def _client(scope: Scope) -> str | None:
+    """The client's address, as the server (or a trusted proxy in front of it) reports it."""
+    client = scope.get("client")
+    return str(client[0]) if client else None
 
 
 def _header(scope: Scope, name: bytes) -> str | None:

@@ -6,7 +6,10 @@ Limits (in the spirit of GraphQL Armor and Apollo Router), each per role:
 - ``aliases``: aliased fields;
 - ``root_fields``: fields selected at the operation's top level;
 - ``cost``: every field costs 1, and the fields below one with a ``first`` argument cost that
-  many times over (``first`` as written or as the variable holds it).
+  many times over (``first`` as written or as the variable holds it; a list field without
+  ``first`` counts once: those lists are short by construction, or capped where declared).
+A persisted-only key sending an ad-hoc query, and an unknown persisted hash, are refused here
+too, before anything is parsed.
 Validation results are cached per document for every role alike, so these checks run
 after it, per request; their measures are cached per document text.
 """
@@ -39,6 +42,7 @@ from profilegate.domain.keys import Principal, Role
 
 PERSISTED = "profilegate.persisted"  # scope key: the hash of the persisted operation run
 PERSISTED_MISSING = "profilegate.persisted_missing"  # scope key: a hash no operation has
+PERSISTED_QUERY_REQUIRED = "PERSISTED_QUERY_REQUIRED"  # an ad-hoc query from a persisted-only key
 PLACEHOLDER = "{ __typename }"  # what is parsed in place of a refused request (it never runs)
 _NAME = re.compile(r"^[_A-Za-z][_0-9A-Za-z]{0,99}$")
 
@@ -53,8 +57,8 @@ class QueryLimits:
 
 
 DEFAULT_LIMITS: Mapping[Role, QueryLimits] = {
-    Role.STOREFRONT: QueryLimits(depth=8, aliases=10, root_fields=5, tokens=1_000, cost=500),
-    Role.INGEST: QueryLimits(depth=6, aliases=5, root_fields=3, tokens=1_000, cost=500),
+    Role.STOREFRONT: QueryLimits(depth=6, aliases=5, root_fields=3, tokens=1_000, cost=200),
+    Role.INGEST: QueryLimits(depth=6, aliases=5, root_fields=3, tokens=1_000, cost=200),
     Role.PARTNER: QueryLimits(depth=10, aliases=20, root_fields=10, tokens=2_000, cost=5_000),
     Role.ADMIN: QueryLimits(depth=15, aliases=50, root_fields=30, tokens=10_000, cost=100_000),
 }
@@ -241,6 +245,6 @@ def _persisted_refusal(context: object, caller: Principal) -> GraphQLError | Non
         message = f"no persisted operation has the hash {scope[PERSISTED_MISSING]}"
         return GraphQLError(message, extensions={"code": "PERSISTED_QUERY_NOT_FOUND"})
     if caller.persisted_only and PERSISTED not in scope:
-        message = "this key may run persisted operations only: send extensions.persistedQuery.sha256Hash"
-        return GraphQLError(message, extensions={"code": "PERSISTED_QUERY_REQUIRED"})
+        message = "this key may run persisted operations only: send their hash, not a query"
+        return GraphQLError(message, extensions={"code": PERSISTED_QUERY_REQUIRED})
     return None

@@ -1,25 +1,35 @@
 """Persisted operations: the documents admins allow, run by their SHA-256 hash.
 
 A client sends ``{"extensions": {"persistedQuery": {"version": 1, "sha256Hash": "<hex>"}},
-"variables": {...}}`` (the shape Apollo Client's persisted-queries link sends) instead of the
-query. Only registered documents run that way; nothing registers itself. The same text each
-time also means the parser and validation caches answer for it.
+"variables": {...}}`` (the shape Apollo Client's persisted-queries link sends), or
+``{"documentId": "sha256:<hex>"}`` (the GraphQL-over-HTTP persisted documents proposal; the
+prefix is optional), instead of the query. Only registered documents run that way; nothing
+registers itself. A request that sends a query with a hash nobody registered runs that query
+as an ad-hoc one. A persisted operation's parsed document and its validation result are kept
+per process by hash, apart from the LRU caches that ad-hoc queries could evict them from.
 """
 
 import hashlib
+from collections.abc import Iterator, Mapping, MutableMapping
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Any
 
 import strawberry
-from graphql import GraphQLError, parse, validate
+from graphql import DocumentNode, GraphQLError, parse, validate
+from strawberry.extensions import ParserCache, ValidationCache
+from strawberry.http import GraphQLRequestData
+from strawberry.types import ExecutionContext
 
 from profilegate.api.context import Info
 from profilegate.api.errors import InvalidInputError
+from profilegate.api.limits import PERSISTED, PERSISTED_MISSING, PLACEHOLDER, REFUSED
 from profilegate.api.permissions import ADMIN
 from profilegate.storage.persisted_operations import PersistedOperationRepository
 
 MAX_DOCUMENT_LENGTH = 20_000
 MAX_CACHED = 1_000
+_PARSED: dict[str, DocumentNode] = {}  # persisted documents' text -> their parsed document
+_VALIDATED: dict[tuple[object, ...], list[GraphQLError]] = {}  # (document, schema, rules) -> errors
 
 
 @strawberry.type(name="PersistedOperation")
@@ -58,6 +68,78 @@ class PersistedDocuments:
             if document is not None and len(self._documents) < MAX_CACHED:
                 self._documents[sha256] = document
         return document
+
+    async def substitute(
+        self,
+        operations: PersistedOperationRepository,
+        data: GraphQLRequestData,
+        document_id: object,
+        scope: MutableMapping[str, Any],
+    ) -> None:
+        """Put the registered document in place of the query when the request names one by hash;
+        mark the scope for the checks in ``api.limits`` (found, or named but not registered)."""
+        sha256 = requested_hash(data.extensions, document_id)
+        if sha256 is None:
+            return
+        document = await self.get(operations, sha256)
+        if document is not None:
+            scope[PERSISTED] = sha256
+            data.query = document
+        elif data.query is None:
+            scope[PERSISTED_MISSING] = sha256[:80]
+            data.query = PLACEHOLDER
+
+
+def requested_hash(extensions: Mapping[str, Any] | None, document_id: object) -> str | None:
+    """The hash in Apollo's ``extensions.persistedQuery.sha256Hash``, or in ``documentId``."""
+    persisted = (extensions or {}).get("persistedQuery")
+    sha256 = persisted.get("sha256Hash") if isinstance(persisted, dict) else document_id
+    return sha256.lower().removeprefix("sha256:") if isinstance(sha256, str) else None
+
+
+class PersistedParserCache(ParserCache):
+    """The parser cache, keeping persisted operations' documents apart: always answered."""
+
+    def on_parse(self) -> Iterator[None]:
+        execution = self.execution_context
+        if not _runs_persisted(execution):
+            yield from super().on_parse()
+            return
+        text = execution.query or ""
+        document = _PARSED.get(text)
+        if document is None:
+            document = self.cached_parse_document(text, **execution.parse_options)
+            if len(_PARSED) < MAX_CACHED:
+                _PARSED[text] = document
+        execution.graphql_document = document
+        yield
+
+
+class PersistedValidationCache(ValidationCache):
+    """The validation cache, keeping persisted operations' results apart: always answered."""
+
+    def on_validate(self) -> Iterator[None]:
+        execution = self.execution_context
+        if not _runs_persisted(execution) or execution.graphql_document is None:
+            yield from super().on_validate()
+            return
+        key = (execution.graphql_document, execution.schema._schema, execution.validation_rules)
+        errors = _VALIDATED.get(key)
+        if errors is None:
+            errors = list(
+                self.cached_validate_document(
+                    execution.schema._schema, execution.graphql_document, execution.validation_rules
+                )
+            )
+            if len(_VALIDATED) < MAX_CACHED:
+                _VALIDATED[key] = errors
+        execution.pre_execution_errors = list(errors)
+        yield
+
+
+def _runs_persisted(execution: ExecutionContext) -> bool:
+    scope: Mapping[str, Any] = getattr(execution.context, "scope", {})
+    return PERSISTED in scope and getattr(execution, REFUSED, None) is None
 
 
 @strawberry.type

@@ -5,7 +5,7 @@ from collections.abc import Mapping
 from typing import Any
 
 import strawberry
-from strawberry.extensions import DisableIntrospection, ParserCache, ValidationCache
+from strawberry.extensions import DisableIntrospection
 from strawberry.schema.config import StrawberryConfig
 from strawberry.tools import merge_types
 
@@ -30,7 +30,12 @@ from profilegate.api.keys import KeyMutations, KeyQueries
 from profilegate.api.limits import CheckBeforeExecuting, CheckBeforeParsing
 from profilegate.api.loyalty import LoyaltyMutations, LoyaltyQueries
 from profilegate.api.operation_metrics import OperationMetrics
-from profilegate.api.persisted import PersistedMutations, PersistedQueries
+from profilegate.api.persisted import (
+    PersistedMutations,
+    PersistedParserCache,
+    PersistedQueries,
+    PersistedValidationCache,
+)
 from profilegate.api.profiles import ProfileMutations, ProfileQueries
 from profilegate.api.segments import SegmentMutations, SegmentQueries
 from profilegate.api.tracking import TrackingMutations
@@ -91,9 +96,9 @@ def build_schema(
             MaskInternalErrors,
             AuditTrail,
             functools.partial(CheckBeforeParsing, limits),  # before the parser cache
-            functools.partial(ParserCache, maxsize=1024),
+            functools.partial(PersistedParserCache, maxsize=1024),
             *hidden,
-            functools.partial(ValidationCache, maxsize=1024),
+            functools.partial(PersistedValidationCache, maxsize=1024),
             functools.partial(CheckBeforeExecuting, limits),  # after the validation cache
         ],
         config=StrawberryConfig(disable_field_suggestions=production),
