@@ -5,7 +5,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Literal
 
-from pydantic import AliasChoices, Field, SecretStr
+from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from profilegate.domain.events import EventRules
@@ -28,6 +28,7 @@ EMBEDDED_PARTITIONS = 16
 EMBEDDED_EVENT_SEGMENT = 250
 
 DEFAULT_CONSENT_PURPOSES = ("email_marketing", "personalisation", "ads", "partner_sharing")
+QUERY_LIMIT_NAMES = ("depth", "aliases", "root_fields", "tokens", "cost")  # api/limits.py
 
 
 class Settings(BaseSettings):
@@ -80,7 +81,7 @@ class Settings(BaseSettings):
     feed_hole_seconds: float = Field(default=5.0, gt=0)
     partner_consent_purpose: str = "partner_sharing"
     # Per role, the query limits that differ from the defaults (api/limits.py), e.g.
-    # {"storefront": {"depth": 6, "cost": 200}}; keys: depth aliases root_fields tokens cost.
+    # {"storefront": {"depth": 8, "cost": 400}}; keys: depth aliases root_fields tokens cost.
     query_limits: dict[str, dict[str, int]] = Field(default_factory=dict)
     # Requests per second and burst per API key, by the key's role (see api/rate_limits.py).
     rate_limit_storefront_per_second: float = Field(default=50.0, gt=0)
@@ -91,6 +92,21 @@ class Settings(BaseSettings):
     rate_limit_partner_burst: int = Field(default=40, ge=1)
     rate_limit_admin_per_second: float = Field(default=100.0, gt=0)
     rate_limit_admin_burst: int = Field(default=200, ge=1)
+
+    @field_validator("query_limits")
+    @classmethod
+    def _known_query_limits(cls, value: dict[str, dict[str, int]]) -> dict[str, dict[str, int]]:
+        roles = [role.value for role in Role]
+        for role, limits in value.items():
+            if role not in roles:
+                raise ValueError(f"unknown role {role!r}; roles: {', '.join(roles)}")
+            unknown = sorted(set(limits) - set(QUERY_LIMIT_NAMES))
+            if unknown:
+                names = ", ".join(QUERY_LIMIT_NAMES)
+                raise ValueError(f"unknown limits {unknown} for {role}; limits: {names}")
+            if any(limit < 1 for limit in limits.values()):
+                raise ValueError(f"the limits for {role} must be at least 1")
+        return value
 
     @property
     def uses_embedded_store(self) -> bool:

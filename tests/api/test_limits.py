@@ -1,16 +1,19 @@
 """Query limits per role, caps on list arguments, and the production schema settings."""
 
+import re
 from collections.abc import AsyncIterator
 
 import pytest
 from graphql import GraphQLObjectType, build_schema
+from pydantic import ValidationError
 
-from profilegate.api.limits import DEFAULT_LIMITS
+from profilegate.api.limits import DEFAULT_LIMITS, QueryLimits
 from profilegate.api.schema import schema_sdl
 from profilegate.app import create_app
 from profilegate.domain.keys import Role
-from profilegate.settings import Settings
+from profilegate.settings import QUERY_LIMIT_NAMES, Settings
 from profilegate.storage.documents import Database
+from tests.feed_client import FeedSocket, serving
 from tests.gateway import FrozenClock, GatewayClient, running
 
 ROLES = ["STOREFRONT", "INGEST", "PARTNER", "ADMIN"]
@@ -173,3 +176,34 @@ async def test_production_masks_an_internal_error_with_an_id(
     assert error["message"] == f"Internal server error (id {error_id})"
     assert error["extensions"] == {"code": "INTERNAL_SERVER_ERROR", "errorId": error_id}
     assert "KeyError" not in str(result.body)
+
+
+async def test_a_subscription_over_a_limit_is_refused_naming_it(
+    settings: Settings, clock: FrozenClock
+) -> None:
+    limited = settings.model_copy(update={"query_limits": {"partner": {"depth": 1}}})
+    async with serving(create_app(limited, clock=clock)) as (base, gateway):
+        partner = await gateway.create_key("PARTNER")
+        async with FeedSocket.open(base, key=partner) as feed:
+            await feed.subscribe()
+            refused = await feed.receive()
+    assert refused["type"] == "error", refused
+    [error] = refused["payload"]
+    assert error["extensions"] == {"code": "QUERY_TOO_DEEP", "limit": 1, "value": 2}
+
+
+@pytest.mark.parametrize(
+    ("overrides", "named"),
+    [
+        ({"browser": {"depth": 4}}, "unknown role 'browser'"),
+        ({"storefront": {"dept": 4}}, "unknown limits ['dept'] for storefront"),
+        ({"partner": {"cost": 0}}, "the limits for partner must be at least 1"),
+    ],
+)
+def test_query_limits_in_the_settings_are_checked_at_start_up(overrides: object, named: str) -> None:
+    with pytest.raises(ValidationError, match=re.escape(named)):
+        Settings(query_limits=overrides)
+
+
+def test_query_limits_in_the_settings_name_the_query_limits() -> None:
+    assert set(QUERY_LIMIT_NAMES) == set(QueryLimits.__dataclass_fields__)

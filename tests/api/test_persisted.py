@@ -5,7 +5,10 @@ from typing import Any
 
 import httpx
 
-from tests.gateway import ADMIN_KEY, GatewayClient
+from profilegate.app import create_app
+from profilegate.settings import Settings
+from tests.feed_client import FeedSocket, serving
+from tests.gateway import ADMIN_KEY, FrozenClock, GatewayClient
 
 REGISTER = """
 mutation($document: String!) {
@@ -58,7 +61,11 @@ def codes(response: httpx.Response) -> list[str]:
 
 async def test_registering_answers_the_documents_sha256_once(gateway: GatewayClient) -> None:
     registered = await register(gateway, CHECKOUT)
-    assert registered["operation"] == {"id": sha256(CHECKOUT), "document": CHECKOUT, "registeredBy": "admin-key"}
+    assert registered["operation"] == {
+        "id": sha256(CHECKOUT),
+        "document": CHECKOUT,
+        "registeredBy": "admin-key",
+    }
     assert registered["created"]
     assert not (await register(gateway, CHECKOUT))["created"]
     listed = (await gateway.execute(LISTED)).data["persistedOperations"]
@@ -156,8 +163,30 @@ async def test_a_persisted_operation_is_held_to_its_callers_limits(gateway: Gate
     assert len((await post(gateway, by_hash(sha256(aliased)))).json()["data"]) == 6
 
 
-async def test_a_deleted_operation_is_no_longer_listed(gateway: GatewayClient) -> None:
+async def test_a_deleted_operation_stops_running_within_a_minute(
+    gateway: GatewayClient, clock: FrozenClock
+) -> None:
     await register(gateway, VIEWER)
+    assert (await post(gateway, by_hash(sha256(VIEWER)))).json() == {
+        "data": {"viewer": {"name": "admin-key"}}
+    }
+
     assert (await gateway.execute(DELETE, {"id": sha256(VIEWER)})).data == {"deletePersistedOperation": True}
     assert (await gateway.execute(DELETE, {"id": sha256(VIEWER)})).data == {"deletePersistedOperation": False}
     assert (await gateway.execute(LISTED)).data["persistedOperations"] == []
+    clock.advance(seconds=59)
+    assert "data" in (await post(gateway, by_hash(sha256(VIEWER)))).json()  # still cached here
+    clock.advance(seconds=1)
+    assert codes(await post(gateway, by_hash(sha256(VIEWER)))) == ["PERSISTED_QUERY_NOT_FOUND"]
+
+
+async def test_a_persisted_only_key_cannot_subscribe_with_an_ad_hoc_document(
+    settings: Settings, clock: FrozenClock
+) -> None:
+    async with serving(create_app(settings, clock=clock)) as (base, gateway):
+        key = await persisted_only_key(gateway)
+        async with FeedSocket.open(base, key=key) as feed:
+            await feed.subscribe()
+            refused = await feed.receive()
+    assert refused["type"] == "error", refused
+    assert [error["extensions"]["code"] for error in refused["payload"]] == ["PERSISTED_QUERY_REQUIRED"]

@@ -89,7 +89,7 @@ class GraphQLView(GraphQL[Context, None]):
     def __init__(self, schema: BaseSchema, *, clock: Callable[[], datetime], ide: bool) -> None:
         super().__init__(schema, graphql_ide="graphiql" if ide else None)
         self._clock = clock
-        self._persisted = PersistedDocuments()
+        self._persisted = PersistedDocuments(clock)
 
     async def get_context(self, request: Request | WebSocket, response: Response | WebSocket) -> Context:
         state = cast(GatewayState, request.scope["state"])

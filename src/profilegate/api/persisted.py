@@ -10,8 +10,8 @@ per process by hash, apart from the LRU caches that ad-hoc queries could evict t
 """
 
 import hashlib
-from collections.abc import Iterator, Mapping, MutableMapping
-from datetime import datetime
+from collections.abc import Callable, Iterator, Mapping, MutableMapping
+from datetime import datetime, timedelta
 from typing import Annotated, Any
 
 import strawberry
@@ -28,6 +28,7 @@ from profilegate.storage.persisted_operations import PersistedOperationRepositor
 
 MAX_DOCUMENT_LENGTH = 20_000
 MAX_CACHED = 1_000
+CACHED_FOR = timedelta(seconds=60)
 _PARSED: dict[str, DocumentNode] = {}  # persisted documents' text -> their parsed document
 _VALIDATED: dict[tuple[object, ...], list[GraphQLError]] = {}  # (document, schema, rules) -> errors
 
@@ -56,17 +57,22 @@ def operation_hash(document: str) -> str:
 
 
 class PersistedDocuments:
-    """Registered documents by hash, cached per process (a deleted one runs on here until restart)."""
+    """Registered documents by hash, cached per process for ``CACHED_FOR`` (so a deleted one stops
+    running everywhere within that time; a newly registered one runs at once)."""
 
-    def __init__(self) -> None:
-        self._documents: dict[str, str] = {}
+    def __init__(self, clock: Callable[[], datetime]) -> None:
+        self._clock = clock
+        self._documents: dict[str, tuple[str, datetime]] = {}
 
     async def get(self, operations: PersistedOperationRepository, sha256: str) -> str | None:
-        document = self._documents.get(sha256)
-        if document is None:
-            document = await operations.get(sha256)
-            if document is not None and len(self._documents) < MAX_CACHED:
-                self._documents[sha256] = document
+        now = self._clock()
+        cached = self._documents.get(sha256)
+        if cached is not None and now - cached[1] < CACHED_FOR:
+            return cached[0]
+        self._documents.pop(sha256, None)
+        document = await operations.get(sha256)
+        if document is not None and len(self._documents) < MAX_CACHED:
+            self._documents[sha256] = (document, now)
         return document
 
     async def substitute(
