@@ -49,3 +49,13 @@ def test_buckets_full_again_are_forgotten_and_the_table_is_bounded() -> None:
     clock.now += 2.0  # every bucket is full again
     limiter.take(key("late"))
     assert len(limiter) == 1
+
+
+def test_a_storefront_key_has_a_bucket_per_client_address_and_other_keys_do_not() -> None:
+    limiter = RateLimiter(LIMITS, clock=Seconds())
+    shop, partner = key("shop"), key("crm", Role.PARTNER)
+
+    assert [limiter.take(shop, "10.0.0.1").allowed for _ in range(3)] == [True, True, False]
+    assert limiter.take(shop, "10.0.0.2").allowed  # another shopper is not held back
+    assert [limiter.take(partner, "10.0.0.1").allowed for _ in range(2)] == [True, True]
+    assert not limiter.take(partner, "10.0.0.2").allowed  # one bucket for the partner's key
