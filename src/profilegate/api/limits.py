@@ -99,9 +99,7 @@ def count_tokens(query: str, stop_after: int) -> int:
 @functools.lru_cache(maxsize=2048)
 def measure(query: str, operation_name: str | None) -> Measures:
     """Depth, aliases and root fields of the operation to run (the document is valid)."""
-    document = parse(query)
-    fragments = {d.name.value: d for d in document.definitions if isinstance(d, FragmentDefinitionNode)}
-    operation = _operation(document, operation_name)
+    operation, fragments = _operation_and_fragments(query, operation_name)
     roots = list(_fields(operation.selection_set, fragments))
     return Measures(
         depth=_depth(operation.selection_set, fragments),
@@ -111,14 +109,18 @@ def measure(query: str, operation_name: str | None) -> Measures:
 
 
 def cost(query: str, operation_name: str | None, variables: Mapping[str, Any]) -> int:
-    document = parse_cached(query)
-    fragments = {d.name.value: d for d in document.definitions if isinstance(d, FragmentDefinitionNode)}
-    return _cost(_operation(document, operation_name).selection_set, fragments, variables)
+    operation, fragments = _operation_and_fragments(query, operation_name)
+    return _cost(operation.selection_set, fragments, variables)
 
 
 @functools.lru_cache(maxsize=2048)
-def parse_cached(query: str) -> DocumentNode:
-    return parse(query)
+def _operation_and_fragments(
+    query: str, operation_name: str | None
+) -> tuple[OperationDefinitionNode, dict[str, FragmentDefinitionNode]]:
+    """The operation to run and the fragments by name: parsed once per document text."""
+    document = parse(query)
+    fragments = {d.name.value: d for d in document.definitions if isinstance(d, FragmentDefinitionNode)}
+    return _operation(document, operation_name), fragments
 
 
 def _operation(document: DocumentNode, name: str | None) -> OperationDefinitionNode:

@@ -171,7 +171,8 @@ class PersistedMutations:
         context, sha = info.context, operation_hash(document)
         operations = context.repos.persisted_operations
         created = await operations.save(sha, document, by=context.principal.name, now=context.now)
-        stored = next(item for item in await operations.all() if item[0] == sha)
+        stored = await operations.record(sha)
+        assert stored is not None, "the operation was just saved"
         operation = PersistedOperationType(
             id=sha, document=stored[1], registered_by=stored[2], registered_at=stored[3]
         )
