@@ -12,11 +12,12 @@ the segments down from the newest, which also keeps the page cursor a plain plac
 
 from datetime import datetime
 
-from pymongo import ASCENDING, DESCENDING, IndexModel, ReturnDocument
+from pymongo import ASCENDING, DESCENDING, IndexModel
 
 from profilegate.domain.audit import Actor, AuditEntry, AuditFilter, NewAuditEntry
 from profilegate.domain.keys import Role
 from profilegate.storage.documents import Collection, Database, Document
+from profilegate.storage.places import handed_out, reserve
 
 COUNTER = "audit"
 PLACE_DIGITS = 15
@@ -33,11 +34,7 @@ class AuditLog:
         self._indexed: set[str] = set()
 
     async def append(self, entry: NewAuditEntry) -> AuditEntry:
-        counter = await self._database["meta"].find_one_and_update(
-            {"_id": COUNTER}, {"$inc": {"next": 1}}, upsert=True, return_document=ReturnDocument.AFTER
-        )
-        assert counter is not None, "an upsert returns the document"
-        placed = AuditEntry(seq=int(counter["next"]), **entry.model_dump())
+        placed = AuditEntry(seq=await reserve(self._database, COUNTER, 1), **entry.model_dump())
         collection = self._collection(placed.seq)
         await self._ensure_indexes(collection)
         await collection.insert_one(_document(placed))
@@ -59,8 +56,7 @@ class AuditLog:
         return found
 
     async def _head(self) -> int:
-        counter = await self._database["meta"].find_one({"_id": COUNTER})
-        return 0 if counter is None else int(counter["next"])
+        return await handed_out(self._database, COUNTER)
 
     def _collections_down_from(self, last: int) -> list[Collection]:
         if self._segment_size is None:

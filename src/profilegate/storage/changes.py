@@ -14,10 +14,11 @@ places (``changes_s000000``, ...) that are dropped whole once older than the ret
 from collections.abc import AsyncIterator, Sequence
 from datetime import datetime
 
-from pymongo import ASCENDING, IndexModel, ReturnDocument
+from pymongo import ASCENDING, IndexModel
 
 from profilegate.domain.changes import Change, ChangeKind, NewChange
 from profilegate.storage.documents import Collection, Database, Document
+from profilegate.storage.places import handed_out, reserve
 
 COUNTER = "changes"
 PLACE_DIGITS = 15
@@ -41,14 +42,7 @@ class ChangeLog:
         """Give the changes their places, in order, and store them."""
         if not changes:
             return []
-        counter = await self._database["meta"].find_one_and_update(
-            {"_id": COUNTER},
-            {"$inc": {"next": len(changes)}},
-            upsert=True,
-            return_document=ReturnDocument.AFTER,
-        )
-        assert counter is not None, "an upsert returns the document"
-        first = int(counter["next"]) - len(changes) + 1
+        first = await reserve(self._database, COUNTER, len(changes)) - len(changes) + 1
         placed = [Change(seq=first + offset, **change.model_dump()) for offset, change in enumerate(changes)]
         for collection, chunk in self._placed(placed):
             await self._ensure_indexes(collection)
@@ -57,8 +51,7 @@ class ChangeLog:
 
     async def head(self) -> int:
         """The last place handed out (0 before the first change)."""
-        counter = await self._database["meta"].find_one({"_id": COUNTER})
-        return 0 if counter is None else int(counter["next"])
+        return await handed_out(self._database, COUNTER)
 
     async def read(self, after: int, *, limit: int, upto: int | None = None) -> list[Change]:
         """Up to ``limit`` stored changes after place ``after`` (and not after ``upto``), in order."""

@@ -11,12 +11,13 @@ profile's guard on recently applied event ids keeps it from being counted twice.
 from collections.abc import AsyncIterator, Iterable
 from datetime import datetime
 
-from pymongo import ASCENDING, IndexModel, ReturnDocument
+from pymongo import ASCENDING, IndexModel
 from pymongo.errors import BulkWriteError
 
 from profilegate.domain.events import Channel, EventType, TrackedEvent
 from profilegate.domain.refs import ProfileRef
 from profilegate.storage.documents import Collection, Database, Document
+from profilegate.storage.places import handed_out, reserve
 
 DUPLICATE_KEY = 11000
 SLOT_COUNTER = "events"
@@ -72,22 +73,14 @@ class EventLog:
     async def segments(self) -> list[Collection]:
         if self._segment_size is None:
             return [self._database["events"]]
-        counter = await self._database["meta"].find_one({"_id": SLOT_COUNTER})
-        used = 0 if counter is None else int(counter["next"])
+        used = await handed_out(self._database, SLOT_COUNTER)
         count = (used + self._segment_size - 1) // self._segment_size
         return [self._segment(index) for index in range(count)]
 
     async def _placed(self, documents: list[Document]) -> list[tuple[Collection, list[Document]]]:
         if self._segment_size is None:
             return [(self._database["events"], documents)]
-        counter = await self._database["meta"].find_one_and_update(
-            {"_id": SLOT_COUNTER},
-            {"$inc": {"next": len(documents)}},
-            upsert=True,
-            return_document=ReturnDocument.AFTER,
-        )
-        assert counter is not None, "an upsert returns the document"
-        first = int(counter["next"]) - len(documents)
+        first = await reserve(self._database, SLOT_COUNTER, len(documents)) - len(documents)
         placed: dict[int, list[Document]] = {}
         for offset, document in enumerate(documents):
             placed.setdefault((first + offset) // self._segment_size, []).append(document)
