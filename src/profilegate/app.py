@@ -89,7 +89,9 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] = utc_now) -
                 rules = settings.profile_rules
                 segments = SegmentCatalogue(repos, settings.segment_cache_seconds)
                 policy = ActivePolicy(repos.tier_policies, settings.tier_policy_cache_seconds)
-                follower = FeedFollower(repos.changes, settings.feed_rules)
+                follower = FeedFollower(
+                    repos.changes, settings.feed_rules, on_stream_restart=prometheus.count_stream_restart
+                )
                 feed = ChangeRecorder(
                     repos.changes,
                     segments,
