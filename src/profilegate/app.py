@@ -36,7 +36,7 @@ from profilegate.storage.store import close_client, open_client, prepare
 # store is gone: background work gets this long to finish its store call, then is cancelled,
 STOP_TIMEOUT_SECONDS = 2.0
 # and closing the client waits this long for the store.
-CLOSE_TIMEOUT_SECONDS = 2.0
+CLOSE_TIMEOUT_SECONDS = 1.0
 log = logging.getLogger("profilegate")
 
 

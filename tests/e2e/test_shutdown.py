@@ -4,6 +4,7 @@ Orchestrators send SIGTERM to the whole process group and kill what is left afte
 period (30 s by default in Kubernetes); the gateway must not wait on a store that is gone.
 """
 
+import contextlib
 import os
 import signal
 import time
@@ -72,6 +73,11 @@ def kill_store(data_dir: Path) -> None:
         time.sleep(0.05)
 
 
+def freeze_store(data_dir: Path) -> None:
+    """SIGSTOP the embedded store: it keeps its connections open and answers nothing."""
+    os.kill(StoreAddress.read(data_dir).pid, signal.SIGSTOP)
+
+
 def seconds_to_stop(server: Server, *, whole_group: bool) -> float:
     """SIGTERM to ``serve`` (or to its whole process group); seconds until it exited with 0."""
     started = time.monotonic()
@@ -99,3 +105,24 @@ def test_serve_stops_promptly_after_its_store_died_and_keeps_what_it_acknowledge
     assert logged_event_ids(second) == [f"view-{n}" for n in range(EVENTS)]
     # The whole group at once, as an orchestrator does: the store may go first.
     assert seconds_to_stop(second, whole_group=True) < STOP_BOUND_SECONDS, second.logs()
+
+
+def test_serve_stops_promptly_while_its_store_is_frozen_and_keeps_what_it_acknowledged(
+    start_server: StartServer, data_dir: Path
+) -> None:
+    first = start_server(data_dir)
+    first.wait_ready()
+    track_views(first)
+    frozen = StoreAddress.read(data_dir).pid
+    freeze_store(data_dir)
+    try:
+        time.sleep(1.0)  # the gateway's background work waits on the frozen store
+
+        assert seconds_to_stop(first, whole_group=False) < STOP_BOUND_SECONDS, first.logs()
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(frozen, signal.SIGCONT)
+
+    second = start_server(data_dir)
+    second.wait_ready()
+    assert logged_event_ids(second) == [f"view-{n}" for n in range(EVENTS)]
