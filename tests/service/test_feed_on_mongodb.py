@@ -77,6 +77,7 @@ async def test_the_stream_wakes_the_follower_and_is_reopened_after_an_invalidate
                 collect(follow(follower, subscription, subscription.start, lambda _: True), received)
             )
             await woken(log, received, first=0)
+            assert follower.stream_restarts == {}, "the stream, not a retry, woke the follower"
             # Dropping the collection invalidates the stream
             # (https://www.mongodb.com/docs/manual/reference/change-events/invalidate/).
             await replica_set_database.drop_collection("changes")
