@@ -30,9 +30,13 @@ from profilegate.service.segments import SegmentCatalogue, refresh_rule_extensio
 from profilegate.service.tiers import ActivePolicy
 from profilegate.settings import Settings
 from profilegate.storage.command_timing import CommandTimer
-from profilegate.storage.store import open_client, prepare
+from profilegate.storage.store import close_client, open_client, prepare
 
-STOP_TIMEOUT_SECONDS = 5.0
+# Shutdown stays well inside an orchestrator's grace period (30 s by default), also when the
+# store is gone: background work gets this long to finish its store call, then is cancelled,
+STOP_TIMEOUT_SECONDS = 2.0
+# and closing the client waits this long for the store.
+CLOSE_TIMEOUT_SECONDS = 1.0
 log = logging.getLogger("profilegate")
 
 
@@ -85,7 +89,9 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] = utc_now) -
                 rules = settings.profile_rules
                 segments = SegmentCatalogue(repos, settings.segment_cache_seconds)
                 policy = ActivePolicy(repos.tier_policies, settings.tier_policy_cache_seconds)
-                follower = FeedFollower(repos.changes, settings.feed_rules)
+                follower = FeedFollower(
+                    repos.changes, settings.feed_rules, on_stream_restart=prometheus.count_stream_restart
+                )
                 feed = ChangeRecorder(
                     repos.changes,
                     segments,
@@ -131,7 +137,7 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] = utc_now) -
                     for task in pending:
                         task.cancel()
                     await asyncio.gather(*tasks, return_exceptions=True)
-                await client.close()
+                await close_client(client, within=CLOSE_TIMEOUT_SECONDS)
 
     async def healthz(request: Request) -> JSONResponse:
         return JSONResponse({"status": "alive"})

@@ -23,6 +23,10 @@ DATABASE_FILE = "profilegate.sqlite"
 ADDRESS_FILE = "store.json"
 LOCK_FILE = "store.lock"
 START_TIMEOUT_SECONDS = 60.0
+# A store that has not stopped this long after SIGTERM (frozen, or stuck) is killed, so that
+# the gateway stops inside an orchestrator's grace period (30 s by default). Each write the
+# store acknowledged is already committed to its file, so a kill loses none of them.
+STOP_TIMEOUT_SECONDS = 3.0
 
 
 class EmbeddedStoreError(RuntimeError):
@@ -71,7 +75,7 @@ class EmbeddedStore:
             return
         if process.is_alive() and process.pid is not None:
             os.kill(process.pid, signal.SIGTERM)
-        process.join(30)
+        process.join(STOP_TIMEOUT_SECONDS)
         if process.is_alive():
             process.kill()
             process.join()

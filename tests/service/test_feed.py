@@ -16,8 +16,8 @@ from profilegate.storage.store import open_client
 NOW = datetime(2026, 11, 20, 10, 0, tzinfo=UTC)
 
 
-def entry(n: int) -> NewChange:
-    return NewChange(at=NOW, kind=ChangeKind.EVENT_TRACKED, profile_id="p", payload={"n": n}, shareable=True)
+def entry(n: int, at: datetime = NOW) -> NewChange:
+    return NewChange(at=at, kind=ChangeKind.EVENT_TRACKED, profile_id="p", payload={"n": n}, shareable=True)
 
 
 class Clock:
@@ -140,3 +140,37 @@ async def test_a_full_queue_marks_only_its_subscriber_lagged(database: Database)
             assert [c.payload["n"] for c in [await fast.next(), await fast.next()] if c] == [1, 2]
         with pytest.raises(SubscriberLagged):
             await anext(follow(follower, slow, None, everything))
+
+
+def test_the_change_stream_back_off_doubles_up_to_its_bound_and_never_spins() -> None:
+    rules = FeedRules(stream_retry_seconds=0.5, stream_retry_max_seconds=4.0)
+    assert [rules.stream_retry_delay(failures) for failures in range(1, 7)] == [0.5, 1, 2, 4, 4, 4]
+
+
+async def test_where_no_change_stream_opens_the_follower_polls_counts_and_retries(
+    database: Database,
+) -> None:
+    """The embedded store has no change streams: in the one-collection layout the follower's
+    ``watch`` fails for real, and the poll still delivers."""
+    log = ChangeLog(database, segment_size=None, retention_seconds=86_400)
+    now = datetime.now(UTC)  # the store's TTL monitor removes changes older than a day from now
+    restarts: list[str] = []
+    retried = asyncio.Event()
+
+    def restarted(reason: str) -> None:
+        restarts.append(reason)
+        if len(restarts) >= 3:
+            retried.set()
+
+    rules = FeedRules(poll_seconds=0.05, stream_retry_seconds=0.05, stream_retry_max_seconds=0.1)
+    follower = FeedFollower(log, rules, on_stream_restart=restarted)
+    async with running(follower), follower.subscribe() as subscription:
+        changes = follow(follower, subscription, subscription.start, everything)
+        await log.append([entry(1, now), entry(2, now)])  # not through a recorder: nothing wakes the follower
+        assert await drain(changes, 2) == [1, 2]
+        await asyncio.wait_for(retried.wait(), 5)
+        assert follower.running
+        await log.append([entry(3, now)])
+        assert await drain(changes, 1) == [3]
+    assert set(restarts) == {"refused"}
+    assert follower.stream_restarts["refused"] == len(restarts)

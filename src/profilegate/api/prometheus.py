@@ -101,6 +101,12 @@ feed_idle = Gauge(
     "Seconds since this process's follower passed a change on (or started).",
     multiprocess_mode="livemax",
 )
+feed_stream_restarts = Counter(
+    "profilegate_feed_change_stream_restarts",
+    "Times the change stream that wakes the feed follower ended or failed and was reopened, by "
+    "reason (invalidated, network, token_lost, refused, error); the feed is polled meanwhile.",
+    ["reason"],
+)
 store_duration = Histogram(
     "profilegate_store_command_duration_seconds",
     "MongoDB commands, from sending to the reply, by command name.",
@@ -123,6 +129,10 @@ def count_outcomes(outcomes: Iterable[EventOutcome], via: str) -> None:
 
 def count_error(source: str, kind: str) -> None:
     errors.labels(source, kind).inc()
+
+
+def count_stream_restart(reason: str) -> None:
+    feed_stream_restarts.labels(reason=reason).inc()
 
 
 def observe_store_command(command: str, seconds: float) -> None:

@@ -4,7 +4,10 @@ One follower per process reads the feed in place order and offers each change to
 subscription's bounded queue; offering never waits, so a slow subscriber never slows the
 others: when its queue is full it is marked lagged and told (``on_lag``), and it resumes
 from its last cursor. The follower is woken at once by writes of this process, by a change
-stream where the store has one, and otherwise polls every ``poll_seconds``.
+stream where the store has one, and otherwise polls every ``poll_seconds``. A change stream
+that ends (invalidated) or fails is reopened from its resume token after a back-off that
+doubles from ``stream_retry_seconds`` up to ``stream_retry_max_seconds``; the poll keeps the
+feed moving meanwhile, so a stream that is down delays changes by at most ``poll_seconds``.
 
 Places are handed out before their changes are stored, so a later place can be stored
 first. The follower never passes a hole at once: it waits up to ``hole_seconds`` for the
@@ -21,7 +24,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from profilegate.domain.changes import Change
-from profilegate.storage.changes import ChangeLog
+from profilegate.storage.changes import ChangeLog, ChangeStreamFailed, ResumeToken
 
 log = logging.getLogger("profilegate.feed")
 
@@ -35,6 +38,13 @@ class FeedRules:
     poll_seconds: float = 0.5
     queue_size: int = 1000
     hole_seconds: float = 5.0
+    stream_retry_seconds: float = 1.0
+    stream_retry_max_seconds: float = 30.0
+
+    def stream_retry_delay(self, failures: int) -> float:
+        """Seconds before reopening a change stream that ended or failed ``failures`` times in a
+        row (without passing a change in between)."""
+        return min(self.stream_retry_max_seconds, self.stream_retry_seconds * 2.0 ** max(0, failures - 1))
 
 
 class Subscription:
@@ -65,10 +75,19 @@ class Subscription:
 
 class FeedFollower:
     def __init__(
-        self, changes: ChangeLog, rules: FeedRules, clock: Callable[[], float] = time.monotonic
+        self,
+        changes: ChangeLog,
+        rules: FeedRules,
+        clock: Callable[[], float] = time.monotonic,
+        *,
+        on_stream_restart: Callable[[str], None] = lambda reason: None,
     ) -> None:
+        """``on_stream_restart(reason)``: each time the change stream ended or failed and is
+        to be reopened (reasons: ``invalidated`` and those of ``ChangeStreamFailed``)."""
         self.changes = changes
         self.rules = rules
+        self.stream_restarts: dict[str, int] = {}
+        self._on_stream_restart = on_stream_restart
         self.position = 0
         self._clock = clock
         self._subscriptions: set[Subscription] = set()
@@ -165,13 +184,33 @@ class FeedFollower:
             subscription.offer(change)
 
     async def _watch(self) -> None:
-        try:
-            async for _ in self.changes.watch():
-                self.wake()
-        except asyncio.CancelledError:
-            raise
-        except Exception as error:
-            log.info("no change stream (%s); polling the feed every %.2fs", error, self.rules.poll_seconds)
+        """Wake the follower on each insert the change stream reports; reopen the stream from
+        its resume token whenever it ends or fails, after a back-off."""
+        token: ResumeToken | None = None
+        failures = 0
+        while True:
+            try:
+                async for resume_token in self.changes.watch(token):
+                    token, failures = resume_token, 0
+                    self.wake()
+                reason, detail = "invalidated", "the stream was invalidated"
+            except ChangeStreamFailed as failure:
+                reason, detail = failure.reason, str(failure)
+                if failure.token_lost:
+                    token = None
+            failures += 1
+            delay = self.rules.stream_retry_delay(failures)
+            log.warning(
+                "change stream ended (%s: %s); polling the feed every %.2fs, reopening it in %.1fs",
+                reason,
+                detail,
+                self.rules.poll_seconds,
+                delay,
+            )
+            self.stream_restarts[reason] = self.stream_restarts.get(reason, 0) + 1
+            self._on_stream_restart(reason)
+            self.wake()  # what the stream missed while it went down
+            await asyncio.sleep(delay)
 
 
 class SubscriberLagged(Exception):

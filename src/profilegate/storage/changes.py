@@ -11,17 +11,45 @@ change streams exist (DESIGN sec. 2), it is rolled over into segments of a fixed
 places (``changes_s000000``, ...) that are dropped whole once older than the retention.
 """
 
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from datetime import datetime
+from typing import Any
 
 from pymongo import ASCENDING, IndexModel
+from pymongo.errors import ConnectionFailure, OperationFailure, PyMongoError
 
 from profilegate.domain.changes import Change, ChangeKind, NewChange
 from profilegate.storage.documents import Collection, Database, Document
 from profilegate.storage.places import handed_out, reserve
 
+type ResumeToken = Mapping[str, Any]
+
 COUNTER = "changes"
 PLACE_DIGITS = 15
+# The resume token is no longer in the oplog, or the stream cannot go on from it
+# (https://www.mongodb.com/docs/manual/reference/error-codes/: ChangeStreamHistoryLost,
+# ChangeStreamFatalError).
+TOKEN_LOST_CODES = frozenset({280, 286})
+
+
+class ChangeStreamFailed(Exception):
+    """The change stream could not be opened, or broke. ``reason``: ``network`` (no store
+    reachable, a failover the driver could not resume from), ``token_lost`` (start again
+    without the token), ``refused`` (the store answered an error: no change streams on a
+    standalone server or the embedded store) or ``error``."""
+
+    def __init__(self, error: PyMongoError) -> None:
+        super().__init__(str(error))
+        self.reason = _failure_reason(error)
+        self.token_lost = self.reason == "token_lost"
+
+
+def _failure_reason(error: PyMongoError) -> str:
+    if isinstance(error, ConnectionFailure):
+        return "network"
+    if isinstance(error, OperationFailure):
+        return "token_lost" if error.code in TOKEN_LOST_CODES else "refused"
+    return "error"
 
 
 class ChangeLog:
@@ -111,12 +139,25 @@ class ChangeLog:
         names = await self._database.list_collection_names(filter={"name": {"$regex": "^changes_s"}})
         return [self._database[name] for name in sorted(names)]
 
-    async def watch(self) -> AsyncIterator[None]:
-        """Yield once per batch of inserts, through a change stream (raises where there is none)."""
+    async def watch(self, resume_token: ResumeToken | None = None) -> AsyncIterator[ResumeToken | None]:
+        """Yield the stream's resume token after each insert into the feed, through a change
+        stream that starts after ``resume_token`` (None: from now); end when the stream is
+        invalidated (the collection dropped or renamed). Raises ``ChangeStreamFailed`` where
+        the stream cannot be opened or breaks.
+
+        ``startAfter`` rather than ``resumeAfter``: only it resumes after an invalidate
+        (https://www.mongodb.com/docs/manual/changeStreams/#start-a-change-stream-after-an-event).
+        The driver already resumes once by itself after a resumable error (a network error, a
+        primary stepping down); what reaches here it could not resume.
+        """
+        # Invalidate events pass any $match (https://www.mongodb.com/docs/manual/reference/change-events/invalidate/).
         pipeline = [{"$match": {"operationType": "insert"}}]
-        async with await self._database["changes"].watch(pipeline) as stream:
-            async for _ in stream:
-                yield None
+        try:
+            async with await self._database["changes"].watch(pipeline, start_after=resume_token) as stream:
+                async for _ in stream:
+                    yield stream.resume_token
+        except PyMongoError as error:
+            raise ChangeStreamFailed(error) from error
 
     def _collections(self, first: int, last: int) -> list[Collection]:
         if self._segment_size is None:

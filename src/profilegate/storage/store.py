@@ -3,6 +3,7 @@
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+import pymongo
 from pymongo import AsyncMongoClient
 from pymongo.monitoring import CommandListener
 
@@ -46,6 +47,19 @@ def open_client(uri: str, *, listeners: Sequence[CommandListener] = ()) -> Async
     ``listeners``: pymongo command listeners, e.g. a ``CommandTimer`` for store latency.
     """
     return AsyncMongoClient(uri, tz_aware=True, appname="profilegate", event_listeners=list(listeners))
+
+
+async def close_client(client: AsyncMongoClient[Document], *, within: float) -> None:
+    """Close the client, waiting at most about ``within`` seconds for the store.
+
+    Closing ends the client's server sessions with an ``endSessions`` command, which first
+    selects a server: against a store that is gone that waits the whole server selection
+    timeout (30 s by default). The operation timeout caps that wait, and the driver ignores
+    a failed ``endSessions``
+    (https://www.mongodb.com/docs/manual/reference/command/endSessions/).
+    """
+    with pymongo.timeout(within):
+        await client.close()
 
 
 async def ping(database: Database) -> None:
