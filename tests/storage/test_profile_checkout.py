@@ -1,5 +1,7 @@
 """The checkout copy of a profile: what a tier needs, small, never older than the profile's last write."""
 
+import asyncio
+import random
 from datetime import UTC, date, datetime, timedelta
 
 from profilegate.domain.aggregates import Aggregates, DayBucket
@@ -90,3 +92,38 @@ async def test_a_replay_heals_a_copy_left_behind_by_a_write_that_died(
 
     assert [outcome.status.value for outcome in replayed.results] == ["duplicate"]
     assert await repos.profiles.loyalty_view(profile_id) == before
+
+
+async def test_concurrent_writes_of_many_versions_end_with_the_newest(repos: Repositories) -> None:
+    versions = list(range(1, 41))
+    random.Random(17).shuffle(versions)
+
+    await asyncio.gather(*(repos.profiles.refresh_checkout(profile(v, 1_000 * v)) for v in versions))
+
+    view = await repos.profiles.loyalty_view("p-1")
+    assert view is not None
+    assert view.spend == {day_number(date(2026, 11, 1)): 1_000 * 40 - 500}
+
+
+async def test_racing_first_writes_of_many_profiles_end_with_the_newest(repos: Repositories) -> None:
+    """Each profile's first checkout document is written by eight versions at once: on MongoDB
+    the upserts that lose the insert race fail with a duplicate key and must be made again."""
+    writes = [
+        profile(v, 1_000 * v).model_copy(update={"id": f"p-{n}"}) for n in range(50) for v in range(1, 9)
+    ]
+    random.Random(6).shuffle(writes)
+
+    await asyncio.gather(*(repos.profiles.refresh_checkout(write) for write in writes))
+
+    views = [await repos.profiles.loyalty_view(f"p-{n}") for n in range(50)]
+    assert {None if view is None else view.spend[day_number(date(2026, 11, 1))] for view in views} == {7_500}
+
+
+async def test_a_stale_write_after_a_newer_one_leaves_the_newer(repos: Repositories) -> None:
+    await repos.profiles.refresh_checkout(profile(version=5, gross=50_000))
+    await repos.profiles.refresh_checkout(profile(version=4, gross=40_000))
+    await repos.profiles.refresh_checkout(profile(version=5, gross=1))  # the same version again
+
+    view = await repos.profiles.loyalty_view("p-1")
+    assert view is not None
+    assert view.spend == {day_number(date(2026, 11, 1)): 49_500}
