@@ -118,6 +118,15 @@ async def track(gateway: GatewayClient, *events: dict[str, Any]) -> None:
     assert response.json()["accepted"] == len(events), response.text
 
 
+async def open_shop(gateway: GatewayClient) -> str:
+    """Extensions, the tier policy and a storefront key: the shop's set-up. Returns the key."""
+    await define_fixture_extensions(gateway)
+    await define(gateway, name="vip")
+    published = await gateway.execute(PUBLISH, {"policy": FIXTURE, "activate": True})
+    assert published.data["publishTierPolicy"]["__typename"] == "TierPolicy"
+    return await gateway.create_key("STOREFRONT", "shop-web")
+
+
 async def hot_paths(gateway: GatewayClient, storefront: str) -> None:
     """What a busy shop sends: tracking, checkouts (known and guest), identify, an extension."""
     await track(gateway, order("e-1", "ann@example.com", "120.00"))
@@ -135,11 +144,7 @@ async def hot_paths(gateway: GatewayClient, storefront: str) -> None:
 
 async def test_every_command_of_the_hot_paths_carries_the_shard_key(mongodb_layout: GatewayClient) -> None:
     gateway = mongodb_layout
-    await define_fixture_extensions(gateway)
-    await define(gateway, name="vip")
-    published = await gateway.execute(PUBLISH, {"policy": FIXTURE, "activate": True})
-    assert published.data["publishTierPolicy"]["__typename"] == "TierPolicy"
-    storefront = await gateway.create_key("STOREFRONT", "shop-web")
+    storefront = await open_shop(gateway)
 
     with RECORDER.recording() as commands:
         await hot_paths(gateway, storefront)

@@ -60,8 +60,15 @@ def sharded() -> dict[str, str]:
 
 
 def shard_commands(database: str) -> list[str]:
-    """The mongosh commands that shard the collections (``sh.enableSharding`` first)."""
+    """The mongosh commands that shard the collections (``sh.enableSharding`` first).
+
+    A collection that already holds documents needs an index on its shard key before
+    ``shardCollection`` (https://www.mongodb.com/docs/manual/reference/method/sh.shardCollection/).
+    """
     commands = [f'sh.enableSharding("{database}");']
     for name, key in sharded().items():
+        commands.append(
+            f'db.getSiblingDB("{database}").getCollection("{name}").createIndex({{ "{key}": "{HASHED}" }});'
+        )
         commands.append(f'sh.shardCollection("{database}.{name}", {{ "{key}": "{HASHED}" }});')
     return commands
