@@ -138,7 +138,8 @@ async def test_a_stale_write_after_a_newer_one_leaves_the_newer(repos: Repositor
 @pytest.fixture
 async def replica_set() -> AsyncIterator[list[Repositories]]:
     """Eight clients of their own on one database of the replica set MONGODB_URI names, so
-    that the server runs their writes in parallel (the embedded store runs one at a time)."""
+    that the server runs their writes in parallel (the embedded store does not interleave an
+    upsert's match and insert)."""
     uri = os.environ.get("MONGODB_URI")
     if not uri:
         pytest.fail("tests marked mongodb run against the replica set MONGODB_URI names")
