@@ -36,6 +36,8 @@ from profilegate.service.seed import seed as load_fixtures
 from profilegate.service.segments import SegmentCatalogue, refresh_rule_extensions
 from profilegate.service.tiers import ActivePolicy
 from profilegate.settings import Settings
+from profilegate.storage.index_plan import Retentions, create_planned, mongosh_script, planned_indexes
+from profilegate.storage.layout import Layout, load_layout
 from profilegate.storage.store import Repositories, open_client, prepare
 
 app = typer.Typer(
@@ -140,6 +142,58 @@ def seed(
         typer.echo(f"{seeded.segments} segments saved", err=True)
 
     asyncio.run(run())
+
+
+@app.command("create-indexes")
+def create_indexes(
+    print_only: Annotated[
+        bool,
+        typer.Option(
+            "--print", help="Print the collections, indexes and shard commands as mongosh JavaScript."
+        ),
+    ] = False,
+) -> None:
+    """Create every collection and index of the MongoDB layout ahead of a deploy, on the
+    database MONGODB_URI and PROFILEGATE_DATABASE name. Safe to repeat."""
+    settings = Settings()
+    plan = planned_indexes(_retentions(settings), segment_indexes=settings.segment_indexes)
+    if print_only:
+        typer.echo(mongosh_script(settings.database, plan), nl=False)
+        return
+    if settings.mongodb_uri is None:
+        typer.echo(
+            "error: set MONGODB_URI (the embedded store's gateway creates its indexes itself)", err=True
+        )
+        raise typer.Exit(2)
+
+    async def run() -> Layout:
+        client = open_client(settings.mongodb_uri or "")
+        try:
+            database = client[settings.database]
+            layout = await load_layout(database, settings.layout(embedded=False))
+            if layout == Layout():
+                await create_planned(database, plan)
+            return layout
+        finally:
+            await client.close()
+
+    layout = asyncio.run(run())
+    if layout != Layout():
+        typer.echo(
+            f"error: database {settings.database} is laid out for the embedded store ({layout})", err=True
+        )
+        raise typer.Exit(1)
+    count = sum(len(models) for models in plan.values())
+    typer.echo(f"{len(plan)} collections and {count} indexes ready in {settings.database}", err=True)
+
+
+def _retentions(settings: Settings) -> Retentions:
+    return Retentions(
+        events=settings.event_retention_days * 86_400,
+        changes=settings.change_retention_days * 86_400,
+        tombstones=settings.tombstone_retention_days * 86_400,
+        audit=settings.audit_retention_days * 86_400,
+    )
 
 
 @app.command("rebuild-aggregates")

@@ -1,6 +1,13 @@
 """The checkout copy of a profile: what a tier needs, small, never older than the profile's last write."""
 
+import asyncio
+import os
+import random
+import uuid
+from collections.abc import AsyncIterator
 from datetime import UTC, date, datetime, timedelta
+
+import pytest
 
 from profilegate.domain.aggregates import Aggregates, DayBucket
 from profilegate.domain.extensions import ExtensionGrant
@@ -9,8 +16,9 @@ from profilegate.domain.tiers import day_number
 from profilegate.service.tracking import track
 from profilegate.settings import Settings
 from profilegate.storage.documents import Database
+from profilegate.storage.layout import Layout
 from profilegate.storage.partitions import PartitionedCollection
-from profilegate.storage.store import Repositories
+from profilegate.storage.store import Repositories, open_client, prepare
 from tests.conftest import TEST_PARTITIONS
 from tests.service.raw_events import email_ref, order
 
@@ -90,3 +98,75 @@ async def test_a_replay_heals_a_copy_left_behind_by_a_write_that_died(
 
     assert [outcome.status.value for outcome in replayed.results] == ["duplicate"]
     assert await repos.profiles.loyalty_view(profile_id) == before
+
+
+async def test_concurrent_writes_of_many_versions_end_with_the_newest(repos: Repositories) -> None:
+    versions = list(range(1, 41))
+    random.Random(17).shuffle(versions)
+
+    await asyncio.gather(*(repos.profiles.refresh_checkout(profile(v, 1_000 * v)) for v in versions))
+
+    view = await repos.profiles.loyalty_view("p-1")
+    assert view is not None
+    assert view.spend == {day_number(date(2026, 11, 1)): 1_000 * 40 - 500}
+
+
+async def test_racing_first_writes_of_many_profiles_end_with_the_newest(repos: Repositories) -> None:
+    """Each profile's first checkout document is written by eight versions at once: on MongoDB
+    the upserts that lose the insert race fail with a duplicate key and must be made again."""
+    writes = [
+        profile(v, 1_000 * v).model_copy(update={"id": f"p-{n}"}) for n in range(50) for v in range(1, 9)
+    ]
+    random.Random(6).shuffle(writes)
+
+    await asyncio.gather(*(repos.profiles.refresh_checkout(write) for write in writes))
+
+    views = [await repos.profiles.loyalty_view(f"p-{n}") for n in range(50)]
+    assert {None if view is None else view.spend[day_number(date(2026, 11, 1))] for view in views} == {7_500}
+
+
+async def test_a_stale_write_after_a_newer_one_leaves_the_newer(repos: Repositories) -> None:
+    await repos.profiles.refresh_checkout(profile(version=5, gross=50_000))
+    await repos.profiles.refresh_checkout(profile(version=4, gross=40_000))
+    await repos.profiles.refresh_checkout(profile(version=5, gross=1))  # the same version again
+
+    view = await repos.profiles.loyalty_view("p-1")
+    assert view is not None
+    assert view.spend == {day_number(date(2026, 11, 1)): 49_500}
+
+
+@pytest.fixture
+async def replica_set() -> AsyncIterator[list[Repositories]]:
+    """Eight clients of their own on one database of the replica set MONGODB_URI names, so
+    that the server runs their writes in parallel (the embedded store does not interleave an
+    upsert's match and insert)."""
+    uri = os.environ.get("MONGODB_URI")
+    if not uri:
+        pytest.fail("tests marked mongodb run against the replica set MONGODB_URI names")
+    name = f"test_{uuid.uuid4().hex[:12]}"
+    clients = [open_client(uri) for _ in range(8)]
+    try:
+        yield [await prepare(client[name], Layout()) for client in clients]
+    finally:
+        await clients[0].drop_database(name)
+        for client in clients:
+            await client.close()
+
+
+@pytest.mark.mongodb
+async def test_first_writes_racing_on_a_replica_set_end_with_the_newest(
+    replica_set: list[Repositories],
+) -> None:
+    """On MongoDB an upsert whose filter is not equalities on ``_id`` alone is not retried when
+    it loses the insert race: the older version's document stayed before the fix."""
+    writes = [
+        (v % len(replica_set), profile(v, 1_000 * v).model_copy(update={"id": f"p-{n}"}))
+        for n in range(200)
+        for v in range(1, 9)
+    ]
+    random.Random(6).shuffle(writes)
+
+    await asyncio.gather(*(replica_set[client].profiles.refresh_checkout(write) for client, write in writes))
+
+    views = [await replica_set[0].profiles.loyalty_view(f"p-{n}") for n in range(200)]
+    assert {None if view is None else view.spend[day_number(date(2026, 11, 1))] for view in views} == {7_500}

@@ -5,12 +5,12 @@ day, packed into one binary field, the extensions and the merge pointer), so the
 reads a small document whatever the customer's history: the embedded store decodes a whole
 document on every read, at a cost per element (measured: 365 day buckets ~30 ms, the same
 spend packed ~2 ms). It is derived state, rewritten after every write of the profile and
-guarded by the profile's version, so an older write never overwrites a newer one. A write
+guarded by the profile's version, so an older write never overwrites a newer one, also when
+two writes of one profile race (``refresh_checkout``). A write
 that died between the two leaves it one version behind until the profile's next write, or
 a replay of the same events (which rewrites it), or ``rebuild-aggregates``.
 """
 
-import contextlib
 from collections.abc import AsyncIterator, Mapping
 from datetime import datetime
 from typing import Any, NamedTuple
@@ -90,10 +90,17 @@ class ProfileRepository:
         document = checkout_document(profile)
         del document["_id"]
         collection = self._checkout.for_id(profile.id)
-        with contextlib.suppress(DuplicateKeyError):  # a newer version's document is there: it stays
-            await collection.update_one(
-                {"_id": profile.id, "version": {"$lt": profile.version}}, {"$set": document}, upsert=True
-            )
+        older = {"_id": profile.id, "version": {"$lt": profile.version}}
+        try:
+            await collection.update_one(older, {"$set": document}, upsert=True)
+        except DuplicateKeyError:
+            # No older document matched, but one with this _id was there by the time the upsert
+            # inserted: either a newer version's (it stays) or a racing first write of an older
+            # version, inserted between our match and our insert. MongoDB retries such an upsert
+            # only when its filter is equalities on the unique key alone, which ours is not
+            # (https://www.mongodb.com/docs/manual/reference/method/db.collection.update/#upsert-with-duplicate-values),
+            # so the update is made again, now on the document that exists, still only if older.
+            await collection.update_one(older, {"$set": document})
 
     async def tier_counts(self, policy: TierPolicy, now: datetime) -> dict[str | None, int]:
         """Profiles (not merged away) per tier under ``policy``, counted by the database."""
