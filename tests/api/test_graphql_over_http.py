@@ -317,3 +317,10 @@ async def test_a_field_error_keeps_data_and_answers_200(gateway: GatewayClient) 
     assert response.status_code == 200
     assert response.json()["data"] == {"profile": None}
     assert response.json()["errors"][0]["path"] == ["profile"]
+
+
+async def test_other_methods_are_405_naming_the_allowed_ones(gateway: GatewayClient) -> None:
+    response = await gateway.http.put("/graphql", json={"query": TYPENAME}, headers=AUTH)
+
+    assert response.status_code == 405
+    assert {"GET", "POST"} <= {method.strip() for method in response.headers["allow"].split(",")}

@@ -62,7 +62,7 @@ def check_operation_name(data: GraphQLRequestData) -> None:
 def refusal(error: HTTPException, graphql_json: bool) -> Response:
     """Strawberry's plain-text refusal as a GraphQL response, with the status the media type asks."""
     status = error.status_code
-    headers = {}
+    headers = {"allow": "GET, POST"} if status == 405 else {}
     if isinstance(error.__cause__, InvalidOperationTypeError):
         status, headers = 405, {"allow": "POST"}  # a mutation over GET: only POST may change data
     elif status == 400 and not graphql_json and not isinstance(error, MalformedRequest):
