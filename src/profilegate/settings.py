@@ -8,7 +8,8 @@ from typing import Literal
 from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from profilegate.domain.events import EventRules
+from profilegate.domain.events import PROPERTY_LIMITS, EventRules
+from profilegate.domain.free_form import MONGODB_MAX_BYTES, MONGODB_MAX_DEPTH, FreeFormLimits
 from profilegate.domain.keys import Role
 from profilegate.domain.money import Currencies
 from profilegate.domain.rate_limits import RateLimit
@@ -54,6 +55,17 @@ class Settings(BaseSettings):
     traits_max_keys: int = Field(default=256, ge=1)
     traits_max_depth: int = Field(default=5, ge=1)
     trait_key_max_length: int = Field(default=64, ge=1)
+    # What one event's properties may hold (domain/events.py, docs/limits.md); bounded well
+    # under MongoDB's nesting depth of 100 and its 16 MiB documents.
+    event_properties_max_bytes: int = Field(
+        default=PROPERTY_LIMITS.max_bytes, ge=256, le=MONGODB_MAX_BYTES // 4
+    )
+    event_properties_max_keys: int = Field(default=PROPERTY_LIMITS.max_keys, ge=1, le=100_000)
+    event_properties_max_depth: int = Field(
+        default=PROPERTY_LIMITS.max_depth, ge=1, le=MONGODB_MAX_DEPTH // 2
+    )
+    event_property_key_max_length: int = Field(default=PROPERTY_LIMITS.max_key_length, ge=1, le=1024)
+    event_property_string_max_length: int = Field(default=PROPERTY_LIMITS.max_string_length or 8192, ge=1)
     event_segment_size: int | None = Field(default=None, ge=100)
     event_retention_days: int = Field(default=1130, ge=1)
     daily_retention_days: int = Field(default=1130, ge=1)
@@ -188,6 +200,13 @@ class Settings(BaseSettings):
             currencies=Currencies(base=self.base_currency, rates=dict(self.currency_rates)),
             max_future_skew=timedelta(seconds=self.max_event_skew_seconds),
             phone_region=self.default_phone_region,
+            properties=FreeFormLimits(
+                max_bytes=self.event_properties_max_bytes,
+                max_keys=self.event_properties_max_keys,
+                max_depth=self.event_properties_max_depth,
+                max_key_length=self.event_property_key_max_length,
+                max_string_length=self.event_property_string_max_length,
+            ),
         )
 
     @property

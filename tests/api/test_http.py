@@ -85,12 +85,14 @@ async def test_a_streamed_oversized_body_is_413_without_reading_it_all(
     assert sent < 200 * len(chunk)
 
 
-async def test_malformed_json_is_a_clear_400(gateway: GatewayClient) -> None:
+async def test_malformed_json_is_a_clear_error(gateway: GatewayClient) -> None:
     response = await gateway.http.post(
-        "/graphql", content=b'{"query": ', headers={**AUTH, "content-type": "application/json"}
+        "/graphql",
+        content=b'{"query": ',
+        headers={**AUTH, "content-type": "application/json", "accept": "application/graphql-response+json"},
     )
     assert response.status_code == 400
-    assert "JSON" in response.text
+    assert "JSON" in response.json()["errors"][0]["message"]
 
 
 async def test_get_runs_queries_but_not_mutations(gateway: GatewayClient) -> None:
@@ -98,7 +100,7 @@ async def test_get_runs_queries_but_not_mutations(gateway: GatewayClient) -> Non
     assert response.json() == {"data": {"viewer": {"name": "admin-key", "role": "ADMIN"}}}
     mutation = 'mutation { revokeApiKey(idOrName: "x") { keys { id } } }'
     refused = await gateway.http.get("/graphql", params={"query": mutation}, headers=AUTH)
-    assert refused.status_code == 400
+    assert refused.status_code == 405
     assert "GET" in refused.text
 
 
@@ -106,14 +108,15 @@ async def test_graphql_response_json_when_asked_for(gateway: GatewayClient) -> N
     accept = {"accept": "application/graphql-response+json, application/json;q=0.9"}
     ok = await gateway.execute(VIEWER, headers=accept)
     assert ok.status == 200
-    assert ok.headers["content-type"] == "application/graphql-response+json"
+    assert ok.headers["content-type"] == "application/graphql-response+json; charset=utf-8"
     invalid = await gateway.execute("{ viewer { nosuchfield } }", headers=accept)
     assert invalid.status == 400
-    assert invalid.headers["content-type"] == "application/graphql-response+json"
+    assert invalid.headers["content-type"] == "application/graphql-response+json; charset=utf-8"
+    assert "data" not in invalid.body
     # Plain JSON clients get 200 for the same validation error, as the spec asks.
     plain = await gateway.execute("{ viewer { nosuchfield } }")
     assert plain.status == 200
-    assert plain.headers["content-type"] == "application/json"
+    assert plain.headers["content-type"] == "application/json; charset=utf-8"
     assert "nosuchfield" in plain.body["errors"][0]["message"]
 
 

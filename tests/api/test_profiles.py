@@ -33,6 +33,13 @@ mutation Consent($ref: ProfileRef!, $consent: ConsentInput!) {
 """
 
 
+def _nested(levels: int) -> dict[str, Any]:
+    value: dict[str, Any] = {}
+    for _ in range(levels - 1):
+        value = {"n": value}
+    return value
+
+
 def by_email(value: str) -> dict[str, Any]:
     return {"identity": {"type": "EMAIL", "value": value}}
 
@@ -144,6 +151,8 @@ async def test_oversized_traits_are_refused_and_the_profile_is_unchanged(gateway
         ({"a": {"b": {"c": {"d": {"e": {"f": 1}}}}}}, "traits.a.b.c.d.e"),
         ({"bad.key": 1}, "traits.bad.key"),
         ({"$where": 1}, "traits.$where"),
+        ({"nul\u0000": 1}, "traits.nul\\u0000"),
+        ({"deep": _nested(120)}, "traits.deep.n.n.n.n"),
     ]
     for traits, field in cases:
         payload = await upsert(gateway, ref=ref, traits=traits)

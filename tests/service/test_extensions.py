@@ -6,7 +6,7 @@ from datetime import datetime, timedelta
 import pytest
 
 from profilegate.domain.errors import InvalidInput, NotPermitted, ProfileNotFound, UnknownExtension
-from profilegate.domain.extensions import ExtensionDefinition
+from profilegate.domain.extensions import MAX_EXTENSIONS_PER_PROFILE, ExtensionDefinition
 from profilegate.domain.identities import IdentityType, normalise_identity
 from profilegate.domain.keys import Principal, Role
 from profilegate.domain.profiles import Profile
@@ -254,3 +254,22 @@ async def test_concurrent_changes_to_one_profile_all_land(
     assert set(after.extensions) == set(names)
     assert after.version == profile.version + len(names)
     assert sorted(entry["name"] for entry in await repos.profiles.extension_log(profile.id)) == names
+
+
+async def test_an_extension_past_the_per_profile_cap_is_refused_and_nothing_changes(
+    repos: Repositories, profile: Profile, now: datetime
+) -> None:
+    for index in range(MAX_EXTENSIONS_PER_PROFILE + 1):
+        await define_extension(repos, ExtensionDefinition(name=f"badge-{index}", description="A badge"))
+    for index in range(MAX_EXTENSIONS_PER_PROFILE):
+        await set_extension(repos, REF, f"badge-{index}", "earned", None, ADMIN, now)
+    full = await stored(repos, profile)
+
+    with pytest.raises(InvalidInput) as refused:
+        await set_extension(repos, REF, f"badge-{MAX_EXTENSIONS_PER_PROFILE}", "earned", None, ADMIN, now)
+
+    assert refused.value.field == "name"
+    assert f"at most {MAX_EXTENSIONS_PER_PROFILE} extensions" in refused.value.reason
+    assert await stored(repos, profile) == full
+    again = await set_extension(repos, REF, "badge-0", "earned again", None, ADMIN, now)
+    assert again.changed is True  # one it carries may still be set again

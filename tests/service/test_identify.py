@@ -5,6 +5,7 @@ from datetime import datetime, timedelta
 from profilegate.domain.events import EventRules
 from profilegate.domain.identities import IdentityType, normalise_identity
 from profilegate.domain.keys import Principal, Role
+from profilegate.domain.merges import MAX_MERGED_FROM
 from profilegate.domain.refs import ProfileRef
 from profilegate.service.identify import IdentifyRules, _mark, identify
 from profilegate.service.profiles import ProfileRules
@@ -92,3 +93,26 @@ async def test_events_tracked_during_a_merge_reach_the_winner_once(
     merged = await find_profile(repos, ProfileRef(identity=EMAIL))
     assert merged is not None
     assert merged.aggregates.counts == {"order_completed": 1, "product_view": 4}
+
+
+async def test_a_merge_older_than_the_merged_from_cap_is_not_taken_in_twice(
+    repos: Repositories, rules: ProfileRules, now: datetime
+) -> None:
+    tracking = TrackingRules(events=EventRules(), profiles=rules)
+    identifying = IdentifyRules(profiles=rules, blocked_identities=frozenset(), retention_days=400)
+    await track(repos, purchase(now - timedelta(hours=2)), tracking, now)
+    await track(repos, views(2, now - timedelta(hours=1)), tracking, now)
+    anonymous = await find_profile(repos, ProfileRef(identity=ANON))
+    assert anonymous is not None
+    done = (await identify(repos, ANON, (EMAIL,), {}, identifying, ADMIN, now)).profile
+    # A hundred later merges pushed this one out of mergedFrom, and its identity still points
+    # at the loser (as after a crash before the keys were moved): only the merge log knows.
+    later = tuple(f"{n:032x}" for n in range(MAX_MERGED_FROM))
+    pushed_out = done.model_copy(update={"merged_from": later, "version": done.version + 1})
+    assert await repos.profiles.replace_fields(pushed_out, expected_version=done.version)
+    await repos.identity_keys.repoint(ANON.key, done.id, anonymous.id)
+
+    again = await identify(repos, ANON, (EMAIL,), {}, identifying, ADMIN, now)
+
+    assert again.profile.id == done.id
+    assert again.profile.aggregates.counts == {"order_completed": 1, "product_view": 2}

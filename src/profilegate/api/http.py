@@ -5,7 +5,7 @@ from datetime import UTC, datetime
 from typing import Any, TypedDict, cast
 
 import orjson
-from cross_web import AsyncHTTPRequestAdapter, StarletteRequestAdapter
+from cross_web import AsyncHTTPRequestAdapter, HTTPException, StarletteRequestAdapter
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -18,6 +18,15 @@ from strawberry.http.exceptions import WebSocketDisconnected
 from strawberry.schema import BaseSchema
 
 from profilegate.api.context import Context
+from profilegate.api.graphql_http import (
+    check_body,
+    check_operation_name,
+    content_type,
+    is_request_error,
+    prefers_graphql_response,
+    refusal,
+    without_data,
+)
 from profilegate.api.limits import PERSISTED_QUERY_REQUIRED
 from profilegate.api.origins import allowing, cross_origin, is_options, origin_refused, preflight_answer
 from profilegate.api.persisted import PersistedDocuments
@@ -33,7 +42,6 @@ from profilegate.service.tiers import ActivePolicy, TierRules
 from profilegate.service.tracking import TrackingRules
 from profilegate.storage.store import Repositories
 
-GRAPHQL_RESPONSE = "application/graphql-response+json"
 PRINCIPAL = "profilegate.principal"
 RATE_LIMITER = "profilegate.rate_limiter"
 
@@ -94,7 +102,7 @@ class GraphQLView(GraphQL[Context, None]):
     async def get_context(self, request: Request | WebSocket, response: Response | WebSocket) -> Context:
         state = cast(GatewayState, request.scope["state"])
         if isinstance(response, NegotiatedResponse):
-            response.graphql_response_json = _prefers_graphql_response(request.headers.get("accept", ""))
+            response.graphql_response_json = prefers_graphql_response(request.headers.get("accept", ""))
         return Context(
             repos=state["repos"],
             caller=request.scope.get(PRINCIPAL),
@@ -117,13 +125,29 @@ class GraphQLView(GraphQL[Context, None]):
         self, request: AsyncHTTPRequestAdapter
     ) -> GraphQLRequestData | list[GraphQLRequestData]:
         """A persisted operation's hash in place of the query: the registered document runs."""
+        check_body(
+            request.method, request.headers, await request.get_body() if request.method == "POST" else b""
+        )
         data = await super().parse_http_body(request)
         if isinstance(data, list):
             return data
+        check_operation_name(data)
         scope = cast(ScopedRequestAdapter, request).scope
         operations = cast(GatewayState, scope["state"])["repos"].persisted_operations
         await self._persisted.substitute(operations, data, await _document_id(request, data), scope)
         return data
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Strawberry answers a refused HTTP request in plain text; we answer in the negotiated JSON."""
+        if scope["type"] != "http":
+            await super().__call__(scope, receive, send)
+            return
+        request = Request(scope, receive)
+        try:
+            response = await self.run(request)
+        except HTTPException as error:
+            response = refusal(error, prefers_graphql_response(request.headers.get("accept", "")))
+        await response(scope, receive, send)
 
     def should_render_graphql_ide(self, request: BaseRequestProtocol) -> bool:
         """Not for a persisted operation asked for by GET (its hash in place of the query)."""
@@ -164,11 +188,14 @@ class GraphQLView(GraphQL[Context, None]):
         response_data: GraphQLHTTPResponse | list[GraphQLHTTPResponse],
         sub_response: Response,
     ) -> Response:
+        graphql_json = isinstance(sub_response, NegotiatedResponse) and sub_response.graphql_response_json
+        refused = graphql_json and isinstance(response_data, dict) and is_request_error(response_data)
+        if refused and isinstance(response_data, dict):
+            response_data = without_data(response_data)  # the watershed: nothing ran, so no data entry
         response = super().create_response(response_data, sub_response)
-        if isinstance(sub_response, NegotiatedResponse) and sub_response.graphql_response_json:
-            response.headers["content-type"] = GRAPHQL_RESPONSE
-            if isinstance(response_data, dict) and _is_request_error(response_data):
-                response.status_code = 400
+        response.headers["content-type"] = content_type(graphql_json)
+        if refused:
+            response.status_code = 400
         if isinstance(response_data, dict) and _needs_persisted(response_data):
             response.status_code = 403  # whatever the media type: this key may not send queries
         return response
@@ -182,21 +209,6 @@ async def _document_id(request: AsyncHTTPRequestAdapter, data: GraphQLRequestDat
         return request.query_params.get("documentId")
     body = orjson.loads(await request.get_body())
     return body.get("documentId") if isinstance(body, dict) else None
-
-
-def _prefers_graphql_response(accept: str) -> bool:
-    """Whether the client listed ``application/graphql-response+json`` before plain JSON."""
-    graphql_at = accept.find(GRAPHQL_RESPONSE)
-    if graphql_at < 0:
-        return False
-    json_at = accept.find("application/json")
-    return json_at < 0 or graphql_at < json_at
-
-
-def _is_request_error(data: GraphQLHTTPResponse) -> bool:
-    """No execution happened (parse or validation failed): no data, errors without a path."""
-    errors = cast(list[dict[str, object]], data.get("errors") or [])
-    return data.get("data") is None and bool(errors) and all(e.get("path") is None for e in errors)
 
 
 def _needs_persisted(data: GraphQLHTTPResponse) -> bool:

@@ -17,6 +17,11 @@ from profilegate.domain.events import EventType, TrackedEvent
 # Replays are recognised among the last this many events applied to a profile. Ids are kept
 # as 48-bit digests (6 bytes each in storage), so the guard stays small on every profile.
 RECENT_EVENT_IDS = 500
+# A profile keeps its heaviest categories only: the top this many by weight, ties by name.
+MAX_CATEGORIES = 500
+# Orders known to a profile (``order_index``): those of the retention window, at most this
+# many, the newest by day kept; returns or cancellations of orders never seen go first.
+MAX_ORDER_ENTRIES = 5_000
 
 
 def event_digest(event_id: str) -> str:
@@ -285,15 +290,29 @@ class _Mutable:
             **self.values,
             counts=self.counts,
             channels=self.channels,
-            categories=self.categories,
-            order_index={
-                key: entry
-                for key, entry in self.orders_index.items()
-                if entry.day is None or entry.day >= cutoff
-            },
+            categories=heaviest_categories(self.categories),
+            order_index=newest_orders(self.orders_index, cutoff),
             daily={day: bucket for day, bucket in sorted(self.daily.items()) if day >= cutoff},
             recent_event_ids=tuple(self.recent),
         )
+
+
+def heaviest_categories(categories: dict[str, int]) -> dict[str, int]:
+    """The top :data:`MAX_CATEGORIES` by weight, ties by name: the same whatever the order of events."""
+    if len(categories) <= MAX_CATEGORIES:
+        return categories
+    ranked = sorted(categories.items(), key=lambda item: (-item[1], item[0]))
+    return dict(ranked[:MAX_CATEGORIES])
+
+
+def newest_orders(index: dict[str, OrderEntry], cutoff: str) -> dict[str, OrderEntry]:
+    """The orders of the retention window, at most :data:`MAX_ORDER_ENTRIES`, newest day first;
+    entries without a day (a return or cancellation whose order was never seen) come last."""
+    kept = {key: entry for key, entry in index.items() if entry.day is None or entry.day >= cutoff}
+    if len(kept) <= MAX_ORDER_ENTRIES:
+        return kept
+    ranked = sorted(kept.items(), key=lambda item: (item[1].day or "", item[0]), reverse=True)
+    return dict(ranked[:MAX_ORDER_ENTRIES])
 
 
 def _bump(counter: dict[str, int], key: str, by: int = 1) -> None:

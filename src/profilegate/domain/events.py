@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 from pydantic.alias_generators import to_camel
 
 from profilegate.domain.errors import InvalidInput, invalid_input
+from profilegate.domain.free_form import FreeFormLimits, check_free_form
 from profilegate.domain.identities import Identity, IdentityType, normalise_identity
 from profilegate.domain.money import Currencies
 from profilegate.domain.refs import ProfileRef
@@ -211,13 +212,21 @@ class TrackedEvent(BaseModel):
         return self.at.date().isoformat()
 
 
+# What one event's ``properties`` may hold, the only free-form part of an event. Segment
+# refuses events over 32 KB; nesting and keys are capped an order of magnitude under
+# MongoDB's 100 levels, so the logged event document stays far inside MongoDB's limits.
+PROPERTY_LIMITS = FreeFormLimits(
+    max_bytes=32_768, max_keys=512, max_depth=10, max_key_length=128, max_string_length=8192
+)
+
+
 class EventRules(BaseModel):
     model_config = ConfigDict(frozen=True, arbitrary_types_allowed=True)
 
     currencies: Currencies = Currencies()
     max_future_skew: timedelta = timedelta(minutes=5)
     phone_region: str = "DE"
-    max_properties_bytes: int = 8192
+    properties: FreeFormLimits = PROPERTY_LIMITS
 
 
 def parse_event(raw: object, rules: EventRules, now: datetime) -> TrackedEvent:
@@ -231,10 +240,8 @@ def parse_event(raw: object, rules: EventRules, now: datetime) -> TrackedEvent:
     at = envelope.at.astimezone(UTC)
     if at > now + rules.max_future_skew:
         raise InvalidInput("at", f"lies more than {rules.max_future_skew} in the future")
+    check_free_form(envelope.properties, rules.properties, "properties")
     properties = _payload(envelope.type, envelope.properties)
-    size = len(properties.model_dump_json(by_alias=True))
-    if size > rules.max_properties_bytes:
-        raise InvalidInput("properties", f"take {size} bytes, more than {rules.max_properties_bytes}")
     return TrackedEvent(
         id=envelope.id or uuid.uuid4().hex,
         type=envelope.type,

@@ -10,6 +10,8 @@ from profilegate.domain.errors import InvalidInput
 
 EXTENSION_NAME = re.compile(r"^[a-z][a-z0-9-]{0,62}$")
 MAX_REASON_LENGTH = 500
+# Extensions one profile carries at most; expired ones give way first (docs/profile-document.md).
+MAX_EXTENSIONS_PER_PROFILE = 64
 MANUAL = "manual"
 
 
@@ -76,3 +78,19 @@ def check_reason(reason: str, field: str = "reason") -> str:
 def active_extensions(grants: Mapping[str, ExtensionGrant], now: datetime) -> dict[str, ExtensionGrant]:
     """The extensions in force at ``now``; expired ones are simply absent."""
     return {name: grant for name, grant in grants.items() if grant.active(now)}
+
+
+def check_room_for(grants: Mapping[str, ExtensionGrant], name: str, now: datetime) -> None:
+    """A new extension fits only while fewer than the cap are in force on the profile."""
+    if name not in grants and len(active_extensions(grants, now)) >= MAX_EXTENSIONS_PER_PROFILE:
+        raise InvalidInput("name", f"a profile carries at most {MAX_EXTENSIONS_PER_PROFILE} extensions")
+
+
+def capped_grants(grants: Mapping[str, ExtensionGrant], now: datetime) -> dict[str, ExtensionGrant]:
+    """At most :data:`MAX_EXTENSIONS_PER_PROFILE` grants: expired ones go first, then the oldest."""
+    if len(grants) <= MAX_EXTENSIONS_PER_PROFILE:
+        return dict(grants)
+    ranked = sorted(
+        grants.values(), key=lambda grant: (grant.active(now), grant.at, grant.name), reverse=True
+    )
+    return {grant.name: grant for grant in ranked[:MAX_EXTENSIONS_PER_PROFILE]}

@@ -6,10 +6,14 @@ from datetime import datetime
 from profilegate.domain.aggregates import merge_aggregates
 from profilegate.domain.consents import Consent
 from profilegate.domain.errors import DomainError, InvalidInput
-from profilegate.domain.extensions import ExtensionGrant
+from profilegate.domain.extensions import ExtensionGrant, capped_grants
 from profilegate.domain.identities import Identity
 from profilegate.domain.profiles import Profile
 from profilegate.domain.traits import TraitLimits, merge_patch, validate_traits
+
+# A survivor names the last this many profiles it took in (``mergedFrom``); the merge log
+# (the ``merges`` collection) holds every one of them.
+MAX_MERGED_FROM = 100
 
 
 class MergeBlocked(DomainError):
@@ -60,9 +64,9 @@ def absorb(
             "identities": tuple(dict.fromkeys(winner.identities + loser.identities)),
             "traits": traits,
             "consents": _newer_consents(winner.consents, loser.consents),
-            "extensions": _longer_grants(winner.extensions, loser.extensions),
+            "extensions": capped_grants(_longer_grants(winner.extensions, loser.extensions), now),
             "aggregates": merge_aggregates(winner.aggregates, loser.aggregates, now, retention_days),
-            "merged_from": (*winner.merged_from, loser.id),
+            "merged_from": (*winner.merged_from, loser.id)[-MAX_MERGED_FROM:],
             "version": winner.version + 1,
             "updated_at": now,
         }

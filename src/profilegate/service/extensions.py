@@ -8,8 +8,10 @@ from profilegate.domain.extensions import (
     MANUAL,
     ExtensionDefinition,
     ExtensionGrant,
+    capped_grants,
     check_extension_name,
     check_reason,
+    check_room_for,
 )
 from profilegate.domain.keys import Principal, Role
 from profilegate.domain.profiles import Profile
@@ -75,7 +77,8 @@ async def set_extension(
             source=source,
             expires_at=definition.expiry(now, expires_at),
         )
-        updated = _bump(profile, {**profile.extensions, name: grant}, now)
+        check_room_for(profile.extensions, name, now)
+        updated = _bump(profile, capped_grants({**profile.extensions, name: grant}, now), now)
         log = _log_entry("set", grant.name, reason, by, now)
         if await repos.profiles.replace_fields(updated, expected_version=profile.version, log=log):
             await observer.changed(profile, updated, now)

@@ -105,7 +105,7 @@ async def _profiles_named(
         if survivor is None:
             continue
         for loser in passed:
-            if loser.id not in survivor.merged_from and loser.merged_into == survivor.id:
+            if loser.merged_into == survivor.id and not await _taken_in(repos, survivor, loser.id):
                 await merge_into(
                     repos,
                     survivor.id,
@@ -165,6 +165,11 @@ async def _mark(repos: Repositories, loser_id: str, winner_id: str, now: datetim
     raise ConcurrentModification(loser_id)
 
 
+async def _taken_in(repos: Repositories, winner: Profile, loser_id: str) -> bool:
+    """``mergedFrom`` keeps the last merges only; the merge log knows the older ones."""
+    return loser_id in winner.merged_from or await repos.merges.recorded(loser_id, winner.id)
+
+
 async def _absorb(
     repos: Repositories,
     winner_id: str,
@@ -177,7 +182,7 @@ async def _absorb(
         winner, loser = await repos.profiles.get(winner_id), await repos.profiles.get(loser_id)
         if winner is None or loser is None:
             raise InvalidInput("profileId", f"a profile of the merge {loser_id} -> {winner_id} is gone")
-        if loser_id in winner.merged_from:
+        if await _taken_in(repos, winner, loser_id):
             return
         merged = absorb(
             winner, loser, now=now, retention_days=rules.retention_days, limits=rules.profiles.trait_limits

@@ -27,6 +27,10 @@ class MergeLog:
         with contextlib.suppress(DuplicateKeyError):
             await self._merges.insert_one(document)
 
+    async def recorded(self, loser: str, winner: str) -> bool:
+        """Whether this merge finished (it is logged once the winner took the loser in)."""
+        return await self._merges.find_one({"_id": loser, "winner": winner}, {"_id": 1}) is not None
+
     async def involving(self, profile_ids: list[str]) -> list[Document]:
         """The merges these profiles took part in, as loser or winner, oldest first."""
         cursor = self._merges.find(_involving(profile_ids)).sort([("at", 1), ("_id", 1)])
