@@ -265,20 +265,45 @@ class _Mutable:
             self._absorb_order(order_id, entry)
 
     def _absorb_order(self, order_id: str, theirs: OrderEntry) -> None:
-        """One order known to both profiles: returns that one side held book against its day."""
+        """One order known to both profiles is counted once, as if one person had made it.
+
+        Each side booked the order as it knew it (its total, its cancellation, its returns
+        against its day); both bookings are taken back and the order as now known is booked.
+        """
         ours = self.orders_index.get(order_id)
         if ours is None:
             self.orders_index[order_id] = theirs
             return
-        if ours.day is not None and theirs.day is None and theirs.returned:
-            self._add_day(ours.day, DayBucket(order_returns=theirs.returned))
-        if theirs.day is not None and ours.day is None and ours.returned:
-            self._add_day(theirs.day, DayBucket(order_returns=ours.returned))
-        self.orders_index[order_id] = OrderEntry(
+        merged = OrderEntry(
             total=ours.total if ours.total is not None else theirs.total,
             day=ours.day or theirs.day,
             cancelled=ours.cancelled or theirs.cancelled,
             returned=ours.returned + theirs.returned,
+        )
+        self._book(ours, -1)
+        self._book(theirs, -1)
+        self._book(merged, 1)
+        self.orders_index[order_id] = merged
+
+    def _book(self, entry: OrderEntry, sign: int) -> None:
+        """Add (or with ``sign`` -1 take back) what one order entry counts in the totals."""
+        if entry.returned > 0:
+            self.values["returned_orders"] += sign
+        if entry.total is None or entry.day is None:
+            return
+        cancelled = entry.total if entry.cancelled else 0
+        self.values["orders"] += sign
+        self.values["gross"] += sign * entry.total
+        self.values["cancelled"] += sign * cancelled
+        self.values["cancelled_orders"] += sign * int(entry.cancelled)
+        self._add_day(
+            entry.day,
+            DayBucket(
+                orders=sign,
+                gross=sign * entry.total,
+                cancelled=sign * cancelled,
+                order_returns=sign * entry.returned,
+            ),
         )
 
     def _add_day(self, day: str, bucket: DayBucket) -> None:

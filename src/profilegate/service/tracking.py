@@ -30,6 +30,7 @@ from profilegate.service.resolve import find_profile
 from profilegate.storage.store import Repositories
 
 MAX_BATCH = 500
+ID_USED_ELSEWHERE = "the event id was already tracked for another profile"
 # Profiles of one batch worked on at once; each is one read and one guarded write.
 CONCURRENCY = 16
 
@@ -109,7 +110,7 @@ async def track(
     # An event the profile's replay guard already holds was logged before it was applied:
     # a replay needs no second log entry (and would only grow the log).
     guards = {profile.id: frozenset(profile.aggregates.recent_event_ids) for _, profile in resolved}
-    await repos.events.append(
+    taken = await repos.events.append(
         [
             (event, profile.id)
             for group, profile in resolved
@@ -118,6 +119,9 @@ async def track(
         ],
         now,
     )
+    for index, outcome in await _reused_elsewhere(repos, resolved, taken):
+        outcomes[index] = outcome
+    resolved = [(group, profile) for group, profile in resolved if group.events]
     applied = await _bounded_gather(
         [_apply_group(repos, group, profile, rules, now, observer) for group, profile in resolved]
     )
@@ -147,6 +151,33 @@ async def _resolve(
         for index, event in group.events:
             group.outcomes[index] = EventOutcome(event.id, Status.REJECTED, error.message)
         return group, None
+
+
+async def _reused_elsewhere(
+    repos: Repositories, resolved: list[tuple[_Group, Profile]], taken: dict[str, str]
+) -> list[tuple[int, EventOutcome]]:
+    """Take out of their groups the events whose id was logged for another person, as duplicates.
+
+    An event id names one event in the whole shop (as Segment's ``messageId`` does): a second
+    use for another profile is a replay, not news. Logged for a profile that was merged into
+    this one since, it is this person's event (its application may have died half-way).
+    """
+    if not taken:
+        return []
+    survivors: dict[str, str | None] = {}
+    for owner in set(taken.values()):
+        found = await find_profile(repos, ProfileRef(id=owner))
+        survivors[owner] = None if found is None else found.id
+    reused: list[tuple[int, EventOutcome]] = []
+    for group, profile in resolved:
+        kept = []
+        for index, event in group.events:
+            if event.id in taken and survivors[taken[event.id]] != profile.id:
+                reused.append((index, EventOutcome(event.id, Status.DUPLICATE, ID_USED_ELSEWHERE)))
+            else:
+                kept.append((index, event))
+        group.events = kept
+    return reused
 
 
 async def _apply_group(

@@ -6,6 +6,11 @@ of documents (``events_s000000``, ``events_s000001``, ...), so appending stays f
 long the log grows. A slot counter hands out positions; a replay lands in a fresh slot,
 so a duplicate may be logged twice across segments: readers dedupe by ``_id``, and the
 profile's guard on recently applied event ids keeps it from being counted twice.
+
+An event id names one event in the whole shop. In one collection a second use of an id for
+another profile is found exactly (the ``_id`` index refuses it); across segments it is found
+only within the segment the new event lands in, so an id reused for another person more than
+a segment's worth of events later is taken as that person's event.
 """
 
 from collections.abc import AsyncIterator, Iterable
@@ -33,19 +38,29 @@ class EventLog:
         ]
         self._indexed: set[str] = set()
 
-    async def append(self, entries: Iterable[tuple[TrackedEvent, str]], received_at: datetime) -> None:
-        """Log events, each with the profile it is for; one already in its segment counts as logged."""
+    async def append(
+        self, entries: Iterable[tuple[TrackedEvent, str]], received_at: datetime
+    ) -> dict[str, str]:
+        """Log events, each with the profile it is for; one already in its segment counts as logged.
+
+        An event id names one event in the whole shop. Returns, for each id found logged for
+        another profile than the one given, that profile: the caller decides whether it is the
+        same person (a merge since) or a second use of the id (a duplicate).
+        """
         documents = [event_document(event, profile_id, received_at) for event, profile_id in entries]
+        taken: dict[str, str] = {}
         if not documents:
-            return
+            return taken
         for collection, chunk in await self._placed(documents):
             await self._ensure_indexes(collection)
             try:
                 await collection.insert_many(chunk, ordered=False)
             except BulkWriteError as error:
-                others = [e for e in error.details.get("writeErrors", []) if e.get("code") != DUPLICATE_KEY]
-                if others:
+                errors = error.details.get("writeErrors", [])
+                if any(e.get("code") != DUPLICATE_KEY for e in errors):
                     raise
+                taken.update(await _logged_for_others(collection, [chunk[e["index"]] for e in errors]))
+        return taken
 
     async def for_profiles(self, profile_ids: Iterable[str]) -> list[Document]:
         """Every logged event of these profiles, each id once, oldest first."""
@@ -93,6 +108,17 @@ class EventLog:
         if collection.name not in self._indexed:
             await collection.create_indexes(self._indexes)
             self._indexed.add(collection.name)
+
+
+async def _logged_for_others(collection: Collection, clashing: list[Document]) -> dict[str, str]:
+    """Of these documents, whose ``_id`` is already logged, those logged for another profile."""
+    wanted = {document["_id"]: document["profileId"] for document in clashing}
+    cursor = collection.find({"_id": {"$in": list(wanted)}}, {"profileId": 1})
+    return {
+        document["_id"]: document["profileId"]
+        async for document in cursor
+        if document["profileId"] != wanted[document["_id"]]
+    }
 
 
 def event_document(event: TrackedEvent, profile_id: str, received_at: datetime) -> Document:
