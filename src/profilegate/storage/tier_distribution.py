@@ -110,25 +110,32 @@ def _best(policy: TierPolicy, start: int, today: int) -> Document:
 
 
 def _rank(policy: TierPolicy, best: Document) -> Document:
-    earned: Document = {
-        "$switch": {
-            "branches": [
-                {"case": {"$gte": [best, policy.spend_threshold(tier)]}, "then": index}
-                for index, tier in reversed(list(enumerate(policy.tiers)))
-                if index > 0
-            ],
-            "default": 0,
-        }
-    }
+    """The tier's rank (NO_TIER: none): the decisive override in policy order, else the tier earned
+    raised to the highest live floor. Branches are flat, so any number of tiers and overrides
+    keeps the expression's nesting depth the same."""
     floors = [
         {"$cond": [f"$o{index}", policy.rank(o.tier or ""), 0]}
         for index, o in enumerate(policy.overrides)
         if o.effect is OverrideEffect.FLOOR
     ]
-    rank: Document = {"$max": [earned, *floors]} if floors else earned
-    for effect in (OverrideEffect.FIXED_TIER, OverrideEffect.NO_TIER):  # inner first: NO_TIER wins
-        for index in reversed([i for i, o in enumerate(policy.overrides) if o.effect is effect]):
-            override = policy.overrides[index]
-            decided = NO_TIER if override.tier is None else policy.rank(override.tier)
-            rank = {"$cond": [f"$o{index}", decided, rank]}
-    return rank
+    earned = _earned(policy, best)
+    floored = {"$max": [earned, *floors]} if floors else earned
+    decisive = [
+        {"case": f"$o{index}", "then": NO_TIER if o.tier is None else policy.rank(o.tier)}
+        for effect in (OverrideEffect.NO_TIER, OverrideEffect.FIXED_TIER)  # NO_TIER wins
+        for index, o in enumerate(policy.overrides)
+        if o.effect is effect
+    ]
+    # $switch needs at least one branch: https://www.mongodb.com/docs/manual/reference/operator/aggregation/switch/
+    return {"$switch": {"branches": decisive, "default": floored}} if decisive else floored
+
+
+def _earned(policy: TierPolicy, best: Document) -> Document:
+    """The highest tier whose threshold the best metric reached; the entry tier (0) otherwise.
+    A bare 0 in ``$project`` would exclude the field, hence ``$literal``."""
+    branches = [
+        {"case": {"$gte": [best, policy.spend_threshold(tier)]}, "then": index}
+        for index, tier in reversed(list(enumerate(policy.tiers)))
+        if index > 0
+    ]
+    return {"$switch": {"branches": branches, "default": 0}} if branches else {"$literal": 0}
