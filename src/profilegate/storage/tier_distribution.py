@@ -24,13 +24,17 @@ NO_TIER = -1
 
 
 def tier_count_pipeline(policy: TierPolicy, now: datetime) -> list[Document]:
+    return [*tier_rank_pipeline(policy, now), {"$group": {"_id": "$rank", "profiles": {"$sum": 1}}}]
+
+
+def tier_rank_pipeline(policy: TierPolicy, now: datetime) -> list[Document]:
+    """Each profile (not merged away) as ``{_id, rank}``: its tier's index, ``NO_TIER`` for none."""
     today = day_number(now.astimezone(UTC).date())
     start = day_number(policy.retention.lookback_start(now.astimezone(UTC).date()))
     return [
         {"$match": {"mergedInto": None}},
-        {"$project": {"_id": 0, "credits": _credits(policy), **_live_overrides(policy, now)}},
+        {"$project": {"credits": _credits(policy), **_live_overrides(policy, now)}},
         {"$project": {"rank": _rank(policy, _best(policy, start, today))}},
-        {"$group": {"_id": "$rank", "profiles": {"$sum": 1}}},
     ]
 
 
