@@ -31,10 +31,13 @@ def tier_rank_pipeline(policy: TierPolicy, now: datetime) -> list[Document]:
     """Each profile (not merged away) as ``{_id, rank}``: its tier's index, ``NO_TIER`` for none."""
     today = day_number(now.astimezone(UTC).date())
     start = day_number(policy.retention.lookback_start(now.astimezone(UTC).date()))
+    overrides = _live_overrides(policy, now)
     return [
         {"$match": {"mergedInto": None}},
-        {"$project": {"credits": _credits(policy), **_live_overrides(policy, now)}},
-        {"$project": {"rank": _rank(policy, _best(policy, start, today))}},
+        {"$project": {"credits": _credits(policy), **overrides}},
+        # the best metric once per profile, not once per tier the ranking compares it with
+        {"$project": {"best": _best(policy, start, today), **dict.fromkeys(overrides, 1)}},
+        {"$project": {"rank": _rank(policy, "$best")}},
     ]
 
 
@@ -113,7 +116,7 @@ def _best(policy: TierPolicy, start: int, today: int) -> Document:
     return {"$max": {"$map": {"input": days, "as": "q", "in": _metric_on("$$q", window)}}}
 
 
-def _rank(policy: TierPolicy, best: Document) -> Document:
+def _rank(policy: TierPolicy, best: str) -> Document:
     """The tier's rank (NO_TIER: none): the decisive override in policy order, else the tier earned
     raised to the highest live floor. Branches are flat, so any number of tiers and overrides
     keeps the expression's nesting depth the same."""
@@ -134,7 +137,7 @@ def _rank(policy: TierPolicy, best: Document) -> Document:
     return {"$switch": {"branches": decisive, "default": floored}} if decisive else floored
 
 
-def _earned(policy: TierPolicy, best: Document) -> Document:
+def _earned(policy: TierPolicy, best: str) -> Document:
     """The highest tier whose threshold the best metric reached; the entry tier (0) otherwise.
     A bare 0 in ``$project`` would exclude the field, hence ``$literal``."""
     branches = [
