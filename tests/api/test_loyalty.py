@@ -288,3 +288,33 @@ async def test_earlier_versions_stay_readable_and_can_be_activated_again(gateway
         " __typename ... on TierPolicyNotFoundError { version } } }"
     )
     assert missing.data["activateTierPolicy"] == {"__typename": "TierPolicyNotFoundError", "version": 9}
+
+
+ONE_TIER = {
+    "metric": "NET_SPEND",
+    "windowDays": 365,
+    "retention": {"kind": "NONE"},
+    "tiers": [{"name": "MEMBER", "threshold": "0", "benefits": [{"key": "newsletter", "value": True}]}],
+    "overrides": [{"extension": "no-reward", "effect": "NO_TIER"}],
+}
+
+
+async def test_a_one_tier_policy_answers_loyalty_and_the_distribution(gateway: GatewayClient) -> None:
+    await define_fixture_extensions(gateway)
+    published = await gateway.execute(PUBLISH, {"policy": ONE_TIER, "activate": True})
+    assert published.data["publishTierPolicy"]["__typename"] == "TierPolicy"
+    await track(gateway, order("e1", "ann@example.com", "80.00", "2026-09-01T10:00:00Z"))
+    await track(gateway, order("e2", "bob@example.com", "10.00", "2026-09-01T10:00:00Z"))
+
+    ann = await loyalty(gateway, "ann@example.com")
+    assert (ann["tier"], ann["reason"], ann["nextTier"], ann["amountToNextTier"]) == (
+        {"name": "MEMBER"},
+        "ENTRY",
+        None,
+        None,
+    )
+    result = await gateway.execute("{ tierDistribution { total tiers { tier profiles } } }")
+    assert result.data["tierDistribution"]["tiers"] == [
+        {"tier": "MEMBER", "profiles": 2},
+        {"tier": None, "profiles": 0},
+    ]

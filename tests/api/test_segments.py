@@ -8,6 +8,7 @@ from typing import Any
 
 import orjson
 
+from profilegate.domain.segment_chains import MAX_SEGMENT_CHAIN
 from profilegate.service.seed import SeedRules, seed
 from profilegate.service.segments import SegmentCatalogue, refresh_rule_extensions
 from profilegate.settings import Settings
@@ -22,6 +23,7 @@ mutation($input: SaveSegmentInput!) {
     ... on SegmentSaved { created segment { key version rule maintainsExtension } }
     ... on InvalidRuleError { field line column message }
     ... on InvalidInputError { field message }
+    ... on SegmentChainError { field chain message }
     ... on UnknownExtensionError { name }
   }
 }
@@ -97,6 +99,24 @@ async def test_unknown_extensions_segments_and_cycles_are_refused(gateway: Gatew
     assert "cycle" in cycle["message"]
     kept = await gateway.execute('{ segment(key: "a") { rule version } }')
     assert kept.data["segment"] == {"rule": "orders >= 1", "version": 1}
+
+
+async def test_a_chain_of_in_segment_past_the_limit_is_refused_naming_it(gateway: GatewayClient) -> None:
+    assert (await save(gateway, "s0", "orders >= 1"))["__typename"] == "SegmentSaved"
+    for index in range(1, MAX_SEGMENT_CHAIN):
+        saved = await save(gateway, f"s{index}", f'in_segment("s{index - 1}")')
+        assert saved["__typename"] == "SegmentSaved"
+    refused = await save(gateway, "vip", f'in_segment("s{MAX_SEGMENT_CHAIN - 1}") and orders >= 2')
+    chain = ["vip", *(f"s{index}" for index in reversed(range(MAX_SEGMENT_CHAIN)))]
+    assert refused == {
+        "__typename": "SegmentChainError",
+        "field": "input.rule",
+        "chain": chain,
+        "message": f"input.rule: a chain of in_segment holds at most {MAX_SEGMENT_CHAIN} segments, "
+        f"this one {MAX_SEGMENT_CHAIN + 1}: {' -> '.join(chain)}",
+    }
+    listed = await gateway.execute('{ segment(key: "vip") { key } }')
+    assert listed.data == {"segment": None}
 
 
 async def test_membership_members_and_explanations(gateway: GatewayClient) -> None:

@@ -11,6 +11,7 @@ from strawberry.extensions import MaskErrors
 from profilegate.api import prometheus
 from profilegate.domain import errors
 from profilegate.domain.merges import MergeBlocked
+from profilegate.domain.segment_chains import SegmentChainRefused
 from profilegate.domain.segment_parser import RuleError
 
 log = logging.getLogger("profilegate.api")
@@ -61,6 +62,14 @@ class InvalidRuleError(Error):
     column: int
 
 
+@strawberry.type(
+    description="The rule makes a chain of in_segment loop or reach too deep; `chain` lists its segments."
+)
+class SegmentChainError(Error):
+    field: str
+    chain: list[str]
+
+
 @strawberry.type(description="No tier policy has this version.")
 class TierPolicyNotFoundError(Error):
     version: int
@@ -84,6 +93,8 @@ def _typed_result(error: errors.DomainError) -> Error:
             return InvalidRuleError(
                 message=error.message, field=error.field, line=error.line, column=error.column
             )
+        case SegmentChainRefused():
+            return SegmentChainError(message=error.message, field=error.field, chain=list(error.chain))
         case errors.InvalidInput():
             return InvalidInputError(message=error.message, field=error.field)
         case errors.IdentityConflict():

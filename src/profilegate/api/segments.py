@@ -9,6 +9,7 @@ from profilegate.api.context import Info
 from profilegate.api.errors import (
     InvalidInputError,
     InvalidRuleError,
+    SegmentChainError,
     UnknownExtensionError,
     bad_input,
     error_result,
@@ -104,7 +105,7 @@ class SegmentDeleted:
 
 
 SaveSegmentResult = Annotated[
-    SegmentSaved | InvalidRuleError | InvalidInputError | UnknownExtensionError,
+    SegmentSaved | InvalidRuleError | SegmentChainError | InvalidInputError | UnknownExtensionError,
     strawberry.union("SaveSegmentResult"),
 ]
 DeleteSegmentResult = Annotated[SegmentDeleted | InvalidInputError, strawberry.union("DeleteSegmentResult")]

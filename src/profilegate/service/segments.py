@@ -13,6 +13,7 @@ from profilegate.domain.keys import Principal, Role
 from profilegate.domain.money import Currencies
 from profilegate.domain.profiles import Profile
 from profilegate.domain.refs import ProfileRef
+from profilegate.domain.segment_chains import check_chains
 from profilegate.domain.segment_parser import RuleContext, parse_rule
 from profilegate.domain.segment_predicate import Explanation, explain, holds
 from profilegate.domain.segment_rules import Rule, referenced_segments
@@ -83,7 +84,8 @@ async def save_segment(
     now: datetime,
     observer: ProfileObserver = UNOBSERVED,
 ) -> tuple[Segment, bool]:
-    """Create or replace a segment; a rule that does not validate stores nothing."""
+    """Create or replace a segment; a rule that does not validate, or that makes a chain of
+    ``in_segment`` loop or reach too deep (``segment_chains``), stores nothing."""
     others = {s.key: s for s in await repos.segments.all() if s.key != change.key}
     await _check_input(repos, change, others.values())
     context = RuleContext(
@@ -95,6 +97,7 @@ async def save_segment(
         max_window_days=rules.kept_days,
     )
     rule = parse_rule(change.rule, context)
+    check_chains(change.key, rule, context.segments)
     previous = await repos.segments.get(change.key)
     segment = Segment(
         key=change.key,

@@ -24,13 +24,20 @@ NO_TIER = -1
 
 
 def tier_count_pipeline(policy: TierPolicy, now: datetime) -> list[Document]:
+    return [*tier_rank_pipeline(policy, now), {"$group": {"_id": "$rank", "profiles": {"$sum": 1}}}]
+
+
+def tier_rank_pipeline(policy: TierPolicy, now: datetime) -> list[Document]:
+    """Each profile (not merged away) as ``{_id, rank}``: its tier's index, ``NO_TIER`` for none."""
     today = day_number(now.astimezone(UTC).date())
     start = day_number(policy.retention.lookback_start(now.astimezone(UTC).date()))
+    overrides = _live_overrides(policy, now)
     return [
         {"$match": {"mergedInto": None}},
-        {"$project": {"_id": 0, "credits": _credits(policy), **_live_overrides(policy, now)}},
-        {"$project": {"rank": _rank(policy, _best(policy, start, today))}},
-        {"$group": {"_id": "$rank", "profiles": {"$sum": 1}}},
+        {"$project": {"credits": _credits(policy), **overrides}},
+        # the best metric once per profile, not once per tier the ranking compares it with
+        {"$project": {"best": _best(policy, start, today), **dict.fromkeys(overrides, 1)}},
+        {"$project": {"rank": _rank(policy, "$best")}},
     ]
 
 
@@ -109,26 +116,33 @@ def _best(policy: TierPolicy, start: int, today: int) -> Document:
     return {"$max": {"$map": {"input": days, "as": "q", "in": _metric_on("$$q", window)}}}
 
 
-def _rank(policy: TierPolicy, best: Document) -> Document:
-    earned: Document = {
-        "$switch": {
-            "branches": [
-                {"case": {"$gte": [best, policy.spend_threshold(tier)]}, "then": index}
-                for index, tier in reversed(list(enumerate(policy.tiers)))
-                if index > 0
-            ],
-            "default": 0,
-        }
-    }
+def _rank(policy: TierPolicy, best: str) -> Document:
+    """The tier's rank (NO_TIER: none): the decisive override in policy order, else the tier earned
+    raised to the highest live floor. Branches are flat, so any number of tiers and overrides
+    keeps the expression's nesting depth the same."""
     floors = [
         {"$cond": [f"$o{index}", policy.rank(o.tier or ""), 0]}
         for index, o in enumerate(policy.overrides)
         if o.effect is OverrideEffect.FLOOR
     ]
-    rank: Document = {"$max": [earned, *floors]} if floors else earned
-    for effect in (OverrideEffect.FIXED_TIER, OverrideEffect.NO_TIER):  # inner first: NO_TIER wins
-        for index in reversed([i for i, o in enumerate(policy.overrides) if o.effect is effect]):
-            override = policy.overrides[index]
-            decided = NO_TIER if override.tier is None else policy.rank(override.tier)
-            rank = {"$cond": [f"$o{index}", decided, rank]}
-    return rank
+    earned = _earned(policy, best)
+    floored = {"$max": [earned, *floors]} if floors else earned
+    decisive = [
+        {"case": f"$o{index}", "then": NO_TIER if o.tier is None else policy.rank(o.tier)}
+        for effect in (OverrideEffect.NO_TIER, OverrideEffect.FIXED_TIER)  # NO_TIER wins
+        for index, o in enumerate(policy.overrides)
+        if o.effect is effect
+    ]
+    # $switch needs at least one branch: https://www.mongodb.com/docs/manual/reference/operator/aggregation/switch/
+    return {"$switch": {"branches": decisive, "default": floored}} if decisive else floored
+
+
+def _earned(policy: TierPolicy, best: str) -> Document:
+    """The highest tier whose threshold the best metric reached; the entry tier (0) otherwise.
+    A bare 0 in ``$project`` would exclude the field, hence ``$literal``."""
+    branches = [
+        {"case": {"$gte": [best, policy.spend_threshold(tier)]}, "then": index}
+        for index, tier in reversed(list(enumerate(policy.tiers)))
+        if index > 0
+    ]
+    return {"$switch": {"branches": branches, "default": 0}} if branches else {"$literal": 0}
