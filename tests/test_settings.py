@@ -4,7 +4,7 @@ from profilegate.settings import EMBEDDED_EVENT_SEGMENT, EMBEDDED_PARTITIONS, Se
 
 
 def layout_of(settings: Settings) -> tuple[int, int | None]:
-    layout = settings.layout(embedded=settings.uses_embedded_store)
+    layout = settings.layout
     return layout.partitions, layout.event_segment_size
 
 

@@ -377,7 +377,6 @@ async def _repositories(settings: Settings) -> AsyncIterator[Repositories]:
     """The store the gateway would use: MONGODB_URI, the running embedded store, or a new one."""
     with contextlib.ExitStack() as stack:
         uri = settings.mongodb_uri or running_store_uri(settings.data_dir)
-        layout = settings.layout(embedded=settings.uses_embedded_store)
         if uri is None:
             store = stack.enter_context(
                 EmbeddedStore(data_dir=settings.data_dir, engine=settings.embedded_engine)
@@ -388,11 +387,8 @@ async def _repositories(settings: Settings) -> AsyncIterator[Repositories]:
         try:
             yield await prepare(
                 client[settings.database],
-                layout,
-                event_retention_seconds=settings.event_retention_days * 86_400,
-                change_retention_seconds=settings.change_retention_days * 86_400,
-                tombstone_retention_seconds=settings.tombstone_retention_days * 86_400,
-                audit_retention_seconds=settings.audit_retention_days * 86_400,
+                settings.layout,
+                **settings.store_options,
             )
         finally:
             await client.close()
