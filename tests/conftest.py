@@ -29,6 +29,21 @@ TEST_EVENT_SEGMENT = 100
 EMBEDDED_TEST_LAYOUT = Layout.embedded(TEST_PARTITIONS, TEST_EVENT_SEGMENT)
 TEST_LAYOUT_KIND = LayoutKind(os.environ.get("PROFILEGATE_TEST_LAYOUT", LayoutKind.EMBEDDED.value))
 TEST_LAYOUT = EMBEDDED_TEST_LAYOUT if TEST_LAYOUT_KIND is LayoutKind.EMBEDDED else Layout()
+# The tests' clocks stand still in November 2026 while the store's TTL monitor reads the real
+# clock: ten years keep what a test writes (the tests of the TTLs themselves choose their own).
+TEST_RETENTION_SECONDS = 3650 * 86_400
+
+
+async def prepare_for_test(database: Database, layout: Layout = TEST_LAYOUT) -> Repositories:
+    """The repositories on ``database``, in the layout under test, keeping what the tests write."""
+    return await prepare(
+        database,
+        layout,
+        event_retention_seconds=TEST_RETENTION_SECONDS,
+        change_retention_seconds=TEST_RETENTION_SECONDS,
+        tombstone_retention_seconds=TEST_RETENTION_SECONDS,
+        audit_retention_seconds=TEST_RETENTION_SECONDS,
+    )
 
 
 def layout_with_segments(size: int) -> Layout:
@@ -62,7 +77,7 @@ async def database(store_uri: str, database_name: str) -> AsyncIterator[Database
 
 @pytest.fixture
 async def repos(database: Database) -> Repositories:
-    return await prepare(database, TEST_LAYOUT)
+    return await prepare_for_test(database)
 
 
 @contextlib.asynccontextmanager
@@ -71,7 +86,7 @@ async def fresh_repositories(store_uri: str) -> AsyncIterator[Repositories]:
     name = f"test_{uuid.uuid4().hex[:12]}"
     client = open_client(store_uri)
     try:
-        yield await prepare(client[name], TEST_LAYOUT)
+        yield await prepare_for_test(client[name])
         await client.drop_database(name)
     finally:
         await client.close()

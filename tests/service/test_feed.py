@@ -15,7 +15,7 @@ from profilegate.storage.layout import Retention
 from profilegate.storage.store import open_client
 from tests.conftest import layout_with_segments
 
-NOW = datetime(2026, 11, 20, 10, 0, tzinfo=UTC)
+NOW = datetime.now(UTC)  # the TTL index of one collection removes changes a day before now
 
 
 def entry(n: int) -> NewChange:

@@ -73,4 +73,3 @@ async def test_majority_with_the_journal_is_accepted_by_the_embedded_store(datab
     await log.append([(tracked, "p1")], NOW)  # a replay
 
     assert [document["_id"] async for document in log.scan()] in (["e1"], ["e1", "e1"])
-

@@ -93,7 +93,7 @@ async def prepare(
         tier_policies=TierPolicyRepository(database),
         segments=SegmentRepository(database),
         events=event_log(
-            layout, database, event_retention_seconds, _write_concern(event_write, event_journal)
+            layout, database, event_retention_seconds, write_concern(event_write, event_journal)
         ),
         changes=change_log(layout, database, change_retention_seconds),
         tombstones=TombstoneRepository(
@@ -107,5 +107,6 @@ async def prepare(
     return repos
 
 
-def _write_concern(members: str, journal: bool) -> WriteConcern:
+def write_concern(members: str, journal: bool) -> WriteConcern:
+    """``members``: "majority" or how many members must have the write; ``journal``: in their journal."""
     return WriteConcern(w=members if members == "majority" else int(members), j=journal)
