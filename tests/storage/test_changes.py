@@ -2,10 +2,14 @@
 
 from datetime import UTC, datetime, timedelta
 
+import pytest
+from pymongo import monitoring
+
 from profilegate.domain.changes import ChangeKind, NewChange
 from profilegate.storage.changes import change_log
 from profilegate.storage.documents import Database
 from profilegate.storage.layout import Layout
+from profilegate.storage.store import open_client
 
 NOW = datetime(2026, 11, 20, 10, 0, tzinfo=UTC)
 
@@ -63,3 +67,44 @@ async def test_prune_drops_whole_segments_older_than_the_retention_and_keeps_the
     assert [c.seq for c in await log.read(0, limit=100)] == [4, 5, 6, 7, 8]
     assert await log.prune(NOW + timedelta(days=30)) == 1  # the current segment stays
     assert [c.seq for c in await log.read(0, limit=100)] == [8]
+
+
+class SentConcerns(monitoring.CommandListener):
+    """The read and write concerns of the commands sent, by command name."""
+
+    def __init__(self) -> None:
+        self.sent: list[tuple[str, object, object]] = []
+
+    def started(self, event: monitoring.CommandStartedEvent) -> None:
+        command = event.command
+        self.sent.append((event.command_name, command.get("readConcern"), command.get("writeConcern")))
+
+    def succeeded(self, event: monitoring.CommandSucceededEvent) -> None:
+        pass
+
+    def failed(self, event: monitoring.CommandFailedEvent) -> None:
+        pass
+
+
+@pytest.mark.parametrize("layout", [Layout(), Layout.embedded(1, 4)])
+async def test_the_feed_is_read_and_written_with_majority(
+    store_uri: str, database: Database, layout: Layout
+) -> None:
+    listener = SentConcerns()
+    client = open_client(store_uri, listeners=[listener])
+    try:
+        log = change_log(layout, client[database.name], 86_400)
+        await log.append([entry(n, datetime.now(UTC)) for n in range(6)])
+        await log.read(0, limit=10)
+    finally:
+        await client.close()
+
+    majority_write = {"w": "majority"}
+    counted = [sent for sent in listener.sent if sent[0] == "findAndModify"]
+    inserted = [sent for sent in listener.sent if sent[0] == "insert"]
+    found = [sent for sent in listener.sent if sent[0] == "find"]
+    assert counted
+    assert inserted
+    assert found
+    assert all(write == majority_write for _, _, write in counted + inserted)
+    assert all(read == {"level": "majority"} for _, read, _ in found)
