@@ -14,6 +14,7 @@ from typing import Annotated, BinaryIO
 import orjson
 import typer
 import uvicorn
+from pydantic import ValidationError
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 
@@ -56,7 +57,14 @@ DataDir = Annotated[
 
 
 def _settings(data_dir: Path | None) -> Settings:
-    return Settings() if data_dir is None else Settings(data_dir=data_dir)
+    """The settings from the environment; a bad one stops the command with what is wrong."""
+    try:
+        return Settings() if data_dir is None else Settings(data_dir=data_dir)
+    except ValidationError as error:
+        for problem in error.errors():
+            where = ".".join(str(part) for part in problem["loc"]) or "settings"
+            typer.echo(f"invalid setting {where}: {problem['msg']}", err=True)
+        raise typer.Exit(2) from None
 
 
 @app.command()

@@ -35,12 +35,15 @@ def environment(**extra: str) -> dict[str, str]:
     return env
 
 
-def run_cli(*args: str, cwd: Path, timeout: float = CLI_TIMEOUT_SECONDS) -> subprocess.CompletedProcess[str]:
-    """Run one ``profilegate`` command to completion; stdout and stderr are captured separately."""
+def run_cli(
+    *args: str, cwd: Path, timeout: float = CLI_TIMEOUT_SECONDS, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """Run one ``profilegate`` command to completion, with the settings ``env`` on top of none;
+    stdout and stderr are captured separately."""
     return subprocess.run(
         [*PROFILEGATE, *args],
         cwd=cwd,
-        env=environment(),
+        env=environment(**(env or {})),
         capture_output=True,
         text=True,
         timeout=timeout,
