@@ -10,6 +10,7 @@ from pymongo.write_concern import WriteConcern
 from profilegate.domain.events import EventRules, TrackedEvent, parse_event
 from profilegate.storage.documents import Database, Document
 from profilegate.storage.events import event_log, only_duplicates
+from profilegate.storage.layout import Layout
 from tests.conftest import TEST_LAYOUT
 from tests.service.raw_events import email_ref, event
 
@@ -69,7 +70,13 @@ async def test_majority_with_the_journal_is_accepted_by_the_embedded_store(datab
     log = event_log(TEST_LAYOUT, database, 86_400, WriteConcern(w="majority", j=True))
     tracked = page_view("e1")
 
-    await log.append([(tracked, "p1")], NOW)
-    await log.append([(tracked, "p1")], NOW)  # a replay
+    assert await log.append([(tracked, "p1")], NOW) == set()
+    assert [document["_id"] async for document in log.scan()] == ["e1"]
 
-    assert [document["_id"] async for document in log.scan()] in (["e1"], ["e1", "e1"])
+
+async def test_an_append_tells_the_ids_its_collection_held_already(database: Database) -> None:
+    log = event_log(Layout(), database, 86_400, WriteConcern(w="majority", j=True))
+    await log.append([(page_view("e1"), "p1")], NOW)
+
+    assert await log.append([(page_view("e1"), "p1"), (page_view("e2"), "p1")], NOW) == {"e1"}
+    assert sorted([document["_id"] async for document in log.scan()]) == ["e1", "e2"]

@@ -44,17 +44,21 @@ class EventLog:
     def __init__(self, log: AppendLog) -> None:
         self._log = log
 
-    async def append(self, entries: Iterable[tuple[TrackedEvent, str]], received_at: datetime) -> None:
-        """Log events, each with the profile it is for; one already in its segment counts as logged."""
+    async def append(self, entries: Iterable[tuple[TrackedEvent, str]], received_at: datetime) -> set[str]:
+        """Log events, each with the profile it is for; the ids that were logged already (in
+        the collection their slot is in), which count as logged."""
         documents = [event_document(event, profile_id, received_at) for event, profile_id in entries]
+        logged_before: set[str] = set()
         if not documents:
-            return
+            return logged_before
         for collection, chunk in await self._log.slotted(documents):
             try:
                 await collection.insert_many(chunk, ordered=False)
             except BulkWriteError as error:
                 if not only_duplicates(error):
                     raise
+                logged_before |= {str(failed["op"]["_id"]) for failed in error.details["writeErrors"]}
+        return logged_before
 
     async def for_profiles(self, profile_ids: Iterable[str]) -> list[Document]:
         """Every logged event of these profiles, each id once, oldest first."""
