@@ -68,11 +68,6 @@ class Layout:
     def embedded(cls, partitions: int, event_segment_size: int) -> "Layout":
         return cls(LayoutKind.EMBEDDED, partitions, event_segment_size)
 
-    @property
-    def streams_changes(self) -> bool:
-        """Whether the change feed is one collection, which a change stream can follow."""
-        return self.event_segment_size is None
-
     def partitioned(self, database: Database, name: str) -> PartitionedCollection:
         return PartitionedCollection(database, name, self.partitions)
 
