@@ -112,7 +112,7 @@ async def client_loop(
     latencies: list[float] = []
     handed: list[int] = []
     while (now := time.perf_counter()) < stop:
-        last = await reserve(db, COUNTER, places)
+        last = await reserve(db["meta"], COUNTER, places)
         if start <= now:
             latencies.append(time.perf_counter() - now)
         handed.extend(range(last - places + 1, last + 1))
@@ -126,7 +126,7 @@ async def measure(uri: str, options: Options, clients: int, places: int) -> Resu
         AsyncMongoClient(uri, maxPoolSize=1, event_listeners=[counting]) for _ in range(clients)
     ]
     try:
-        await reserve(connections[0][database], COUNTER, 1)  # the document exists before the race
+        await reserve(connections[0][database]["meta"], COUNTER, 1)  # the document exists before the race
         begin = time.perf_counter()
         start, stop = begin + options.warmup, begin + options.warmup + options.seconds
         counting.since, counting.until = start, stop
@@ -135,7 +135,7 @@ async def measure(uri: str, options: Options, clients: int, places: int) -> Resu
         counted = sum(len(latencies) for latencies, _ in outcomes)
         commands = dict(counting.counts)
         handed = sorted(place for _, places_of_client in outcomes for place in places_of_client)
-        total = await handed_out(connections[0][database], COUNTER)
+        total = await handed_out(connections[0][database]["meta"], COUNTER)
         if handed != list(range(2, total + 1)):
             raise RuntimeError(f"places handed out twice or lost: {len(handed)} for a counter at {total}")
         latencies = sorted(latency for client_latencies, _ in outcomes for latency in client_latencies)

@@ -384,7 +384,7 @@ class Store:
 
 async def open_store(database: Database, settings: Settings) -> Store:
     """Prepare the database exactly as the gateway does on the embedded store."""
-    wanted = settings.layout(embedded=True)
+    wanted = settings.layout
     repos = await prepare(database, wanted, event_retention_seconds=settings.event_retention_days * 86_400)
     layout = await load_layout(database, wanted)
     return Store(

@@ -5,10 +5,12 @@ from pydantic import ValidationError
 
 from profilegate.domain.free_form import MONGODB_MAX_BYTES, MONGODB_MAX_DEPTH
 from profilegate.settings import EMBEDDED_EVENT_SEGMENT, EMBEDDED_PARTITIONS, Settings
+from profilegate.storage.layout import Layout, LayoutKind
+from profilegate.storage.store import write_concern
 
 
 def layout_of(settings: Settings) -> tuple[int, int | None]:
-    layout = settings.layout(embedded=settings.uses_embedded_store)
+    layout = settings.layout
     return layout.partitions, layout.event_segment_size
 
 
@@ -57,3 +59,53 @@ def test_event_property_limits_near_mongodbs_own_are_refused_naming_the_setting(
         Settings.model_validate({name: value})
 
     assert name in str(refused.value)
+
+
+def test_the_layout_can_be_asked_for_whatever_the_store() -> None:
+    on_mongodb = Settings(mongodb_uri="mongodb://db1:27017/", storage_layout=LayoutKind.EMBEDDED)
+    on_embedded = Settings(mongodb_uri=None, storage_layout=LayoutKind.MONGODB)
+
+    assert on_mongodb.layout == Layout.embedded(EMBEDDED_PARTITIONS, EMBEDDED_EVENT_SEGMENT)
+    assert on_embedded.layout == Layout()
+    assert on_mongodb.store_options["explicit"]
+    assert on_embedded.store_options["explicit"]
+    assert not Settings(mongodb_uri=None).store_options["explicit"]
+
+
+def test_partitions_and_segments_are_refused_in_the_mongodb_layout(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MONGODB_URI", "mongodb://db1:27017/")
+    monkeypatch.setenv("PROFILEGATE_STORE_PARTITIONS", "8")
+
+    with pytest.raises(ValidationError, match="PROFILEGATE_STORE_PARTITIONS applies to the embedded layout"):
+        Settings()
+
+
+def test_an_unknown_layout_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PROFILEGATE_STORAGE_LAYOUT", "sharded")
+
+    with pytest.raises(ValidationError, match="storage_layout"):
+        Settings()
+
+
+@pytest.mark.parametrize(
+    ("members", "journal", "sent"),
+    [("majority", "true", {"w": "majority", "j": True}), ("1", "false", {"w": 1, "j": False})],
+)
+def test_the_event_write_concern_is_a_setting(
+    members: str, journal: str, sent: dict[str, object], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PROFILEGATE_EVENT_WRITE_CONCERN", members)
+    monkeypatch.setenv("PROFILEGATE_EVENT_WRITE_JOURNAL", journal)
+
+    options = Settings(mongodb_uri=None).store_options
+
+    assert write_concern(options["event_write"], options["event_journal"]).document == sent
+
+
+def test_an_event_write_concern_that_is_neither_majority_nor_a_count_is_refused(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("PROFILEGATE_EVENT_WRITE_CONCERN", "0")
+
+    with pytest.raises(ValidationError, match="event_write_concern"):
+        Settings(mongodb_uri=None)

@@ -77,11 +77,8 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] = utc_now) -
                 database = client[settings.database]
                 repos = await prepare(
                     database,
-                    settings.layout(embedded=embedded),
-                    event_retention_seconds=settings.event_retention_days * 86_400,
-                    change_retention_seconds=settings.change_retention_days * 86_400,
-                    tombstone_retention_seconds=settings.tombstone_retention_days * 86_400,
-                    audit_retention_seconds=settings.audit_retention_days * 86_400,
+                    settings.layout,
+                    **settings.store_options,
                     segment_indexes=settings.segment_indexes and not embedded,
                 )
                 app.state.database = database

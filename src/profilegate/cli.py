@@ -14,6 +14,7 @@ from typing import Annotated, BinaryIO
 import orjson
 import typer
 import uvicorn
+from pydantic import ValidationError
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 
@@ -58,7 +59,14 @@ DataDir = Annotated[
 
 
 def _settings(data_dir: Path | None) -> Settings:
-    return Settings() if data_dir is None else Settings(data_dir=data_dir)
+    """The settings from the environment; a bad one stops the command with what is wrong."""
+    try:
+        return Settings() if data_dir is None else Settings(data_dir=data_dir)
+    except ValidationError as error:
+        for problem in error.errors():
+            where = ".".join(str(part) for part in problem["loc"]) or "settings"
+            typer.echo(f"invalid setting {where}: {problem['msg']}", err=True)
+        raise typer.Exit(2) from None
 
 
 @app.command()
@@ -170,7 +178,7 @@ def create_indexes(
         client = open_client(settings.mongodb_uri or "")
         try:
             database = client[settings.database]
-            layout = await load_layout(database, settings.layout(embedded=False))
+            layout = await load_layout(database, Layout())
             if layout == Layout():
                 await create_planned(database, plan)
             return layout
@@ -431,7 +439,6 @@ async def _repositories(settings: Settings) -> AsyncIterator[Repositories]:
     """The store the gateway would use: MONGODB_URI, the running embedded store, or a new one."""
     with contextlib.ExitStack() as stack:
         uri = settings.mongodb_uri or running_store_uri(settings.data_dir)
-        layout = settings.layout(embedded=settings.uses_embedded_store)
         if uri is None:
             store = stack.enter_context(
                 EmbeddedStore(data_dir=settings.data_dir, engine=settings.embedded_engine)
@@ -442,11 +449,8 @@ async def _repositories(settings: Settings) -> AsyncIterator[Repositories]:
         try:
             yield await prepare(
                 client[settings.database],
-                layout,
-                event_retention_seconds=settings.event_retention_days * 86_400,
-                change_retention_seconds=settings.change_retention_days * 86_400,
-                tombstone_retention_seconds=settings.tombstone_retention_days * 86_400,
-                audit_retention_seconds=settings.audit_retention_days * 86_400,
+                settings.layout,
+                **settings.store_options,
             )
         finally:
             await client.close()

@@ -3,9 +3,9 @@
 from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
-from typing import Literal
+from typing import Literal, TypedDict
 
-from pydantic import AliasChoices, Field, SecretStr, field_validator
+from pydantic import AliasChoices, Field, SecretStr, ValidationInfo, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from profilegate.domain.events import PROPERTY_LIMITS, EventRules
@@ -21,12 +21,33 @@ from profilegate.service.profiles import ProfileRules
 from profilegate.service.segments import SegmentRules
 from profilegate.service.tiers import TierRules
 from profilegate.service.tracking import TrackingRules
-from profilegate.storage.layout import Layout
+from profilegate.storage.layout import MAX_TTL_SECONDS, Layout, LayoutKind
 
 EMBEDDED_PARTITIONS = 16
 # Documents per event-log segment on the embedded store, where each insert costs O(segment
 # size): 250 keeps a logged event at a few milliseconds (1,000 cost ~47 ms, measured).
 EMBEDDED_EVENT_SEGMENT = 250
+
+# Retentions kept by TTL indexes, whose expireAfterSeconds is a 32-bit signed integer
+# (https://www.mongodb.com/docs/manual/core/index-ttl/): at most 24,855 days.
+TTL_RETENTIONS = (
+    "event_retention_days",
+    "change_retention_days",
+    "tombstone_retention_days",
+    "audit_retention_days",
+)
+DAY_SECONDS = 86_400
+
+
+class StoreOptions(TypedDict):
+    explicit: bool
+    event_retention_seconds: int
+    change_retention_seconds: int
+    tombstone_retention_seconds: int
+    audit_retention_seconds: int
+    event_write: str
+    event_journal: bool
+
 
 DEFAULT_CONSENT_PURPOSES = ("email_marketing", "personalisation", "ads", "partner_sharing")
 QUERY_LIMIT_NAMES = ("depth", "aliases", "root_fields", "tokens", "cost")  # api/limits.py
@@ -42,6 +63,8 @@ class Settings(BaseSettings):
     database: str = "profilegate"
     data_dir: Path = Path("data")
     embedded_engine: Literal["sqlite", "memory"] = "sqlite"
+    # embedded or mongodb (storage/layout.py); unset: embedded on the embedded store, else mongodb.
+    storage_layout: LayoutKind | None = None
     store_partitions: int | None = Field(default=None, ge=1, le=256)
     host: str = "127.0.0.1"
     port: int = 8000
@@ -68,6 +91,10 @@ class Settings(BaseSettings):
     event_property_string_max_length: int = Field(default=PROPERTY_LIMITS.max_string_length or 8192, ge=1)
     event_segment_size: int | None = Field(default=None, ge=100)
     event_retention_days: int = Field(default=1130, ge=1)
+    # Write concern of the event log: "majority" or a number of members; with the journal.
+    # https://www.mongodb.com/docs/manual/reference/write-concern/
+    event_write_concern: str = Field(default="majority", pattern=r"^(majority|[1-9][0-9]?)$")
+    event_write_journal: bool = True
     daily_retention_days: int = Field(default=1130, ge=1)
     base_currency: str = Field(default="EUR", pattern=r"^[A-Z]{3}$")
     currency_rates: dict[str, Decimal] = Field(default_factory=dict)
@@ -120,6 +147,28 @@ class Settings(BaseSettings):
                 raise ValueError(f"the limits for {role} must be at least 1")
         return value
 
+    @field_validator(*TTL_RETENTIONS)
+    @classmethod
+    def _fits_a_ttl_index(cls, value: int, info: ValidationInfo) -> int:
+        if value * DAY_SECONDS > MAX_TTL_SECONDS:
+            name = f"PROFILEGATE_{str(info.field_name).upper()}"
+            raise ValueError(
+                f"{name}={value} is {value * DAY_SECONDS} s, more than a TTL index's expireAfterSeconds "
+                f"holds ({MAX_TTL_SECONDS} s, {MAX_TTL_SECONDS // DAY_SECONDS} days)"
+            )
+        return value
+
+    @model_validator(mode="after")
+    def _layout_options_fit_the_layout(self) -> "Settings":
+        if self.layout_kind is LayoutKind.MONGODB:
+            for name in ("store_partitions", "event_segment_size"):
+                if getattr(self, name) is not None:
+                    raise ValueError(
+                        f"PROFILEGATE_{name.upper()} applies to the embedded layout only "
+                        "(PROFILEGATE_STORAGE_LAYOUT=embedded)"
+                    )
+        return self
+
     @property
     def uses_embedded_store(self) -> bool:
         return self.mongodb_uri is None or self.embedded_store_running
@@ -149,11 +198,34 @@ class Settings(BaseSettings):
             ),
         }
 
-    def layout(self, *, embedded: bool) -> Layout:
-        """Where documents go in a database used for the first time (DESIGN sec. 2)."""
-        partitions = self.store_partitions or (EMBEDDED_PARTITIONS if embedded else 1)
-        segment = self.event_segment_size or (EMBEDDED_EVENT_SEGMENT if embedded else None)
-        return Layout(partitions=partitions, event_segment_size=segment)
+    @property
+    def layout_kind(self) -> LayoutKind:
+        """The layout asked for, else the one that suits the store in use."""
+        if self.storage_layout is not None:
+            return self.storage_layout
+        return LayoutKind.EMBEDDED if self.uses_embedded_store else LayoutKind.MONGODB
+
+    @property
+    def layout(self) -> Layout:
+        """Where documents go in a database used for the first time (DESIGN sec. 2, 8)."""
+        if self.layout_kind is LayoutKind.MONGODB:
+            return Layout()
+        return Layout.embedded(
+            self.store_partitions or EMBEDDED_PARTITIONS, self.event_segment_size or EMBEDDED_EVENT_SEGMENT
+        )
+
+    @property
+    def store_options(self) -> StoreOptions:
+        """What ``storage.store.prepare`` takes from the settings, besides the layout."""
+        return StoreOptions(
+            explicit=self.storage_layout is not None,
+            event_retention_seconds=self.event_retention_days * DAY_SECONDS,
+            change_retention_seconds=self.change_retention_days * DAY_SECONDS,
+            tombstone_retention_seconds=self.tombstone_retention_days * DAY_SECONDS,
+            audit_retention_seconds=self.audit_retention_days * DAY_SECONDS,
+            event_write=self.event_write_concern,
+            event_journal=self.event_write_journal,
+        )
 
     @property
     def profile_rules(self) -> ProfileRules:

@@ -206,3 +206,19 @@ def test_export_segment_writes_the_consenting_members_hashed(data_dir: Path) -> 
     )
     assert unknown.returncode == 2
     assert "no segment 'nowhere'" in unknown.stderr
+
+
+def test_serve_refuses_a_retention_no_ttl_index_holds_naming_the_setting(data_dir: Path) -> None:
+    refused = run_cli(
+        "serve",
+        "--data-dir",
+        str(data_dir),
+        cwd=data_dir.parent,
+        env={"PROFILEGATE_EVENT_RETENTION_DAYS": "30000"},
+    )
+
+    assert refused.returncode == 2
+    assert "PROFILEGATE_EVENT_RETENTION_DAYS=30000" in refused.stderr, refused.stderr
+    assert "2147483647" in refused.stderr
+    assert "Traceback" not in refused.stderr
+    assert not (data_dir / ADDRESS_FILE).exists(), "no store was started"

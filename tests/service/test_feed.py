@@ -9,11 +9,13 @@ import pytest
 
 from profilegate.domain.changes import Change, ChangeKind, NewChange
 from profilegate.service.feed import FeedFollower, FeedRules, SubscriberLagged, follow
-from profilegate.storage.changes import COUNTER, ChangeLog
+from profilegate.storage.changes import COUNTER, ChangeLog, change_log
 from profilegate.storage.documents import Database
+from profilegate.storage.layout import Layout, Retention
 from profilegate.storage.store import open_client
+from tests.conftest import layout_with_segments
 
-NOW = datetime(2026, 11, 20, 10, 0, tzinfo=UTC)
+NOW = datetime.now(UTC)  # the TTL index of one collection removes changes a day before now
 
 
 def entry(n: int, at: datetime = NOW) -> NewChange:
@@ -26,6 +28,10 @@ class Clock:
 
     def __call__(self) -> float:
         return self.now
+
+
+def feed_log(database: Database, segment_size: int) -> ChangeLog:
+    return change_log(layout_with_segments(segment_size), database, 86_400)
 
 
 def everything(change: Change) -> bool:
@@ -49,7 +55,7 @@ async def drain(subscription_changes: AsyncIterator[Change], count: int) -> list
 
 
 async def test_a_hole_is_waited_for_then_passed_in_order(database: Database) -> None:
-    log, clock = ChangeLog(database, segment_size=10, retention_seconds=86_400), Clock()
+    log, clock = feed_log(database, 10), Clock()
     follower = FeedFollower(log, FeedRules(hole_seconds=5.0), clock)
     await follower.start()
     async with follower.subscribe() as subscription:
@@ -69,7 +75,8 @@ async def test_a_hole_is_waited_for_then_passed_in_order(database: Database) -> 
 
 
 async def test_a_filled_hole_is_delivered_in_place_order(database: Database) -> None:
-    log = ChangeLog(database, segment_size=10, retention_seconds=86_400)
+    appended = layout_with_segments(10).log(database, COUNTER, Retention("at", 86_400, whole_segments=True))
+    log = ChangeLog(appended)
     follower = FeedFollower(log, FeedRules(hole_seconds=60.0))
     await follower.start()
     async with follower.subscribe() as subscription:
@@ -78,7 +85,8 @@ async def test_a_filled_hole_is_delivered_in_place_order(database: Database) -> 
         await follower.advance()
         assert follower.position == 0
         slow = Change(seq=1, **entry(1).model_dump())
-        await database["changes_s000000"].insert_one(
+        ((holding_place_1, _),) = await appended.placed([1], [slow])
+        await holding_place_1.insert_one(
             {
                 "_id": f"{1:015d}",
                 "at": slow.at,
@@ -95,8 +103,8 @@ async def test_a_filled_hole_is_delivered_in_place_order(database: Database) -> 
 async def test_another_process_s_writes_arrive_by_polling(database: Database, store_uri: str) -> None:
     other_client = open_client(store_uri)
     try:
-        writer = ChangeLog(other_client[database.name], segment_size=10, retention_seconds=86_400)
-        follower = FeedFollower(ChangeLog(database, 10, 86_400), FeedRules(poll_seconds=0.05))
+        writer = feed_log(other_client[database.name], 10)
+        follower = FeedFollower(feed_log(database, 10), FeedRules(poll_seconds=0.05))
         async with running(follower), follower.subscribe() as subscription:
             received = asyncio.ensure_future(drain(follow(follower, subscription, None, everything), 3))
             await asyncio.sleep(0.1)
@@ -109,7 +117,7 @@ async def test_another_process_s_writes_arrive_by_polling(database: Database, st
 async def test_a_resumed_subscription_reads_the_stored_changes_then_live_ones_once(
     database: Database,
 ) -> None:
-    log = ChangeLog(database, segment_size=4, retention_seconds=86_400)
+    log = feed_log(database, 4)
     await log.append([entry(n) for n in range(10)])
     follower = FeedFollower(log, FeedRules(poll_seconds=0.05))
     async with running(follower):
@@ -123,7 +131,7 @@ async def test_a_resumed_subscription_reads_the_stored_changes_then_live_ones_on
 
 
 async def test_a_full_queue_marks_only_its_subscriber_lagged(database: Database) -> None:
-    log = ChangeLog(database, segment_size=10, retention_seconds=86_400)
+    log = feed_log(database, 10)
     follower = FeedFollower(log, FeedRules(queue_size=2))
     await follower.start()
     told: list[str] = []
@@ -152,7 +160,7 @@ async def test_where_no_change_stream_opens_the_follower_polls_counts_and_retrie
 ) -> None:
     """The embedded store has no change streams: in the one-collection layout the follower's
     ``watch`` fails for real, and the poll still delivers."""
-    log = ChangeLog(database, segment_size=None, retention_seconds=86_400)
+    log = change_log(Layout(), database, 86_400)
     now = datetime.now(UTC)  # the store's TTL monitor removes changes older than a day from now
     restarts: list[str] = []
     retried = asyncio.Event()

@@ -16,8 +16,9 @@ import pytest
 
 from profilegate.domain.changes import Change, ChangeKind, NewChange
 from profilegate.service.feed import FeedFollower, FeedRules, follow
-from profilegate.storage.changes import ChangeLog
+from profilegate.storage.changes import ChangeLog, change_log
 from profilegate.storage.documents import Database
+from profilegate.storage.layout import Layout
 from profilegate.storage.store import open_client
 
 pytestmark = pytest.mark.mongodb
@@ -65,7 +66,7 @@ async def woken(log: ChangeLog, received: asyncio.Queue[Change], first: int) -> 
 async def test_the_stream_wakes_the_follower_and_is_reopened_after_an_invalidate(
     replica_set_database: Database,
 ) -> None:
-    log = ChangeLog(replica_set_database, segment_size=None, retention_seconds=86_400)
+    log = change_log(Layout(), replica_set_database, 86_400)
     rules = FeedRules(poll_seconds=SLOW_POLL_SECONDS, stream_retry_seconds=0.1)
     follower = FeedFollower(log, rules)
     stopping = asyncio.Event()

@@ -22,9 +22,10 @@ from profilegate.service.resolve import find_profile
 from profilegate.service.tracking import Status, TrackingRules, track
 from profilegate.settings import Settings
 from profilegate.storage.documents import Database, Document
-from profilegate.storage.events import EventLog
+from profilegate.storage.events import LOG_NAME, EventLog
+from profilegate.storage.layout import Retention
 from profilegate.storage.store import Repositories
-from tests.conftest import TEST_EVENT_SEGMENT, fresh_repositories
+from tests.conftest import TEST_LAYOUT, fresh_repositories
 from tests.service.raw_events import email_ref, event, shopping_batch
 
 RETENTION = 400
@@ -123,7 +124,7 @@ async def test_events_applied_after_the_scan_began_are_read_again(
     batch = shopping_batch("ann@example.com", NOW, "ann")
     await track(repos, batch, tracking, NOW)
     ann = await profile_of(repos, "ann@example.com")
-    early = EarlyScan(database, TEST_EVENT_SEGMENT, retention_seconds=86_400)
+    early = EarlyScan(TEST_LAYOUT.log(database, LOG_NAME, Retention("receivedAt", 86_400)))
     early.late = frozenset({"ann-o1", "ann-r1"})
 
     rebuilt = await rebuild_aggregates(dataclasses.replace(repos, events=early), NOW, RETENTION)

@@ -35,7 +35,7 @@ async def fresh_repos(store_uri: str) -> AsyncIterator[Repositories]:
     name = f"test_{uuid.uuid4().hex[:12]}"
     client = open_client(store_uri)
     try:
-        yield await prepare(client[name], Layout(partitions=2, event_segment_size=100))
+        yield await prepare(client[name], Layout.embedded(2, 100))
         await client.drop_database(name)
     finally:
         await client.close()

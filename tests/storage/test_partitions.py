@@ -3,15 +3,23 @@
 import re
 from datetime import datetime
 
+import pytest
+
 from profilegate.domain.identities import Identity, IdentityType
 from profilegate.domain.profiles import Profile
 from profilegate.storage.documents import Database
 from profilegate.storage.layout import Layout, load_layout
 from profilegate.storage.partitions import PartitionedCollection
 from profilegate.storage.store import Repositories, prepare
-from tests.conftest import TEST_PARTITIONS
+from tests.conftest import EMBEDDED_TEST_LAYOUT, TEST_PARTITIONS
 
 PARTITION_NAME = re.compile(r"^(profiles|identity_keys)_p\d{3}$")
+
+
+@pytest.fixture
+async def repos(database: Database) -> Repositories:
+    """Partitions are the embedded layout's, whichever layout the other tests run in."""
+    return await prepare(database, EMBEDDED_TEST_LAYOUT)
 
 
 def profile(profile_id: str, now: datetime) -> Profile:
@@ -85,9 +93,9 @@ async def test_one_partition_is_the_plain_collection(database: Database) -> None
 
 
 async def test_layout_is_fixed_on_first_use(database: Database) -> None:
-    first = Layout(partitions=7, event_segment_size=500)
+    first = Layout.embedded(7, 500)
     assert await load_layout(database, first) == first
-    assert await load_layout(database, Layout(partitions=3, event_segment_size=None)) == first
+    assert await load_layout(database, Layout.embedded(3, 100)) == first
     assert await load_layout(database, first) == first
     assert await database["meta"].count_documents({}) == 1
 
@@ -99,7 +107,7 @@ async def test_reopening_with_another_count_still_finds_every_profile(
     for profile_id in ids:
         await repos.profiles.insert(profile(profile_id, now))
 
-    reopened = await prepare(database, Layout(partitions=TEST_PARTITIONS * 4))
+    reopened = await prepare(database, Layout.embedded(TEST_PARTITIONS * 4, 100))
 
     for profile_id in ids:
         found = await reopened.profiles.get(profile_id)

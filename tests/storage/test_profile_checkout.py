@@ -19,7 +19,7 @@ from profilegate.storage.documents import Database
 from profilegate.storage.layout import Layout
 from profilegate.storage.partitions import PartitionedCollection
 from profilegate.storage.store import Repositories, open_client, prepare
-from tests.conftest import TEST_PARTITIONS
+from tests.conftest import TEST_LAYOUT
 from tests.service.raw_events import email_ref, order
 
 NOW = datetime(2026, 11, 20, 10, 0, tzinfo=UTC)
@@ -42,7 +42,7 @@ def profile(version: int = 1, gross: int = 10_000) -> Profile:
 
 
 def checkout(database: Database) -> PartitionedCollection:
-    return PartitionedCollection(database, "profile_checkout", TEST_PARTITIONS)
+    return TEST_LAYOUT.partitioned(database, "profile_checkout")
 
 
 async def test_the_view_holds_net_spend_per_order_day_and_the_extensions(repos: Repositories) -> None:

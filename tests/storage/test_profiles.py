@@ -8,10 +8,9 @@ from profilegate.domain.extensions import ExtensionGrant
 from profilegate.domain.identities import Identity, IdentityType
 from profilegate.domain.profiles import Profile
 from profilegate.storage.documents import Database
-from profilegate.storage.partitions import PartitionedCollection
 from profilegate.storage.profiles import EXTENSION_LOG_LENGTH
 from profilegate.storage.store import Repositories
-from tests.conftest import TEST_PARTITIONS
+from tests.conftest import TEST_LAYOUT
 
 
 def full_profile(now: datetime) -> Profile:
@@ -103,7 +102,7 @@ async def test_replace_fields_with_a_stale_version_changes_nothing(
 ) -> None:
     profile = full_profile(now)
     await repos.profiles.insert(profile)
-    collection = PartitionedCollection(database, "profiles", TEST_PARTITIONS).for_id(profile.id)
+    collection = TEST_LAYOUT.partitioned(database, "profiles").for_id(profile.id)
     before = await collection.find_one({"_id": profile.id})
     stale = profile.model_copy(
         update={"traits": {}, "extensions": {}, "version": profile.version, "updated_at": now + timedelta(1)}

@@ -60,13 +60,13 @@ from tests.conformance.segment_cases import (
     metric,
     trait,
 )
-from tests.conftest import TEST_EVENT_SEGMENT, TEST_PARTITIONS
+from tests.conftest import TEST_EVENT_SEGMENT, TEST_LAYOUT
 
 # -- the table
 
 
-def profiles_of(database: Database, partitions: int = TEST_PARTITIONS) -> PartitionedCollection:
-    return PartitionedCollection(database, "profiles", partitions)
+def profiles_of(database: Database, layout: Layout = TEST_LAYOUT) -> PartitionedCollection:
+    return layout.partitioned(database, "profiles")
 
 
 async def matched(profiles: PartitionedCollection, query: Document) -> set[str]:
@@ -453,8 +453,8 @@ async def fresh_profiles(store_uri: str) -> AsyncIterator[tuple[Repositories, Pa
     name = f"test_{uuid.uuid4().hex[:12]}"
     client = open_client(store_uri)
     try:
-        layout = Layout(partitions=1, event_segment_size=TEST_EVENT_SEGMENT)
-        yield await prepare(client[name], layout), profiles_of(client[name], partitions=1)
+        layout = Layout.embedded(1, TEST_EVENT_SEGMENT)
+        yield await prepare(client[name], layout), profiles_of(client[name], layout)
         await client.drop_database(name)
     finally:
         await client.close()

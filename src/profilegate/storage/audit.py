@@ -1,13 +1,13 @@
 """The ``audit`` collection: one entry per admin or partner mutation, newest read first.
 
 Entries get their places (``seq``) from a counter, like the change feed; ``_id`` is the place,
-zero-padded. On real MongoDB it is one collection with a TTL index on ``at``. On the embedded
-store, where creating a document costs O(collection size) (DESIGN sec. 2), it is rolled over
-into segments of a fixed number of places (``audit_s000000``, ...), each with the same TTL
-index, so writing an entry costs the same in the first week and after a year of busy partner
-keys. Segments by count rather than by month: a month's collection would grow with the traffic
-(and its writes slow with it), while a segment's size is fixed. The newest-first reads walk
-the segments down from the newest, which also keeps the page cursor a plain place.
+zero-padded. Its collections come from the layout (``storage.layout``): on MongoDB one
+collection with a TTL index on ``at``; on the embedded store, where creating a document costs
+O(collection size) (DESIGN sec. 2), segments of a fixed number of places, each with the same
+TTL index, so writing an entry costs the same in the first week and after a year of busy
+partner keys. Segments by count rather than by month: a month's collection would grow with the
+traffic (and its writes slow with it), while a segment's size is fixed. The newest-first reads
+walk the segments down from the newest, which also keeps the page cursor a plain place.
 """
 
 from datetime import datetime
@@ -17,64 +17,44 @@ from pymongo import ASCENDING, DESCENDING, IndexModel
 from profilegate.domain.audit import Actor, AuditEntry, AuditFilter, NewAuditEntry
 from profilegate.domain.keys import Role
 from profilegate.storage.documents import Collection, Database, Document
-from profilegate.storage.places import handed_out, reserve
+from profilegate.storage.layout import AppendLog, Layout, Retention
 
 COUNTER = "audit"
 PLACE_DIGITS = 15
 
 
+def audit_log(layout: Layout, database: Database, retention_seconds: int) -> "AuditLog":
+    indexes = [IndexModel([("profileId", ASCENDING)], name="profileId")]
+    return AuditLog(layout.log(database, COUNTER, Retention("at", retention_seconds), indexes=indexes))
+
+
 class AuditLog:
-    def __init__(self, database: Database, segment_size: int | None, retention_seconds: int) -> None:
-        self._database = database
-        self._segment_size = segment_size
-        self._indexes = [
-            IndexModel([("at", ASCENDING)], name="retention", expireAfterSeconds=retention_seconds),
-            IndexModel([("profileId", ASCENDING)], name="profileId"),
-        ]
-        self._indexed: set[str] = set()
+    def __init__(self, log: AppendLog) -> None:
+        self._log = log
 
     async def append(self, entry: NewAuditEntry) -> AuditEntry:
-        placed = AuditEntry(seq=await reserve(self._database, COUNTER, 1), **entry.model_dump())
-        collection = self._collection(placed.seq)
-        await self._ensure_indexes(collection)
-        await collection.insert_one(_document(placed))
+        placed = AuditEntry(seq=await self._log.reserve(1), **entry.model_dump())
+        for collection, chunk in await self._log.placed([placed.seq], [placed]):
+            await collection.insert_many([_document(one) for one in chunk])
         return placed
 
     async def page(self, wanted: AuditFilter, first: int, before: int | None = None) -> list[AuditEntry]:
         """Up to ``first`` entries matching ``wanted``, newest first, placed before ``before``."""
-        head = await self._head()
+        head = await self._log.head()
         last = head if before is None else min(head, before - 1)
         if last < 1:
             return []
         query = {**_query(wanted), "_id": {"$lte": _place(last)}}
         found: list[AuditEntry] = []
-        for collection in self._collections_down_from(last):
+        for collection in self._log.down_from(last):
             cursor = collection.find(query).sort("_id", DESCENDING).limit(first - len(found))
             found += [_from_document(document) async for document in cursor]
             if len(found) >= first or await _older_than(collection, wanted.since):
                 break
         return found
 
-    async def _head(self) -> int:
-        return await handed_out(self._database, COUNTER)
-
-    def _collections_down_from(self, last: int) -> list[Collection]:
-        if self._segment_size is None:
-            return [self._database["audit"]]
-        return [self._segment(index) for index in range(last // self._segment_size, -1, -1)]
-
-    def _collection(self, seq: int) -> Collection:
-        if self._segment_size is None:
-            return self._database["audit"]
-        return self._segment(seq // self._segment_size)
-
-    def _segment(self, index: int) -> Collection:
-        return self._database[f"audit_s{index:06d}"]
-
-    async def _ensure_indexes(self, collection: Collection) -> None:
-        if collection.name not in self._indexed:
-            await collection.create_indexes(self._indexes)
-            self._indexed.add(collection.name)
+    async def hold_retention(self) -> None:
+        await self._log.hold_retention()
 
 
 async def _older_than(collection: Collection, since: datetime | None) -> bool:

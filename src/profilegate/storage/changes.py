@@ -5,22 +5,28 @@ of one write are contiguous and in order. ``_id`` is the place, zero-padded, so 
 in ``_id`` order. Writers that got their block first may finish last: a reader that sees a
 hole waits for it (see ``service.feed``).
 
-On real MongoDB it is one collection with a TTL index on ``at``, and a change stream wakes
-readers. On the embedded store, where creating a document costs O(collection size) and no
-change streams exist (DESIGN sec. 2), it is rolled over into segments of a fixed number of
-places (``changes_s000000``, ...) that are dropped whole once older than the retention.
+Its collections come from the layout (``storage.layout``): on MongoDB one collection with a
+TTL index on ``at``, which a change stream follows; on the embedded store segments of a fixed
+number of places, dropped whole once older than the retention.
+
+On a replica set the feed is read with read concern ``majority`` and its entries and counter
+are written with ``w: majority``: a reader never passes on a change a failover may roll back
+(https://www.mongodb.com/docs/manual/reference/read-concern-majority/), and a change it was
+told of survives one (https://www.mongodb.com/docs/manual/reference/write-concern/).
 """
 
 from collections.abc import AsyncIterator, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from pymongo import ASCENDING, IndexModel
+from pymongo import ASCENDING
 from pymongo.errors import ConnectionFailure, OperationFailure, PyMongoError
+from pymongo.read_concern import ReadConcern
+from pymongo.write_concern import WriteConcern
 
 from profilegate.domain.changes import Change, ChangeKind, NewChange
-from profilegate.storage.documents import Collection, Database, Document
-from profilegate.storage.places import handed_out, reserve
+from profilegate.storage.documents import Database, Document
+from profilegate.storage.layout import AppendLog, Concerns, Layout, Retention
 
 type ResumeToken = Mapping[str, Any]
 
@@ -52,41 +58,43 @@ def _failure_reason(error: PyMongoError) -> str:
     return "error"
 
 
+FEED_CONCERNS = Concerns(read=ReadConcern("majority"), write=WriteConcern(w="majority"))
+
+
+def change_log(layout: Layout, database: Database, retention_seconds: int) -> "ChangeLog":
+    retention = Retention("at", retention_seconds, whole_segments=True)
+    return ChangeLog(layout.log(database, COUNTER, retention, concerns=FEED_CONCERNS))
+
+
 class ChangeLog:
-    def __init__(self, database: Database, segment_size: int | None, retention_seconds: int) -> None:
-        self._database = database
-        self._segment_size = segment_size
-        self._indexes = [
-            IndexModel([("at", ASCENDING)], name="retention", expireAfterSeconds=retention_seconds)
-        ]
-        self._indexed = False
+    def __init__(self, log: AppendLog) -> None:
+        self._log = log
 
     @property
     def streams_changes(self) -> bool:
         """Whether one collection holds the feed, which a change stream can follow."""
-        return self._segment_size is None
+        return self._log.streamed is not None
 
     async def append(self, changes: Sequence[NewChange]) -> list[Change]:
         """Give the changes their places, in order, and store them."""
         if not changes:
             return []
-        first = await reserve(self._database, COUNTER, len(changes)) - len(changes) + 1
+        first = await self._log.reserve(len(changes)) - len(changes) + 1
         placed = [Change(seq=first + offset, **change.model_dump()) for offset, change in enumerate(changes)]
-        for collection, chunk in self._placed(placed):
-            await self._ensure_indexes(collection)
+        for collection, chunk in await self._log.placed([change.seq for change in placed], placed):
             await collection.insert_many([_document(change) for change in chunk], ordered=True)
         return placed
 
     async def head(self) -> int:
         """The last place handed out (0 before the first change)."""
-        return await handed_out(self._database, COUNTER)
+        return await self._log.head()
 
     async def read(self, after: int, *, limit: int, upto: int | None = None) -> list[Change]:
         """Up to ``limit`` stored changes after place ``after`` (and not after ``upto``), in order."""
         last = await self.head() if upto is None else upto
         query: Document = {"_id": {"$gt": _place(after), "$lte": _place(last)}}
         found: list[Change] = []
-        for collection in self._collections(after + 1, last):
+        for collection in self._log.spanning(after + 1, last):
             if len(found) >= limit:
                 break
             cursor = collection.find(query).sort("_id", ASCENDING).limit(limit - len(found))
@@ -98,27 +106,16 @@ class ChangeLog:
 
         One collection (real MongoDB) is pruned by its TTL index instead.
         """
-        if self._segment_size is None:
-            return 0
-        current = await self.head() // self._segment_size
-        dropped = 0
-        for name in sorted(
-            await self._database.list_collection_names(filter={"name": {"$regex": "^changes_s"}})
-        ):
-            index = int(name.removeprefix("changes_s"))
-            if index >= current:
-                continue
-            newest = await self._database[name].find_one({}, sort=[("_id", -1)])
-            if newest is None or newest["at"] < older_than:
-                await self._database.drop_collection(name)
-                dropped += 1
-        return dropped
+        return await self._log.prune(older_than)
+
+    async def hold_retention(self) -> None:
+        await self._log.hold_retention()
 
     async def for_profiles(self, profile_ids: list[str]) -> list[Change]:
         """Every stored change of these profiles, in place order (a scan of each collection:
         the feed keeps only ``PROFILEGATE_CHANGE_RETENTION_DAYS`` of changes)."""
         found: list[Change] = []
-        for collection in await self._stored_collections():
+        for collection in await self._log.stored():
             cursor = collection.find({"profileId": {"$in": profile_ids}}).sort("_id", ASCENDING)
             found += [_from_document(document) async for document in cursor]
         return found
@@ -128,16 +125,10 @@ class ChangeLog:
         them erased; their places stay, so cursors stay valid. Returns how many were blanked."""
         query: Document = {"profileId": {"$in": profile_ids}, "erased": {"$ne": True}, "kind": {"$ne": keep}}
         blanked = 0
-        for collection in await self._stored_collections():
+        for collection in await self._log.stored():
             result = await collection.update_many(query, {"$set": {"payload": {}, "erased": True}})
             blanked += result.modified_count
         return blanked
-
-    async def _stored_collections(self) -> list[Collection]:
-        if self._segment_size is None:
-            return [self._database["changes"]]
-        names = await self._database.list_collection_names(filter={"name": {"$regex": "^changes_s"}})
-        return [self._database[name] for name in sorted(names)]
 
     async def watch(self, resume_token: ResumeToken | None = None) -> AsyncIterator[ResumeToken | None]:
         """Yield the stream's resume token after each insert into the feed, through a change
@@ -150,37 +141,17 @@ class ChangeLog:
         The driver already resumes once by itself after a resumable error (a network error, a
         primary stepping down); what reaches here it could not resume.
         """
+        streamed = self._log.streamed
+        if streamed is None:
+            raise RuntimeError("a segmented change feed has no change stream")
         # Invalidate events pass any $match (https://www.mongodb.com/docs/manual/reference/change-events/invalidate/).
         pipeline = [{"$match": {"operationType": "insert"}}]
         try:
-            async with await self._database["changes"].watch(pipeline, start_after=resume_token) as stream:
+            async with await streamed.watch(pipeline, start_after=resume_token) as stream:
                 async for _ in stream:
                     yield stream.resume_token
         except PyMongoError as error:
             raise ChangeStreamFailed(error) from error
-
-    def _collections(self, first: int, last: int) -> list[Collection]:
-        if self._segment_size is None:
-            return [self._database["changes"]]
-        size = self._segment_size
-        return [self._segment(index) for index in range(first // size, last // size + 1)]
-
-    def _placed(self, changes: list[Change]) -> list[tuple[Collection, list[Change]]]:
-        if self._segment_size is None:
-            return [(self._database["changes"], changes)]
-        placed: dict[int, list[Change]] = {}
-        for change in changes:
-            placed.setdefault(change.seq // self._segment_size, []).append(change)
-        return [(self._segment(index), chunk) for index, chunk in sorted(placed.items())]
-
-    def _segment(self, index: int) -> Collection:
-        return self._database[f"changes_s{index:06d}"]
-
-    async def _ensure_indexes(self, collection: Collection) -> None:
-        # The TTL index only where one collection holds the feed: segments are dropped whole.
-        if self._segment_size is None and not self._indexed:
-            await collection.create_indexes(self._indexes)
-            self._indexed = True
 
 
 def _place(seq: int) -> str:

@@ -1,11 +1,14 @@
 """The ``events`` log: raw, append-only, ``_id`` is the event's id.
 
-On real MongoDB it is one collection. On the embedded store, where creating a document
-costs O(collection size) (DESIGN sec. 2), it is rolled over into segments of a fixed number
-of documents (``events_s000000``, ``events_s000001``, ...), so appending stays flat however
-long the log grows. A slot counter hands out positions; a replay lands in a fresh slot,
-so a duplicate may be logged twice across segments: readers dedupe by ``_id``, and the
-profile's guard on recently applied event ids keeps it from being counted twice.
+Its collections come from the layout (``storage.layout``): one collection with a TTL index
+on ``receivedAt`` on MongoDB; segments of a fixed number of slots on the embedded store. A
+replay there lands in a fresh slot, so a duplicate may be logged twice across segments:
+readers dedupe by ``_id``, and the profile's guard on recently applied event ids keeps it
+from being counted twice.
+
+An event is acknowledged only once its log write is: a write concern error (on a replica
+set, e.g. ``w: majority`` not reached in time) fails the append like any write error but a
+duplicate id.
 
 An event id names one event in the whole shop. In one collection a second use of an id for
 another profile is found exactly (the ``_id`` index refuses it); across segments it is found
@@ -18,30 +21,38 @@ from datetime import datetime
 
 from pymongo import ASCENDING, IndexModel
 from pymongo.errors import BulkWriteError
+from pymongo.write_concern import WriteConcern
 
 from profilegate.domain.events import Channel, EventType, TrackedEvent
 from profilegate.domain.refs import ProfileRef
 from profilegate.storage.documents import Collection, Database, Document
-from profilegate.storage.places import handed_out, reserve
+from profilegate.storage.layout import AppendLog, Concerns, Layout, Retention
 
 DUPLICATE_KEY = 11000
-SLOT_COUNTER = "events"
+LOG_NAME = "events"
+
+
+def event_log(layout: Layout, database: Database, retention_seconds: int, write: WriteConcern) -> "EventLog":
+    """The event log in ``layout``; ``write``: the write concern an acknowledged event needs."""
+    return EventLog(
+        layout.log(
+            database,
+            LOG_NAME,
+            Retention("receivedAt", retention_seconds),
+            indexes=[IndexModel([("profileId", ASCENDING)], name="profileId")],
+            concerns=Concerns(write=write),
+        )
+    )
 
 
 class EventLog:
-    def __init__(self, database: Database, segment_size: int | None, retention_seconds: int) -> None:
-        self._database = database
-        self._segment_size = segment_size
-        self._indexes = [
-            IndexModel([("profileId", ASCENDING)], name="profileId"),
-            IndexModel([("receivedAt", ASCENDING)], name="retention", expireAfterSeconds=retention_seconds),
-        ]
-        self._indexed: set[str] = set()
+    def __init__(self, log: AppendLog) -> None:
+        self._log = log
 
     async def append(
         self, entries: Iterable[tuple[TrackedEvent, str]], received_at: datetime
     ) -> dict[str, str]:
-        """Log events, each with the profile it is for; one already in its segment counts as logged.
+        """Log events, each with the profile it is for; one already in its collection counts as logged.
 
         An event id names one event in the whole shop. Returns, for each id found logged for
         another profile than the one given, that profile: the caller decides whether it is the
@@ -51,22 +62,21 @@ class EventLog:
         taken: dict[str, str] = {}
         if not documents:
             return taken
-        for collection, chunk in await self._placed(documents):
-            await self._ensure_indexes(collection)
+        for collection, chunk in await self._log.slotted(documents):
             try:
                 await collection.insert_many(chunk, ordered=False)
             except BulkWriteError as error:
-                errors = error.details.get("writeErrors", [])
-                if any(e.get("code") != DUPLICATE_KEY for e in errors):
+                if not only_duplicates(error):
                     raise
-                taken.update(await _logged_for_others(collection, [chunk[e["index"]] for e in errors]))
+                clashing = [chunk[failed["index"]] for failed in error.details["writeErrors"]]
+                taken.update(await _logged_for_others(collection, clashing))
         return taken
 
     async def for_profiles(self, profile_ids: Iterable[str]) -> list[Document]:
         """Every logged event of these profiles, each id once, oldest first."""
         wanted = list(profile_ids)
         seen: dict[str, Document] = {}
-        for collection in await self.segments():
+        for collection in await self._log.stored():
             async for document in collection.find({"profileId": {"$in": wanted}}):
                 seen.setdefault(document["_id"], document)
         return sorted(seen.values(), key=lambda d: (d["at"], d["_id"]))
@@ -75,39 +85,30 @@ class EventLog:
         """Delete every logged event of these profiles, in every segment; return how many."""
         wanted = list(profile_ids)
         deleted = 0
-        for collection in await self.segments():
+        for collection in await self._log.stored():
             deleted += (await collection.delete_many({"profileId": {"$in": wanted}})).deleted_count
         return deleted
 
     async def scan(self) -> AsyncIterator[Document]:
         """Every logged document, segment by segment (duplicates included)."""
-        for collection in await self.segments():
+        for collection in await self._log.stored():
             async for document in collection.find({}):
                 yield document
 
-    async def segments(self) -> list[Collection]:
-        if self._segment_size is None:
-            return [self._database["events"]]
-        used = await handed_out(self._database, SLOT_COUNTER)
-        count = (used + self._segment_size - 1) // self._segment_size
-        return [self._segment(index) for index in range(count)]
+    async def hold_retention(self) -> None:
+        await self._log.hold_retention()
 
-    async def _placed(self, documents: list[Document]) -> list[tuple[Collection, list[Document]]]:
-        if self._segment_size is None:
-            return [(self._database["events"], documents)]
-        first = await reserve(self._database, SLOT_COUNTER, len(documents)) - len(documents)
-        placed: dict[int, list[Document]] = {}
-        for offset, document in enumerate(documents):
-            placed.setdefault((first + offset) // self._segment_size, []).append(document)
-        return [(self._segment(index), chunk) for index, chunk in sorted(placed.items())]
 
-    def _segment(self, index: int) -> Collection:
-        return self._database[f"events_s{index:06d}"]
+def only_duplicates(error: BulkWriteError) -> bool:
+    """Whether a failed bulk insert failed only on ids already logged, which counts as logged.
 
-    async def _ensure_indexes(self, collection: Collection) -> None:
-        if collection.name not in self._indexed:
-            await collection.create_indexes(self._indexes)
-            self._indexed.add(collection.name)
+    Any write concern error means the write is not known to be durable (the server reports it
+    in ``writeConcernErrors`` beside the ``writeErrors``:
+    https://www.mongodb.com/docs/manual/reference/command/insert/#output).
+    """
+    if error.details.get("writeConcernErrors"):
+        return False
+    return all(e.get("code") == DUPLICATE_KEY for e in error.details.get("writeErrors", []))
 
 
 async def _logged_for_others(collection: Collection, clashing: list[Document]) -> dict[str, str]:

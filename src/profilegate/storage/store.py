@@ -6,18 +6,18 @@ from dataclasses import dataclass
 import pymongo
 from pymongo import AsyncMongoClient
 from pymongo.monitoring import CommandListener
+from pymongo.write_concern import WriteConcern
 
 from profilegate.storage.api_keys import ApiKeyRepository
-from profilegate.storage.audit import AuditLog
-from profilegate.storage.changes import ChangeLog
+from profilegate.storage.audit import AuditLog, audit_log
+from profilegate.storage.changes import ChangeLog, change_log
 from profilegate.storage.documents import Database, Document
-from profilegate.storage.events import EventLog
+from profilegate.storage.events import EventLog, event_log
 from profilegate.storage.extension_definitions import ExtensionDefinitionRepository
 from profilegate.storage.identity_keys import IdentityKeyRepository
 from profilegate.storage.indexes import ensure_indexes, ensure_segment_indexes
 from profilegate.storage.layout import Layout, load_layout
 from profilegate.storage.merges import MergeLog
-from profilegate.storage.partitions import PartitionedCollection
 from profilegate.storage.persisted_operations import PersistedOperationRepository
 from profilegate.storage.profiles import ProfileRepository
 from profilegate.storage.segments import SegmentRepository
@@ -70,40 +70,57 @@ DEFAULT_EVENT_RETENTION_SECONDS = 1130 * 86_400
 DEFAULT_CHANGE_RETENTION_SECONDS = 7 * 86_400
 DEFAULT_TOMBSTONE_RETENTION_SECONDS = 1095 * 86_400
 DEFAULT_AUDIT_RETENTION_SECONDS = 400 * 86_400
+# An acknowledged event is on a majority of the replica set, in its journal:
+# https://www.mongodb.com/docs/manual/reference/write-concern/
+DEFAULT_EVENT_WRITE = "majority"
 
 
 async def prepare(
     database: Database,
     wanted: Layout,
     *,
+    explicit: bool = False,
     event_retention_seconds: int = DEFAULT_EVENT_RETENTION_SECONDS,
     change_retention_seconds: int = DEFAULT_CHANGE_RETENTION_SECONDS,
     tombstone_retention_seconds: int = DEFAULT_TOMBSTONE_RETENTION_SECONDS,
     audit_retention_seconds: int = DEFAULT_AUDIT_RETENTION_SECONDS,
+    event_write: str = DEFAULT_EVENT_WRITE,
+    event_journal: bool = True,
     segment_indexes: bool = False,
 ) -> Repositories:
-    """Create indexes, read (or fix) the layout and build the repositories."""
+    """Create indexes, read (or fix) the layout, apply changed retentions and build the
+    repositories. ``explicit``: ``wanted`` was asked for, and must be the stored layout.
+    ``event_write``: members that must have an event ("majority" or a number) before it is
+    acknowledged, ``event_journal``: in their journal."""
     await ensure_indexes(database)
-    layout = await load_layout(database, wanted)
-    count = layout.partitions
+    layout = await load_layout(database, wanted, explicit=explicit)
     if segment_indexes:
-        await ensure_segment_indexes(PartitionedCollection(database, "profiles", count))
-    return Repositories(
+        await ensure_segment_indexes(layout.partitioned(database, "profiles"))
+    repos = Repositories(
         profiles=ProfileRepository(
-            PartitionedCollection(database, "profiles", count),
-            PartitionedCollection(database, "profile_checkout", count),
+            layout.partitioned(database, "profiles"), layout.partitioned(database, "profile_checkout")
         ),
-        identity_keys=IdentityKeyRepository(PartitionedCollection(database, "identity_keys", count)),
+        identity_keys=IdentityKeyRepository(layout.partitioned(database, "identity_keys")),
         extension_definitions=ExtensionDefinitionRepository(database["extension_definitions"]),
         api_keys=ApiKeyRepository(database["api_keys"]),
         merges=MergeLog(database["merges"]),
         tier_policies=TierPolicyRepository(database),
         segments=SegmentRepository(database),
-        events=EventLog(database, layout.event_segment_size, event_retention_seconds),
-        changes=ChangeLog(database, layout.event_segment_size, change_retention_seconds),
-        tombstones=TombstoneRepository(
-            PartitionedCollection(database, "tombstones", count), tombstone_retention_seconds
+        events=event_log(
+            layout, database, event_retention_seconds, write_concern(event_write, event_journal)
         ),
-        audit=AuditLog(database, layout.event_segment_size, audit_retention_seconds),
+        changes=change_log(layout, database, change_retention_seconds),
+        tombstones=TombstoneRepository(
+            layout.partitioned(database, "tombstones"), tombstone_retention_seconds
+        ),
+        audit=audit_log(layout, database, audit_retention_seconds),
         persisted_operations=PersistedOperationRepository(database["persisted_operations"]),
     )
+    for kept in (repos.events, repos.changes, repos.tombstones, repos.audit):
+        await kept.hold_retention()
+    return repos
+
+
+def write_concern(members: str, journal: bool) -> WriteConcern:
+    """``members``: "majority" or how many members must have the write; ``journal``: in their journal."""
+    return WriteConcern(w=members if members == "majority" else int(members), j=journal)

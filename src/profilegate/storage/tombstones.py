@@ -12,19 +12,17 @@ import contextlib
 from collections.abc import Iterable
 from datetime import datetime
 
-from pymongo import ASCENDING, IndexModel
 from pymongo.errors import DuplicateKeyError
 
 from profilegate.domain.erasure import Tombstone
+from profilegate.storage.layout import Retention, hold_ttl
 from profilegate.storage.partitions import PartitionedCollection
 
 
 class TombstoneRepository:
     def __init__(self, collection: PartitionedCollection, retention_seconds: int) -> None:
         self._tombstones = collection
-        self._indexes = [
-            IndexModel([("erasedAt", ASCENDING)], name="retention", expireAfterSeconds=retention_seconds)
-        ]
+        self._retention = Retention("erasedAt", retention_seconds)
         self._indexed = False
 
     async def bury(self, ids: Iterable[str], profile_id: str, at: datetime, reason: str) -> int:
@@ -57,8 +55,13 @@ class TombstoneRepository:
             erasing=found.get("profileId"),
         )
 
+    async def hold_retention(self) -> None:
+        """Give the partitions that exist the TTL the retention asks for (changed in place)."""
+        for collection in self._tombstones.all():
+            await hold_ttl(collection, self._retention, create=False)
+
     async def _ensure_indexes(self) -> None:
         if not self._indexed:
             for collection in self._tombstones.all():
-                await collection.create_indexes(self._indexes)
+                await hold_ttl(collection, self._retention)
             self._indexed = True
