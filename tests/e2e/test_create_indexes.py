@@ -73,7 +73,7 @@ async def test_create_indexes_creates_every_collection_and_index(
     assert f"14 collections and 12 indexes ready in {database_name}" in created.stderr
     assert again.returncode == 0, again.stderr
     assert await indexes(database) == EXPECTED
-    assert await load_layout(database, Layout(partitions=7)) == Layout(), "laid out for MongoDB"
+    assert await load_layout(database, Layout.embedded(7, 250)) == Layout(), "laid out for MongoDB"
 
 
 async def test_the_gateway_finds_the_indexes_it_needs_and_adds_none(
@@ -99,7 +99,7 @@ async def test_the_gateway_finds_the_indexes_it_needs_and_adds_none(
 async def test_create_indexes_refuses_a_database_laid_out_for_the_embedded_store(
     store_uri: str, database_name: str, database: Database, tmp_path: Path
 ) -> None:
-    await load_layout(database, Layout(partitions=4, event_segment_size=5_000))
+    await load_layout(database, Layout.embedded(4, 5_000))
 
     refused = run_cli(
         "create-indexes", cwd=tmp_path, env={"MONGODB_URI": store_uri, "PROFILEGATE_DATABASE": database_name}
