@@ -73,6 +73,20 @@ async def test_create_indexes_creates_every_collection_and_index(
     assert f"14 collections and 12 indexes ready in {database_name}" in created.stderr
     assert again.returncode == 0, again.stderr
     assert await indexes(database) == EXPECTED
+
+
+async def test_create_indexes_applies_a_changed_retention_in_place(
+    store_uri: str, database_name: str, database: Database, tmp_path: Path
+) -> None:
+    env = {"MONGODB_URI": store_uri, "PROFILEGATE_DATABASE": database_name}
+    first = run_cli("create-indexes", cwd=tmp_path, env=env)
+    changed = run_cli("create-indexes", cwd=tmp_path, env={**env, "PROFILEGATE_EVENT_RETENTION_DAYS": "400"})
+
+    assert first.returncode == 0, first.stderr
+    assert changed.returncode == 0, changed.stderr
+    listed = await indexes(database)
+    assert ("retention", (("receivedAt", 1),), 400 * DAY) in listed["events"]
+    assert listed["changes"] == EXPECTED["changes"]
     assert await load_layout(database, Layout.embedded(7, 250)) == Layout(), "laid out for MongoDB"
 
 

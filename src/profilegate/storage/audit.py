@@ -12,11 +12,12 @@ walk the segments down from the newest, which also keeps the page cursor a plain
 
 from datetime import datetime
 
-from pymongo import ASCENDING, DESCENDING, IndexModel
+from pymongo import DESCENDING
 
 from profilegate.domain.audit import Actor, AuditEntry, AuditFilter, NewAuditEntry
 from profilegate.domain.keys import Role
 from profilegate.storage.documents import Collection, Database, Document
+from profilegate.storage.indexes import LOG_INDEXES, RETENTION_FIELDS
 from profilegate.storage.layout import AppendLog, Layout, Retention
 
 COUNTER = "audit"
@@ -24,8 +25,8 @@ PLACE_DIGITS = 15
 
 
 def audit_log(layout: Layout, database: Database, retention_seconds: int) -> "AuditLog":
-    indexes = [IndexModel([("profileId", ASCENDING)], name="profileId")]
-    return AuditLog(layout.log(database, COUNTER, Retention("at", retention_seconds), indexes=indexes))
+    retention = Retention(RETENTION_FIELDS[COUNTER], retention_seconds)
+    return AuditLog(layout.log(database, COUNTER, retention, indexes=LOG_INDEXES[COUNTER]))
 
 
 class AuditLog:

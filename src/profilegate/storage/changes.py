@@ -26,6 +26,7 @@ from pymongo.write_concern import WriteConcern
 
 from profilegate.domain.changes import Change, ChangeKind, NewChange
 from profilegate.storage.documents import Database, Document
+from profilegate.storage.indexes import RETENTION_FIELDS
 from profilegate.storage.layout import AppendLog, Concerns, Layout, Retention
 
 type ResumeToken = Mapping[str, Any]
@@ -62,7 +63,7 @@ FEED_CONCERNS = Concerns(read=ReadConcern("majority"), write=WriteConcern(w="maj
 
 
 def change_log(layout: Layout, database: Database, retention_seconds: int) -> "ChangeLog":
-    retention = Retention("at", retention_seconds, whole_segments=True)
+    retention = Retention(RETENTION_FIELDS[COUNTER], retention_seconds, whole_segments=True)
     return ChangeLog(layout.log(database, COUNTER, retention, concerns=FEED_CONCERNS))
 
 

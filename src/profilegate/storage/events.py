@@ -19,13 +19,13 @@ a segment's worth of events later is taken as that person's event.
 from collections.abc import AsyncIterator, Iterable
 from datetime import datetime
 
-from pymongo import ASCENDING, IndexModel
 from pymongo.errors import BulkWriteError
 from pymongo.write_concern import WriteConcern
 
 from profilegate.domain.events import Channel, EventType, TrackedEvent
 from profilegate.domain.refs import ProfileRef
 from profilegate.storage.documents import Collection, Database, Document
+from profilegate.storage.indexes import LOG_INDEXES, RETENTION_FIELDS
 from profilegate.storage.layout import AppendLog, Concerns, Layout, Retention
 
 DUPLICATE_KEY = 11000
@@ -38,8 +38,8 @@ def event_log(layout: Layout, database: Database, retention_seconds: int, write:
         layout.log(
             database,
             LOG_NAME,
-            Retention("receivedAt", retention_seconds),
-            indexes=[IndexModel([("profileId", ASCENDING)], name="profileId")],
+            Retention(RETENTION_FIELDS[LOG_NAME], retention_seconds),
+            indexes=LOG_INDEXES[LOG_NAME],
             concerns=Concerns(write=write),
         )
     )

@@ -12,11 +12,12 @@ import contextlib
 import json
 from dataclasses import dataclass
 
-from pymongo import ASCENDING, IndexModel
+from pymongo import IndexModel
 from pymongo.errors import CollectionInvalid
 
 from profilegate.storage.documents import Database
-from profilegate.storage.indexes import INDEXES
+from profilegate.storage.indexes import INDEXES, LOG_INDEXES, RETENTION_FIELDS
+from profilegate.storage.layout import Retention, hold_ttl
 from profilegate.storage.segment_query import PREFILTER_INDEXES
 from profilegate.storage.sharding import PLACEMENTS, shard_commands
 
@@ -31,23 +32,13 @@ class Retentions:
     audit: int
 
 
-def _ttl(field: str, seconds: int) -> IndexModel:
-    return IndexModel([(field, ASCENDING)], name="retention", expireAfterSeconds=seconds)
-
-
 def planned_indexes(retentions: Retentions, *, segment_indexes: bool) -> dict[str, list[IndexModel]]:
     """Each collection of the MongoDB layout, with its secondary indexes (``_id`` comes with it)."""
     plan: dict[str, list[IndexModel]] = {name: [] for name in PLACEMENTS}
-    for name, models in INDEXES.items():
+    for name, models in (*INDEXES.items(), *LOG_INDEXES.items()):
         plan[name].extend(models)
-    plan["events"].extend(
-        [IndexModel([("profileId", ASCENDING)], name="profileId"), _ttl("receivedAt", retentions.events)]
-    )
-    plan["changes"].append(_ttl("at", retentions.changes))
-    plan["audit"].extend(
-        [_ttl("at", retentions.audit), IndexModel([("profileId", ASCENDING)], name="profileId")]
-    )
-    plan["tombstones"].append(_ttl("erasedAt", retentions.tombstones))
+    for name, field in RETENTION_FIELDS.items():
+        plan[name].append(Retention(field, getattr(retentions, name)).index())
     if segment_indexes:
         plan["profiles"].extend(
             IndexModel([(field, order)], name=field) for field, order in PREFILTER_INDEXES
@@ -62,8 +53,13 @@ async def create_planned(database: Database, plan: dict[str, list[IndexModel]]) 
         if name not in existing:
             with contextlib.suppress(CollectionInvalid):  # created meanwhile, by a gateway starting
                 await database.create_collection(name)
-        if models:
-            await database[name].create_indexes(models)
+        ttls = [model for model in models if "expireAfterSeconds" in model.document]
+        for model in ttls:  # a retention changed since they were made is changed in place
+            field, _ = next(iter(model.document["key"].items()))
+            await hold_ttl(database[name], Retention(field, model.document["expireAfterSeconds"]))
+        others = [model for model in models if model not in ttls]
+        if others:
+            await database[name].create_indexes(others)
 
 
 def mongosh_script(database: str, plan: dict[str, list[IndexModel]]) -> str:

@@ -14,6 +14,11 @@ INDEXES: dict[str, list[IndexModel]] = {
     "api_keys": [IndexModel([("name", ASCENDING)], name="name")],
     "merges": [IndexModel([("winner", ASCENDING), ("at", DESCENDING)], name="winner")],
 }
+# The logs' secondary indexes, created with each of their collections (``storage.layout``).
+PROFILE_ID_INDEX = IndexModel([("profileId", ASCENDING)], name="profileId")
+LOG_INDEXES: dict[str, list[IndexModel]] = {"events": [PROFILE_ID_INDEX], "audit": [PROFILE_ID_INDEX]}
+# The datetime each pruned collection's TTL index (or segment pruning) reads.
+RETENTION_FIELDS = {"events": "receivedAt", "changes": "at", "audit": "at", "tombstones": "erasedAt"}
 
 
 async def ensure_indexes(database: Database) -> None:

@@ -15,6 +15,7 @@ from datetime import datetime
 from pymongo.errors import DuplicateKeyError
 
 from profilegate.domain.erasure import Tombstone
+from profilegate.storage.indexes import RETENTION_FIELDS
 from profilegate.storage.layout import Retention, hold_ttl
 from profilegate.storage.partitions import PartitionedCollection
 
@@ -22,7 +23,7 @@ from profilegate.storage.partitions import PartitionedCollection
 class TombstoneRepository:
     def __init__(self, collection: PartitionedCollection, retention_seconds: int) -> None:
         self._tombstones = collection
-        self._retention = Retention("erasedAt", retention_seconds)
+        self._retention = Retention(RETENTION_FIELDS["tombstones"], retention_seconds)
         self._indexed = False
 
     async def bury(self, ids: Iterable[str], profile_id: str, at: datetime, reason: str) -> int:
