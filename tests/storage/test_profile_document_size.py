@@ -29,9 +29,8 @@ from profilegate.domain.profiles import Profile
 from profilegate.domain.refs import ProfileRef
 from profilegate.domain.traits import TraitLimits
 from profilegate.storage.documents import Database
-from profilegate.storage.partitions import PartitionedCollection
 from profilegate.storage.store import Repositories
-from tests.conftest import TEST_PARTITIONS
+from tests.conftest import TEST_LAYOUT
 
 # The bound docs/profile-document.md states for a profile at every cap with the default
 # settings (1,130 days of retention, 20 identities, 16 KiB of traits).
@@ -112,7 +111,7 @@ def customer() -> Profile:
 
 async def stored_size(repos: Repositories, database: Database, profile: Profile) -> int:
     await repos.profiles.insert(profile)
-    collection = PartitionedCollection(database, "profiles", TEST_PARTITIONS).for_id(profile.id)
+    collection = TEST_LAYOUT.partitioned(database, "profiles").for_id(profile.id)
     document = await collection.find_one({"_id": profile.id})
     assert document is not None
     return len(bson.encode(document))
