@@ -24,7 +24,7 @@ operations/s per gateway core = 1 / CPU per operation. ``--profile`` also sample
 with py-spy during the checkout, single-event and batched-event operations of the MongoDB layout
 and lists where its CPU goes.
 
-    .venv/bin/python -m bench.cost [--customers 400] [--repeat 300] [--profile] [--write BENCHMARKS.md]
+    .venv/bin/python -m bench.cost [--customers 100] [--repeat 60] [--profile] [--write BENCHMARKS.md]
 """
 
 import argparse
@@ -172,10 +172,10 @@ class Options:
 
 def parse_options(argv: Sequence[str] | None = None) -> Options:
     parser = argparse.ArgumentParser(prog="python -m bench.cost", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--customers", type=int, default=400, help="known customers seeded (default 400)")
-    parser.add_argument("--repeat", type=int, default=300, help="repetitions of single operations")
-    parser.add_argument("--batch-repeat", type=int, default=10, help="repetitions of 100-event batches")
-    parser.add_argument("--admin-repeat", type=int, default=20, help="segment page, tierDistribution")
+    parser.add_argument("--customers", type=int, default=100, help="known customers seeded (default 100)")
+    parser.add_argument("--repeat", type=int, default=60, help="repetitions of single operations")
+    parser.add_argument("--batch-repeat", type=int, default=2, help="repetitions of 100-event batches")
+    parser.add_argument("--admin-repeat", type=int, default=10, help="segment page, tierDistribution")
     parser.add_argument("--profile", action="store_true", help="sample the gateway with py-spy")
     parser.add_argument("--write", type=Path, help="append the section to this file")
     args = parser.parse_args(argv)
