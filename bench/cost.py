@@ -499,7 +499,7 @@ def sampled(pid: int, output: Path) -> Iterator[None]:
 def frame_group(frame: str) -> str:
     """The package a stack frame ("function (path:line)") runs in; ours by sub-package."""
     if frame.startswith(LOOP_FRAME):
-        return "event loop (uvloop's C code: socket I/O, waiting)"
+        return "event loop (uvloop's C code)"
     parts = frame.rsplit("(", 1)[-1].split(":", 1)[0].split("/")
     if parts[0] == "profilegate" and len(parts) > 2:
         return f"profilegate.{parts[1]}"
@@ -616,6 +616,12 @@ def run_layout(
 
 # --- the report --------------------------------------------------------------------------
 
+PROFILE_HEADING = (
+    "Where the gateway's time goes (py-spy samples of the gateway's thread, waiting included: a sample "
+    "whose innermost frame is in uvloop's C code is the event loop waiting for or doing socket I/O; "
+    "the rest is Python code running):"
+)
+
 
 def by_command(cost: Cost) -> str:
     return ", ".join(f"{count:.2f} {name}" for name, count in cost.commands.items()) or "none"
@@ -704,8 +710,7 @@ def render(runs: Sequence[LayoutRun], options: Options, command: str, seconds: f
         if run.layout == "mongodb":
             lines += ["Targets (MongoDB layout):", "", *target_rows(run), ""]
         if run.profile_groups:
-            lines += ["Where the gateway's CPU goes (py-spy, on-CPU samples of the gateway process):", "",
-                      *profile_text(run), ""]  # fmt: skip
+            lines += [PROFILE_HEADING, "", *profile_text(run), ""]
     return "\n".join(lines) + "\n"
 
 
