@@ -221,6 +221,7 @@ def order(event_id: str, total: str, at: str, **who: str) -> dict[str, Any]:
     }
 
 
+UPSERT = "mutation($ref: ProfileRef!) { upsertProfile(input: {ref: $ref}) { __typename } }"
 KEPT = "2026-09-01T10:00:00Z"  # past its 30-day return window on the tests' day
 
 
@@ -325,3 +326,12 @@ async def test_a_newly_activated_policy_applies_at_the_next_checkout(shop: Shop)
     assert published["version"] == 2
     assert await shop.tier("EMAIL", "ann@example.com") == "GOLD"
     assert await shop.commands_of_checkout("EMAIL", "ann@example.com") == {"find": 1}
+
+
+async def test_a_customer_created_without_any_event_checks_out_in_one_command(shop: Shop) -> None:
+    """The keys of a new profile are created with its payload: no later write is needed."""
+    ref = {"identity": {"type": "CUSTOMER_ID", "value": "C-1"}}
+    await shop.mutate(UPSERT, {"ref": ref}, "upsertProfile")
+
+    assert await shop.commands_of_checkout("CUSTOMER_ID", "C-1") == {"find": 1}
+    assert await shop.tier("CUSTOMER_ID", "C-1") == "MEMBER"

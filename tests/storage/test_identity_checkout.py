@@ -41,8 +41,10 @@ async def test_a_profile_write_carries_its_payload_onto_its_key(repos: Repositor
 
     await repos.profiles.insert(held())
 
+    assert await repos.profiles.replace_fields(held(version=2, gross=30_000), expected_version=1)
+
     owner, view = await payload(repos)
-    assert (owner, view.spend, view.extensions) == ("p-1", {ORDER_DAY: 9_500}, held().extensions)
+    assert (owner, view.spend, view.extensions) == ("p-1", {ORDER_DAY: 29_500}, held().extensions)
 
 
 async def test_no_key_comes_to_exist_and_a_key_naming_another_profile_is_left_alone(
@@ -100,3 +102,12 @@ async def test_a_released_key_keeps_nothing(repos: Repositories) -> None:
     await repos.profiles.carry_checkout(held(version=2))  # a write racing the erasure
 
     assert await carried(repos) is None
+
+
+async def test_a_key_claimed_for_a_new_profile_is_created_with_its_payload(repos: Repositories) -> None:
+    await repos.identity_keys.claim(KEY, "p-1", NOW, carrying=held())
+
+    owner, view = await payload(repos)
+    assert (owner, view.spend) == ("p-1", {ORDER_DAY: 9_500})
+    await repos.identity_keys.claim(KEY, "p-2", NOW, carrying=held(profile_id="p-2"))  # taken: no change
+    assert (await payload(repos))[0] == "p-1"

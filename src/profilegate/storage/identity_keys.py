@@ -12,7 +12,9 @@ from datetime import datetime
 
 from pymongo.errors import DuplicateKeyError
 
+from profilegate.domain.profiles import Profile
 from profilegate.storage.partitions import PartitionedCollection
+from profilegate.storage.profiles import checkout_payload
 
 CLAIM_ATTEMPTS = 5
 
@@ -25,12 +27,20 @@ class IdentityKeyRepository:
         found = await self._keys.for_id(key).find_one({"_id": key}, {"profileId": 1})
         return None if found is None else str(found["profileId"])
 
-    async def claim(self, key: str, profile_id: str, now: datetime) -> str:
-        """Make ``key`` name ``profile_id`` unless it names another profile; return the owner."""
+    async def claim(
+        self, key: str, profile_id: str, now: datetime, *, carrying: Profile | None = None
+    ) -> str:
+        """Make ``key`` name ``profile_id`` unless it names another profile; return the owner.
+
+        ``carrying``: the new profile the key is claimed for, whose checkout payload the key is
+        created with (so creating a profile writes no key twice)."""
         collection = self._keys.for_id(key)
+        claimed = {"_id": key, "profileId": profile_id, "at": now}
+        if carrying is not None:
+            claimed["checkout"] = checkout_payload(carrying)
         for _ in range(CLAIM_ATTEMPTS):
             try:
-                await collection.insert_one({"_id": key, "profileId": profile_id, "at": now})
+                await collection.insert_one(claimed)
             except DuplicateKeyError:
                 owner = await self.owner(key)
                 if owner is not None:

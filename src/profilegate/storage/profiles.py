@@ -187,8 +187,10 @@ class ProfileRepository:
                 yield profile_from_document(document)
 
     async def insert(self, profile: Profile) -> None:
+        """Store a new profile and its checkout document; its keys carry the payload from their
+        claim (``IdentityKeyRepository.claim``)."""
         await self._profiles.for_id(profile.id).insert_one(profile_to_document(profile))
-        await self.refresh_checkout(profile)
+        await self.refresh_checkout(profile, keys=False)
 
     async def replace_fields(
         self,
