@@ -19,8 +19,12 @@ policy and the moment of the read, so window and extension expiries and a newly 
 (within ``tier_policy_cache_seconds``) apply without any write. A key's copy is written only while
 the key names the profile (the filter holds ``profileId``) and only by a newer version; a key
 that changes hands (a merge, an orphan taken over) loses its copy in the same update, and an
-erased identity's key document is deleted whole. A key without a copy (before the profile's next
-write) answers through the profile's checkout document: two reads, the same answer.
+erased identity's key document is deleted whole. A key is created with the copy of the new
+profile it is claimed for; one without a copy (after it changed hands, before the new owner's next
+write) answers through the profile's checkout document: two reads, the same answer. A tracking
+write rewrites the keys' copies only when the spend per day changed; a copy left behind by a
+write that died is rewritten by the replay of its events, the profile's next write that changes
+what a tier reads, or ``rebuild-aggregates``.
 """
 
 from collections.abc import AsyncIterator, Mapping
