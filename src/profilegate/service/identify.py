@@ -138,6 +138,9 @@ async def merge_into(
     await _absorb(repos, winner_id, loser_id, rules, now, observer)
     for identity in loser.identities:
         await repos.identity_keys.repoint(identity.key, loser_id, winner_id)
+    winner = await repos.profiles.get(winner_id)
+    if winner is not None:  # the keys just repointed carry the winner's checkout payload again
+        await repos.profiles.carry_checkout(winner)
     await repos.merges.record(
         loser=loser_id,
         winner=winner_id,

@@ -125,7 +125,7 @@ async def _create(
     )
     claimed: list[str] = []
     for identity in identities:
-        owner = await claim_identity(repos, identity, profile.id, now)
+        owner = await claim_identity(repos, identity, profile.id, now, carrying=profile)
         if owner != profile.id:
             await _release(repos, claimed, profile.id)
             if identity in wanted:
@@ -172,9 +172,17 @@ async def _update(
     return Upserted(updated, created=False)
 
 
-async def claim_identity(repos: Repositories, identity: Identity, profile_id: str, now: datetime) -> str:
-    """Claim ``identity`` for ``profile_id``; return whoever owns it afterwards."""
-    owner = await repos.identity_keys.claim(identity.key, profile_id, now)
+async def claim_identity(
+    repos: Repositories,
+    identity: Identity,
+    profile_id: str,
+    now: datetime,
+    *,
+    carrying: Profile | None = None,
+) -> str:
+    """Claim ``identity`` for ``profile_id``; return whoever owns it afterwards. ``carrying``: the
+    profile about to be created, whose checkout payload the key starts with."""
+    owner = await repos.identity_keys.claim(identity.key, profile_id, now, carrying=carrying)
     if owner == profile_id:
         return owner
     survivor = await find_profile(repos, ProfileRef(id=owner))

@@ -30,8 +30,21 @@ async def resolve_chain(repos: Repositories, ref: ProfileRef) -> tuple[Profile |
 
 
 async def find_loyalty_view(repos: Repositories, ref: ProfileRef) -> LoyaltyView | None:
-    """What a tier needs of the profile ``ref`` names: the checkout's lean read."""
-    found, _ = await _follow(ref, await _first_id(repos, ref), repos.profiles.loyalty_view)
+    """What a tier needs of the profile ``ref`` names: the checkout's lean read.
+
+    By identity it is the one read of the identity's key, which carries the payload (a guest's
+    read finds nothing); a key without a payload, or one naming a merged-away profile, goes on
+    to the checkout documents by profile id."""
+    if ref.identity is None:
+        found, _ = await _follow(ref, ref.id, repos.profiles.loyalty_view)
+        return found
+    carried = await repos.profiles.checkout_by_identity(ref.identity.key)
+    if carried is None:
+        return None
+    owner, view = carried
+    if view is not None and view.merged_into is None:
+        return view
+    found, _ = await _follow(ref, owner if view is None else view.merged_into, repos.profiles.loyalty_view)
     return found
 
 

@@ -9,12 +9,29 @@ guarded by the profile's version, so an older write never overwrites a newer one
 two writes of one profile race (``refresh_checkout``). A write
 that died between the two leaves it one version behind until the profile's next write, or
 a replay of the same events (which rewrites it), or ``rebuild-aggregates``.
+
+The same payload is carried on each ``identity_keys`` document the profile holds, under
+``checkout``, so a checkout by identity (the storefront's usual question) is the one ``_id``
+read that resolves the identity (``checkout_by_identity``); a guest's is the one read that
+finds nothing. What is carried is what a tier is computed *from* (net spend per day and the
+extensions, with their expiries), never a tier: the tier is evaluated at read under the active
+policy and the moment of the read, so window and extension expiries and a newly activated policy
+(within ``tier_policy_cache_seconds``) apply without any write. A key's copy is written only while
+the key names the profile (the filter holds ``profileId``) and only by a newer version; a key
+that changes hands (a merge, an orphan taken over) loses its copy in the same update, and an
+erased identity's key document is deleted whole. A key is created with the copy of the new
+profile it is claimed for; one without a copy (after it changed hands, before the new owner's next
+write) answers through the profile's checkout document: two reads, the same answer. A tracking
+write rewrites the keys' copies only when the spend per day changed; a copy left behind by a
+write that died is rewritten by the replay of its events, the profile's next write that changes
+what a tier reads, or ``rebuild-aggregates``.
 """
 
 from collections.abc import AsyncIterator, Mapping
 from datetime import datetime
 from typing import Any, NamedTuple
 
+from pymongo import UpdateOne
 from pymongo.errors import DuplicateKeyError
 
 from profilegate.domain.aggregates import Aggregates
@@ -32,7 +49,7 @@ from profilegate.storage.aggregates import (
     recent_to_document,
     unpack_spend,
 )
-from profilegate.storage.documents import Document
+from profilegate.storage.documents import Collection, Document
 from profilegate.storage.partitions import PartitionedCollection
 from profilegate.storage.tier_distribution import tier_count_pipeline, tier_counts
 
@@ -57,9 +74,18 @@ class LoyaltyView(NamedTuple):
 
 
 class ProfileRepository:
-    def __init__(self, collection: PartitionedCollection, checkout: PartitionedCollection) -> None:
+    """``identity_keys``: where the checkout payload is carried; ``IdentityKeyRepository`` owns
+    the rest of those documents (which profile a key names)."""
+
+    def __init__(
+        self,
+        collection: PartitionedCollection,
+        checkout: PartitionedCollection,
+        identity_keys: PartitionedCollection,
+    ) -> None:
         self._profiles = collection
         self._checkout = checkout
+        self._keys = identity_keys
 
     async def get(self, profile_id: str) -> Profile | None:
         found = await self._profiles.for_id(profile_id).find_one({"_id": profile_id})
@@ -69,12 +95,7 @@ class ProfileRepository:
         """What a tier needs, from the small checkout document (the profile's, if it has none)."""
         found = await self._checkout.for_id(profile_id).find_one({"_id": profile_id})
         if found is not None:
-            return LoyaltyView(
-                id=profile_id,
-                spend=unpack_spend(found["spend"]),
-                extensions=extensions_from_document(found),
-                merged_into=found.get("mergedInto"),
-            )
+            return loyalty_view_from_checkout(profile_id, found)
         found = await self._profiles.for_id(profile_id).find_one({"_id": profile_id}, LOYALTY_FIELDS)
         if found is None:
             return None
@@ -85,10 +106,45 @@ class ProfileRepository:
             merged_into=found.get("mergedInto"),
         )
 
-    async def refresh_checkout(self, profile: Profile) -> None:
-        """Write the profile's checkout document unless a newer version's is there already."""
+    async def checkout_by_identity(self, key: str) -> tuple[str, LoyaltyView | None] | None:
+        """The profile the identity ``key`` names and the checkout payload its key carries (None
+        before the profile's first write since the key was claimed or changed hands); None for
+        an identity nobody holds. One ``_id`` read either way."""
+        found = await self._keys.for_id(key).find_one({"_id": key}, {"profileId": 1, "checkout": 1})
+        if found is None:
+            return None
+        owner = str(found["profileId"])
+        carried = found.get("checkout")
+        return owner, None if carried is None else loyalty_view_from_checkout(owner, carried)
+
+    async def refresh_checkout(self, profile: Profile, *, keys: bool = True) -> None:
+        """Write the profile's checkout document unless a newer version's is there already, and
+        (``keys``) the same payload onto the identity keys the profile holds."""
         document = checkout_document(profile)
         del document["_id"]
+        await self._refresh_checkout_document(profile, document)
+        if keys:
+            await self.carry_checkout(profile, document)
+
+    async def carry_checkout(self, profile: Profile, payload: Document | None = None) -> None:
+        """Copy the checkout payload onto each identity key that still names ``profile``, unless
+        a newer version's is there: one unordered bulk update per collection the keys live in
+        (one command in the MongoDB layout). A key never comes to exist here."""
+        payload = payload if payload is not None else checkout_payload(profile)
+        updates: dict[str, tuple[Collection, list[UpdateOne]]] = {}
+        for identity in profile.identities:
+            collection = self._keys.for_id(identity.key)
+            guarded = {
+                "_id": identity.key,
+                "profileId": profile.id,
+                "$or": [{"checkout": None}, {"checkout.version": {"$lt": profile.version}}],
+            }
+            entry = updates.setdefault(collection.name, (collection, []))
+            entry[1].append(UpdateOne(guarded, {"$set": {"checkout": payload}}))
+        for collection, operations in updates.values():
+            await collection.bulk_write(operations, ordered=False)
+
+    async def _refresh_checkout_document(self, profile: Profile, document: Document) -> None:
         collection = self._checkout.for_id(profile.id)
         older = {"_id": profile.id, "version": {"$lt": profile.version}}
         try:
@@ -135,8 +191,10 @@ class ProfileRepository:
                 yield profile_from_document(document)
 
     async def insert(self, profile: Profile) -> None:
+        """Store a new profile and its checkout document; its keys carry the payload from their
+        claim (``IdentityKeyRepository.claim``)."""
         await self._profiles.for_id(profile.id).insert_one(profile_to_document(profile))
-        await self.refresh_checkout(profile)
+        await self.refresh_checkout(profile, keys=False)
 
     async def replace_fields(
         self,
@@ -164,14 +222,18 @@ class ProfileRepository:
         )
         return await self._written(profile, result.matched_count == 1)
 
-    async def _written(self, profile: Profile, written: bool) -> bool:
+    async def _written(self, profile: Profile, written: bool, *, keys: bool = True) -> bool:
         if written:
-            await self.refresh_checkout(profile)
+            await self.refresh_checkout(profile, keys=keys)
         return written
 
     async def write_activity(self, profile: Profile, *, expected_version: int, previous: Aggregates) -> bool:
         """Write what tracking changed: the aggregates, the replay guard and only the day buckets
-        that differ from ``previous``, in one atomic update guarded on the version."""
+        that differ from ``previous``, in one atomic update guarded on the version.
+
+        The identity keys' checkout copies are rewritten only when the net spend per day changed
+        (tracking changes nothing else a tier reads): a page view costs no write to them. A copy
+        left behind by a write that died is rewritten by the replay of its events."""
         before, after = previous.daily, profile.aggregates.daily
         update: Document = {
             "$set": {
@@ -188,7 +250,8 @@ class ProfileRepository:
         result = await self._profiles.for_id(profile.id).update_one(
             {"_id": profile.id, "version": expected_version}, update
         )
-        return await self._written(profile, result.matched_count == 1)
+        spend_changed = spend_by_day(before) != spend_by_day(after)
+        return await self._written(profile, result.matched_count == 1, keys=spend_changed)
 
     async def extension_log(self, profile_id: str) -> list[Document]:
         found = await self._profiles.for_id(profile_id).find_one({"_id": profile_id}, {"extensionLog": 1})
@@ -247,13 +310,26 @@ def profile_to_document(profile: Profile) -> Document:
 
 def checkout_document(profile: Profile) -> Document:
     """What the checkout reads of a profile: net spend per day packed, extensions, merge pointer."""
+    return {"_id": profile.id, **checkout_payload(profile)}
+
+
+def checkout_payload(profile: Profile) -> Document:
+    """The checkout document without its ``_id``: what an identity key carries."""
     return {
-        "_id": profile.id,
         "spend": pack_spend(spend_by_day(profile.aggregates.daily)),
         "extensions": extensions_to_document(profile.extensions),
         "mergedInto": profile.merged_into,
         "version": profile.version,
     }
+
+
+def loyalty_view_from_checkout(profile_id: str, document: Document) -> LoyaltyView:
+    return LoyaltyView(
+        id=profile_id,
+        spend=unpack_spend(document["spend"]),
+        extensions=extensions_from_document(document),
+        merged_into=document.get("mergedInto"),
+    )
 
 
 def profile_from_document(document: Document) -> Profile:

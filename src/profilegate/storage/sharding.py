@@ -32,9 +32,14 @@ SHARDED_ON_ID = "_id"
 
 PLACEMENTS: dict[str, Placement] = {
     "profiles": Placement(SHARDED_ON_ID, "the bulk of the data; every hot read and write is by _id"),
-    "profile_checkout": Placement(SHARDED_ON_ID, "one per profile; the checkout reads it by _id"),
+    "profile_checkout": Placement(
+        SHARDED_ON_ID, "one per profile; the checkout by profile id reads it by _id"
+    ),
     "identity_keys": Placement(
-        SHARDED_ON_ID, "one per identity; resolving and claiming an identity is by _id (its uniqueness)"
+        SHARDED_ON_ID,
+        "one per identity; resolving and claiming an identity is by _id (its uniqueness), and so is"
+        " the checkout by identity (the key carries its profile's checkout payload); the payload's"
+        " rewrite after a profile write is one update command of several _id-targeted statements",
     ),
     "events": Placement(
         SHARDED_ON_ID,

@@ -98,7 +98,9 @@ async def prepare(
         await ensure_segment_indexes(layout.partitioned(database, "profiles"))
     repos = Repositories(
         profiles=ProfileRepository(
-            layout.partitioned(database, "profiles"), layout.partitioned(database, "profile_checkout")
+            layout.partitioned(database, "profiles"),
+            layout.partitioned(database, "profile_checkout"),
+            layout.partitioned(database, "identity_keys"),
         ),
         identity_keys=IdentityKeyRepository(layout.partitioned(database, "identity_keys")),
         extension_definitions=ExtensionDefinitionRepository(database["extension_definitions"]),
