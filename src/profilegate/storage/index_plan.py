@@ -17,6 +17,7 @@ from pymongo.errors import CollectionInvalid
 
 from profilegate.storage.documents import Database
 from profilegate.storage.indexes import INDEXES
+from profilegate.storage.segment_members import DUE_INDEX
 from profilegate.storage.segment_query import PREFILTER_INDEXES
 from profilegate.storage.sharding import PLACEMENTS, shard_commands
 
@@ -48,6 +49,7 @@ def planned_indexes(retentions: Retentions, *, segment_indexes: bool) -> dict[st
         [_ttl("at", retentions.audit), IndexModel([("profileId", ASCENDING)], name="profileId")]
     )
     plan["tombstones"].append(_ttl("erasedAt", retentions.tombstones))
+    plan["segment_members"].append(DUE_INDEX)
     if segment_indexes:
         plan["profiles"].extend(
             IndexModel([(field, order)], name=field) for field, order in PREFILTER_INDEXES

@@ -13,7 +13,7 @@ a replay of the same events (which rewrites it), or ``rebuild-aggregates``.
 
 from collections.abc import AsyncIterator, Mapping
 from datetime import datetime
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, Protocol
 
 from pymongo.errors import DuplicateKeyError
 
@@ -56,10 +56,37 @@ class LoyaltyView(NamedTuple):
     merged_into: str | None
 
 
+class ProfileWrites(Protocol):
+    """Told of every profile write the repository applies (derived state kept on write)."""
+
+    async def written(
+        self, profile: Profile, previous: Profile | None = None, *, created: bool = False
+    ) -> None:
+        """``previous``: the profile before the write when only its activity changed;
+        ``created``: the write inserted it."""
+
+    async def deleted(self, profile_id: str) -> None: ...
+
+
+class _Unfollowed:
+    async def written(
+        self, profile: Profile, previous: Profile | None = None, *, created: bool = False
+    ) -> None:
+        return None
+
+    async def deleted(self, profile_id: str) -> None:
+        return None
+
+
 class ProfileRepository:
     def __init__(self, collection: PartitionedCollection, checkout: PartitionedCollection) -> None:
         self._profiles = collection
         self._checkout = checkout
+        self._follower: ProfileWrites = _Unfollowed()
+
+    def follow(self, follower: ProfileWrites) -> None:
+        """Tell ``follower`` of every write applied from now on (one follower; a later one wins)."""
+        self._follower = follower
 
     async def get(self, profile_id: str) -> Profile | None:
         found = await self._profiles.for_id(profile_id).find_one({"_id": profile_id})
@@ -134,9 +161,21 @@ class ProfileRepository:
             async for document in partition.find({"$and": [query, {"mergedInto": None}]}).batch_size(500):
                 yield profile_from_document(document)
 
+    async def by_ids(self, profile_ids: list[str]) -> dict[str, Profile]:
+        """The stored profiles among ``profile_ids``: one read per collection that holds any."""
+        routed: dict[int, list[str]] = {}
+        for profile_id in profile_ids:
+            routed.setdefault(self._profiles.route(profile_id), []).append(profile_id)
+        collections, found = self._profiles.all(), dict[str, Profile]()
+        for index, ids in routed.items():
+            async for document in collections[index].find({"_id": {"$in": ids}}):
+                found[str(document["_id"])] = profile_from_document(document)
+        return found
+
     async def insert(self, profile: Profile) -> None:
         await self._profiles.for_id(profile.id).insert_one(profile_to_document(profile))
         await self.refresh_checkout(profile)
+        await self._follower.written(profile, created=True)
 
     async def replace_fields(
         self,
@@ -164,9 +203,11 @@ class ProfileRepository:
         )
         return await self._written(profile, result.matched_count == 1)
 
-    async def _written(self, profile: Profile, written: bool) -> bool:
+    async def _written(self, profile: Profile, written: bool, previous: Profile | None = None) -> bool:
+        """After a write: the derived documents (checkout, then what the follower keeps)."""
         if written:
             await self.refresh_checkout(profile)
+            await self._follower.written(profile, previous)
         return written
 
     async def write_activity(self, profile: Profile, *, expected_version: int, previous: Aggregates) -> bool:
@@ -188,7 +229,8 @@ class ProfileRepository:
         result = await self._profiles.for_id(profile.id).update_one(
             {"_id": profile.id, "version": expected_version}, update
         )
-        return await self._written(profile, result.matched_count == 1)
+        before_write = profile.model_copy(update={"aggregates": previous})
+        return await self._written(profile, result.matched_count == 1, before_write)
 
     async def extension_log(self, profile_id: str) -> list[Document]:
         found = await self._profiles.for_id(profile_id).find_one({"_id": profile_id}, {"extensionLog": 1})
@@ -198,6 +240,7 @@ class ProfileRepository:
         """Delete the profile's checkout document, then the profile; whether the profile was there."""
         await self._checkout.for_id(profile_id).delete_one({"_id": profile_id})
         result = await self._profiles.for_id(profile_id).delete_one({"_id": profile_id})
+        await self._follower.deleted(profile_id)
         return result.deleted_count == 1
 
     async def merge_pointers(self) -> AsyncIterator[MergePointers]:
