@@ -31,6 +31,15 @@ def member_id(segment: str, profile_id: str) -> str:
     return f"{segment}/{profile_id}"
 
 
+def member_document(segment: str, profile_id: str, until: datetime | None) -> Document:
+    return {
+        "_id": member_id(segment, profile_id),
+        "segment": segment,
+        "profileId": profile_id,
+        "until": until,
+    }
+
+
 class SegmentMemberRepository:
     def __init__(self, collection: PartitionedCollection, meta: Collection) -> None:
         self._members = collection
@@ -45,14 +54,10 @@ class SegmentMemberRepository:
     ) -> None:
         """Record the profile in the ``inside`` segments (with their ``until``), out of the
         ``outside`` ones: one unordered bulk write."""
-        writes: list[UpdateOne | DeleteOne] = [
-            UpdateOne(
-                {"_id": member_id(key, profile_id)},
-                {"$set": {"segment": key, "profileId": profile_id, "until": until}},
-                upsert=True,
-            )
-            for key, until in inside.items()
-        ]
+        writes: list[UpdateOne | DeleteOne] = []
+        for key, until in inside.items():
+            document = member_document(key, profile_id, until)
+            writes.append(UpdateOne({"_id": document.pop("_id")}, {"$set": document}, upsert=True))
         writes.extend(DeleteOne({"_id": member_id(key, profile_id)}) for key in outside)
         if writes:
             await self._members.for_id(profile_id).bulk_write(writes, ordered=False)
