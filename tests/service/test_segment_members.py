@@ -194,12 +194,16 @@ class Counter(monitoring.CommandListener):
         self.counting = False
         self.count = 0
         self.profile_filters: list[dict[str, Any]] = []  # what the counted finds on profiles asked for
+        self.member_writes = 0  # commands that wrote membership records
 
     def started(self, event: monitoring.CommandStartedEvent) -> None:
         if self.counting:
             self.count += 1
             if event.command_name == "find" and str(event.command["find"]).startswith("profiles"):
                 self.profile_filters.append(event.command["filter"])
+            target = str(event.command.get(event.command_name, ""))
+            if event.command_name in ("update", "delete") and target.startswith("segment_members"):
+                self.member_writes += 1
 
     def succeeded(self, event: monitoring.CommandSucceededEvent) -> None:
         pass
@@ -246,3 +250,29 @@ async def test_a_first_page_costs_the_same_commands_whatever_the_number_of_profi
     # The profiles are read by id, the page's only: the store tests no profile against the rule.
     assert profile_filters
     assert all(set(f) == {"_id"} and set(f["_id"]) == {"$in"} for f in profile_filters)
+
+
+async def test_a_write_that_changes_no_membership_writes_no_record(
+    store_uri: str, rules: ProfileRules
+) -> None:
+    counter = Counter()
+    client = open_client(store_uri, listeners=[counter])
+    database = client["test_members_writes"]
+    try:
+        repos = await prepare_for_test(database)
+        catalogue = SegmentCatalogue(repos, cache_seconds=60)
+        await save(repos, catalogue, "big-buyers", "orders >= 2")
+        await catalogue.settled()
+        tracking = TrackingRules(events=EventRules(), profiles=rules)
+        await track(repos, [order("e-1", NOW)], tracking, NOW)
+        writes = []
+        for event_id in ("e-2", "e-3"):  # the second order makes a member, the third changes nothing
+            with counted(counter):
+                counter.member_writes = 0
+                await track(repos, [order(event_id, NOW)], tracking, NOW)
+            writes.append(counter.member_writes)
+        assert writes == [1, 0]
+        assert len(await recorded(repos, "big-buyers")) == 1
+    finally:
+        await client.drop_database(database.name)
+        await client.close()

@@ -63,9 +63,9 @@ class MembershipKeeper:
     async def written(
         self, profile: Profile, previous: Profile | None = None, *, created: bool = False
     ) -> None:
-        """``previous``: the profile before this write, when only its activity changed; the
-        records are then written only if the memberships differ. ``created``: a new profile,
-        which has no records to delete."""
+        """``previous``: the profile this write replaced, when the writer had it; the records
+        are then written only if the memberships differ. ``created``: a new profile, which has
+        no records to delete."""
         segments = await self._segments()
         if not segments:
             return

@@ -62,8 +62,8 @@ class ProfileWrites(Protocol):
     async def written(
         self, profile: Profile, previous: Profile | None = None, *, created: bool = False
     ) -> None:
-        """``previous``: the profile before the write when only its activity changed;
-        ``created``: the write inserted it."""
+        """``previous``: the profile the write replaced, when the writer had it; ``created``:
+        the write inserted it."""
 
     async def deleted(self, profile_id: str) -> None: ...
 
@@ -184,12 +184,15 @@ class ProfileRepository:
         expected_version: int,
         unset: tuple[str, ...] = (),
         log: Mapping[str, Any] | None = None,
+        previous: Profile | None = None,
     ) -> bool:
         """Write ``profile`` over the stored one if it is still at ``expected_version``.
 
         One atomic single-document update: identities, traits, consents and extensions are
         written whole, the version is bumped, and an optional entry is appended to the
         bounded extension log. Returns False when another writer got there first.
+        ``previous``: the stored profile being replaced, if the caller has it (what is derived
+        from the profile is then rewritten only where it changed).
         """
         document = profile_to_document(profile)
         fields = {key: document[key] for key in _MUTABLE_FIELDS}
@@ -201,7 +204,7 @@ class ProfileRepository:
         result = await self._profiles.for_id(profile.id).update_one(
             {"_id": profile.id, "version": expected_version}, update
         )
-        return await self._written(profile, result.matched_count == 1)
+        return await self._written(profile, result.matched_count == 1, previous)
 
     async def _written(self, profile: Profile, written: bool, previous: Profile | None = None) -> bool:
         """After a write: the derived documents (checkout, then what the follower keeps)."""
