@@ -79,6 +79,7 @@ from bench.machine import load_average, machine, publish
 from bench.store_scale import CATEGORIES, DAY_MIX, PROGRESS_SECONDS, Store, insert_routed, open_store
 from bench.store_scale import ShopperFactory as StoreScaleShoppers
 from bench.store_scale import parse_options as store_scale_options
+from profilegate import embedded
 from profilegate.domain.aggregates import RECENT_EVENT_IDS, Aggregates, DayBucket, OrderEntry, order_key
 from profilegate.domain.events import Channel, EventType
 from profilegate.domain.extensions import ExtensionGrant
@@ -104,6 +105,7 @@ SCAN_BATCH = 500  # what ProfileRepository.matching asks the store for at a time
 LOAD_BATCH = 2000  # profiles generated and inserted per round (one insert_many per partition)
 PROBE_DATABASE = "profilegate_bench_probe"  # a partition's worth of copies, for timing wire inserts
 WIRE_PROBE = 5  # profiles inserted over the wire into it
+STORE_START_SECONDS = 600.0
 HISTORY_DAYS = 400
 EXTENSIONS = ("employee", "vip", "no-reward")
 RULES = (
@@ -1136,7 +1138,11 @@ def command_line(argv: Sequence[str] | None) -> str:
 
 @contextlib.contextmanager
 def embedded_store(data_dir: Path) -> Iterator[str]:
-    """The embedded store on ``data_dir`` as the gateway starts it (SQLite engine, its own process)."""
+    """The embedded store on ``data_dir`` as the gateway starts it (SQLite engine, its own process).
+
+    Opening a loaded store's file can take longer than the gateway waits on a busy machine:
+    the benchmark waits up to ``STORE_START_SECONDS``."""
+    embedded.START_TIMEOUT_SECONDS = max(embedded.START_TIMEOUT_SECONDS, STORE_START_SECONDS)
     with EmbeddedStore(data_dir=data_dir, engine="sqlite") as store:
         assert store.uri is not None, "a started store has a URI"
         yield store.uri
