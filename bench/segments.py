@@ -6,8 +6,9 @@ the embedded layout; the profile partitions get the indexes the segment query's 
 (``PREFILTER_INDEXES``) before loading, by the benchmark where the gateway did not create them.
 
 ``--profiles`` generated shoppers are then bulk-loaded, timed but no part of the targets:
-``profile_to_document`` documents and their ``checkout_document``, routed to their partitions
-by ``insert_routed``. By default they go in while the store is stopped, straight into its
+``profile_to_document`` documents, their ``checkout_document`` and the three rules' membership
+records (``member_document``, as the gateway's backfill writes them), routed to their
+partitions. By default they go in while the store is stopped, straight into its
 SQLite file through mongoeco's own client on the engine the store runs (its batch insert):
 over the wire the store inserts one document at a time and reads every document already in
 the collection for each, so a load there grows with the square of its size. A few inserts
@@ -25,8 +26,10 @@ The store is started again, as after a restart of the gateway, every profile is 
 to warm it, and three rules parsed with ``parse_rule`` against the gateway's settings (a trait
 test, a windowed spend test and a mixed rule) are measured with one ``now``:
 
-- the first page of 50 members, pushed down: ``segment_members`` (``matching_page`` with 51
-  over every partition, as the ``members`` field asks for it), ``--repeat`` times;
+- the first page of 50 members as the ``members`` field reads it: ``segment_members`` (from the
+  membership records: one ``_id`` range per partition, then the page's profiles by ``_id``), its
+  store commands counted, ``--repeat`` times; and once the first page by the compiled rule
+  (``matching_page`` with 51 over every partition: the path while a saved segment is backfilled);
 - the size, pushed down: ``segment_size`` (``count_matching``), ``--repeat`` times;
 - what the store spends: each rule's prefilter alone, counted as the size is; the trait test in
   the plain query language, counted and paged; ``count_documents({})`` on every partition; the
@@ -35,10 +38,10 @@ test, a windowed spend test and a mixed rule) are measured with one ``now``:
   partition, batches of 500), built with ``profile_from_document`` and tested with ``holds``,
   ``--scan-repeat`` times, its time split into reading, building and testing.
 
-The pushed-down size must equal the scan's count, and the first page the first 50 of the
-scan's members in id order; otherwise the run fails. Prints a Markdown section to stdout and
-writes nothing unless ``--write PATH`` is given; progress goes to stderr. The store and its
-files are removed at the end, also on errors, Ctrl+C and SIGTERM.
+The pushed-down size must equal the scan's count, and both first pages the first 50 of the
+scan's members in id order, read from the records; otherwise the run fails. Prints a Markdown
+section to stdout and writes nothing unless ``--write PATH`` is given; progress goes to stderr.
+The store and its files are removed at the end, also on errors, Ctrl+C and SIGTERM.
 
     .venv/bin/python -m bench.segments [--profiles 20000] [--repeat 3] [--write BENCHMARKS.md]
 """
@@ -68,7 +71,7 @@ import bson
 from mongoeco import AsyncMongoClient as EcoClient
 from mongoeco.engines.sqlite import SQLiteEngine
 from mongoeco.wire.bson_bridge import decode_wire_value
-from pymongo import AsyncMongoClient, IndexModel
+from pymongo import AsyncMongoClient, IndexModel, monitoring
 
 from bench.checkout import milliseconds, verdict
 from bench.gateway import BenchmarkError, progress
@@ -76,6 +79,7 @@ from bench.machine import load_average, machine, publish
 from bench.store_scale import CATEGORIES, DAY_MIX, PROGRESS_SECONDS, Store, insert_routed, open_store
 from bench.store_scale import ShopperFactory as StoreScaleShoppers
 from bench.store_scale import parse_options as store_scale_options
+from profilegate import embedded
 from profilegate.domain.aggregates import RECENT_EVENT_IDS, Aggregates, DayBucket, OrderEntry, order_key
 from profilegate.domain.events import Channel, EventType
 from profilegate.domain.extensions import ExtensionGrant
@@ -85,11 +89,13 @@ from profilegate.domain.segment_predicate import holds
 from profilegate.domain.segment_rules import Comparison, Rule, TraitTest
 from profilegate.domain.segments import Segment
 from profilegate.embedded import DATABASE_FILE, EmbeddedStore
+from profilegate.service.segment_members import MembersPath, inside, members_path
 from profilegate.service.segments import members_query, segment_members, segment_size
 from profilegate.settings import Settings
 from profilegate.storage.documents import Database, Document
 from profilegate.storage.partitions import PartitionedCollection
 from profilegate.storage.profiles import checkout_document, profile_from_document, profile_to_document
+from profilegate.storage.segment_members import member_document
 from profilegate.storage.segment_query import PREFILTER_INDEXES
 from profilegate.storage.store import open_client
 
@@ -99,6 +105,7 @@ SCAN_BATCH = 500  # what ProfileRepository.matching asks the store for at a time
 LOAD_BATCH = 2000  # profiles generated and inserted per round (one insert_many per partition)
 PROBE_DATABASE = "profilegate_bench_probe"  # a partition's worth of copies, for timing wire inserts
 WIRE_PROBE = 5  # profiles inserted over the wire into it
+STORE_START_SECONDS = 600.0
 HISTORY_DAYS = 400
 EXTENSIONS = ("employee", "vip", "no-reward")
 RULES = (
@@ -381,15 +388,50 @@ def as_received(document: Document) -> Document:
     return received
 
 
+@dataclass(frozen=True)
+class Targets:
+    """Where the loaded documents go: profiles, checkout documents, segment memberships."""
+
+    profiles: PartitionedCollection
+    checkout: PartitionedCollection
+    members: PartitionedCollection
+
+    @classmethod
+    def of(cls, database: Database, partitions: int) -> "Targets":
+        names = ("profiles", "profile_checkout", "segment_members")
+        return cls(*(PartitionedCollection(database, name, partitions) for name in names))
+
+
+def memberships(batch: Sequence[Profile], now: datetime) -> list[Document]:
+    """The membership records the gateway keeps on write, for the three rules at ``now``."""
+    measured = [segment for _, segment in segments(Settings(), now)]
+    return [
+        member_document(key, profile.id, until)
+        for profile in batch
+        for key, until in inside(profile, measured, now).items()
+    ]
+
+
+async def insert_members(members: PartitionedCollection, documents: Sequence[Document]) -> None:
+    """Bulk-insert membership records into the partitions their profile id routes them to."""
+    batches: dict[int, list[Document]] = {}
+    for document in documents:
+        batches.setdefault(members.route(str(document["profileId"])), []).append(document)
+    collections = members.all()
+    for index, batch in batches.items():
+        await collections[index].insert_many(batch)
+
+
 async def load(
-    profiles: PartitionedCollection,
-    checkout: PartitionedCollection,
+    targets: Targets,
     factory: ShopperFactory,
     count: int,
     prepared: Callable[[Document], Document],
 ) -> Loaded:
-    """Generate ``count`` profiles and insert them, with their checkout documents, in rounds of
-    ``LOAD_BATCH`` through ``insert_routed``; ``prepared`` turns a document into what is sent."""
+    """Generate ``count`` profiles and insert them, with their checkout documents and membership
+    records, in rounds of ``LOAD_BATCH`` through ``insert_routed``; ``prepared`` turns a document
+    into what is sent."""
+    profiles, checkout = targets.profiles, targets.checkout
     loaded = Loaded()
     reported = time.monotonic()
     while loaded.profiles < count:
@@ -400,9 +442,11 @@ async def load(
         checkouts = [checkout_document(profile) for profile in batch]
         sent = [prepared(document) for document in documents]
         sent_checkouts = [prepared(document) for document in checkouts]
+        sent_members = [prepared(document) for document in memberships(batch, factory.now)]
         inserting = time.perf_counter()
         await insert_routed(profiles, sent)
         await insert_routed(checkout, sent_checkouts)
+        await insert_members(targets.members, sent_members)
         loaded.insert_seconds += time.perf_counter() - inserting
         loaded.generate_seconds += inserting - started
         loaded.profiles += len(batch)
@@ -423,9 +467,9 @@ async def load(
 
 async def load_over_wire(store: Store, database: Database, options: Options, now: datetime) -> Loaded:
     """Through the running store, as a client of it: ``insert_many`` over the wire."""
-    checkout = PartitionedCollection(database, "profile_checkout", store.layout.partitions)
     factory = ShopperFactory(options.seed, now)
-    return await load(store.profiles, checkout, factory, options.profiles, lambda document: document)
+    targets = Targets.of(database, store.layout.partitions)
+    return await load(targets, factory, options.profiles, lambda document: document)
 
 
 async def load_in_process(data_dir: Path, partitions: int, options: Options, now: datetime) -> Loaded:
@@ -434,11 +478,8 @@ async def load_in_process(data_dir: Path, partitions: int, options: Options, now
     engine = SQLiteEngine(str(data_dir / DATABASE_FILE), aggregation_materialization_limit=None)
     async with EcoClient(engine) as client:
         database = cast("Database", client[Settings().database])  # the same collection interface
-        profiles = PartitionedCollection(database, "profiles", partitions)
-        checkout = PartitionedCollection(database, "profile_checkout", partitions)
-        loaded = await load(
-            profiles, checkout, ShopperFactory(options.seed, now), options.profiles, as_received
-        )
+        targets = Targets.of(database, partitions)
+        loaded = await load(targets, ShopperFactory(options.seed, now), options.profiles, as_received)
         copies = ShopperFactory(options.seed + 1, now)
         partition = math.ceil(options.profiles / partitions)
         progress(f"  and a copy of one partition ({partition:,} profiles) in {PROBE_DATABASE}")
@@ -534,6 +575,10 @@ class Measured:
     plain_ms: list[float] = field(default_factory=list)
     plain_count: int | None = None  # the same test in the query language; None: not measured
     plain_page_ms: list[float] = field(default_factory=list)
+    pushed_page_ms: list[float] = field(default_factory=list)  # the first page by the compiled rule
+    pushed_page: list[str] = field(default_factory=list)
+    page_commands: list[int] = field(default_factory=list)  # store commands of each first page
+    path: MembersPath | None = None
 
     @property
     def query(self) -> Document:
@@ -562,6 +607,10 @@ def check(measured: Measured) -> None:
             f"{measured.segment.key}: segment_size says {measured.size:,}, the Python scan found "
             f"{len(expected):,}"
         )
+    if measured.pushed_page != expected[:PAGE]:
+        raise BenchmarkError(f"{measured.segment.key}: the pushed-down first page differs from the scan's")
+    if measured.path is not MembersPath.RECORDED:
+        raise BenchmarkError(f"{measured.segment.key}: members were read by {measured.path}, not the records")
     if measured.page != expected[:PAGE]:
         extra = sorted(set(measured.page) - set(expected[:PAGE]))[:3]
         missing = sorted(set(expected[:PAGE]) - set(measured.page))[:3]
@@ -572,12 +621,42 @@ def check(measured: Measured) -> None:
         )
 
 
+class CommandCounter(monitoring.CommandListener):
+    """Counts the commands the client sends while ``counting``."""
+
+    def __init__(self) -> None:
+        self.counting = False
+        self.count = 0
+
+    def started(self, event: monitoring.CommandStartedEvent) -> None:
+        self.count += self.counting
+
+    def succeeded(self, event: monitoring.CommandSucceededEvent) -> None:
+        pass
+
+    def failed(self, event: monitoring.CommandFailedEvent) -> None:
+        pass
+
+
+COUNTER = CommandCounter()
+
+
 async def pushed_down(store: Store, measured: Measured) -> None:
-    """One first page and one size, timed, as the ``members`` and ``size`` fields ask."""
+    """One first page (from the membership records, as the ``members`` field reads it, with its
+    store commands counted), the first time the first page by the compiled rule too (the path
+    while a segment is backfilled), and one size, timed."""
     segments = [measured.segment]
+    measured.path = await members_path(store.repos, measured.segment)
+    COUNTER.count, COUNTER.counting = 0, True
     page_ms, (page, _) = await timed(
         segment_members(store.repos, measured.segment, segments, measured.now, first=PAGE, after=None)
     )
+    COUNTER.counting = False
+    measured.page_commands.append(COUNTER.count)
+    if not measured.pushed_page_ms:  # once: it costs about what a scan costs
+        pushed_ms, pushed = await timed(store.repos.profiles.matching_page(measured.query, PAGE + 1, None))
+        measured.pushed_page_ms.append(pushed_ms)
+        measured.pushed_page = [profile.id for profile in pushed[:PAGE]]
     size_ms, size = await timed(segment_size(store.repos, measured.segment, segments, measured.now))
     measured.page_ms.append(page_ms)
     measured.size_ms.append(size_ms)
@@ -709,7 +788,7 @@ async def prepare_store(uri: str, run: Run) -> None:
 
 async def measure(uri: str, run: Run) -> None:
     options, now = run.options, run.started
-    client = open_client(uri)
+    client = open_client(uri, listeners=[COUNTER])
     try:
         settings = Settings()
         if options.loader == "engine":
@@ -720,6 +799,8 @@ async def measure(uri: str, run: Run) -> None:
         if counted != run.loaded.profiles:
             raise BenchmarkError(f"the store holds {counted:,} profiles, {run.loaded.profiles:,} were loaded")
         run.results = [Measured(title, segment) for title, segment in segments(settings, now)]
+        for measured in run.results:  # the loader wrote every member's record, as a backfill would
+            await store.repos.segment_members.mark_built(measured.segment.key, measured.segment.version)
         progress("warming up: every profile counted once, not timed")
         await store.repos.profiles.count_matching({})
         progress(f"pushed down: {options.repeat} first pages and sizes per rule")
@@ -820,7 +901,10 @@ def loaded_text(run: Run) -> list[str]:
         f"({sum(loaded.orders):,} orders, a fifth returned in part or whole, 3% cancelled). Profile "
         f"documents: median {kib(size)} BSON, p90 {kib(size90)}, p99 {kib(size99)}; checkout documents "
         f"median {kib(statistics.median(loaded.checkout_sizes))}.",
-        "- Loading (not part of the targets): `profile_to_document` and `checkout_document` documents "
+        "- Loading (not part of the targets): `profile_to_document` and `checkout_document` documents, "
+        "and the membership records of the three rules (`member_document` for each segment `inside` "
+        "says the profile is in, at the run's `now`: what the gateway's backfill or its writes would "
+        "have recorded, routed by profile id; the segments are then marked complete over the wire) "
         f"{how} Identity keys and the event log were not loaded: no segment query reads them.",
     ]
 
@@ -868,7 +952,18 @@ def rule_table(measured: Measured, profiles: int) -> list[str]:
         "",
         "| query | median ms | min ms | median / Python scan |",
         "|---|---:|---:|---:|",
-        row(f"first page of {PAGE} members, pushed down (`segment_members`)", measured.page_ms, scan),
+        row(
+            f"first page of {PAGE} members from the membership records (`segment_members`, "
+            f"{commands_text(measured)})",
+            measured.page_ms,
+            scan,
+        ),
+        row(
+            f"first page of {PAGE} members by the compiled rule (`matching_page`: the path while a "
+            "saved segment is backfilled)",
+            measured.pushed_page_ms,
+            scan,
+        ),
         row("size, pushed down (`segment_size`)", measured.size_ms, scan),
     ]
     if measured.candidates is not None:
@@ -895,6 +990,11 @@ def rule_table(measured: Measured, profiles: int) -> list[str]:
     return [*lines, ""]
 
 
+def commands_text(measured: Measured) -> str:
+    counts = sorted(set(measured.page_commands))
+    return f"{' or '.join(str(count) for count in counts)} store commands"
+
+
 def targets_text(run: Run) -> list[str]:
     lines = [
         f"Target (the first page of members costs less than {SHARE_TARGET:.0%} of the full Python scan; "
@@ -905,8 +1005,9 @@ def targets_text(run: Run) -> list[str]:
         page, scan = statistics.median(measured.page_ms), measured.scan_ms()
         lines.append(
             f"- {measured.title}: **{verdict(page / scan < SHARE_TARGET)}**, {share(page, scan)} "
-            f"({milliseconds(page)} ms against {milliseconds(scan)} ms); the size costs "
-            f"{share(statistics.median(measured.size_ms), scan)}."
+            f"({milliseconds(page)} ms against {milliseconds(scan)} ms, {commands_text(measured)}); the "
+            f"compiled rule's first page costs {share(statistics.median(measured.pushed_page_ms), scan)}, "
+            f"the size {share(statistics.median(measured.size_ms), scan)}."
         )
     return lines
 
@@ -922,7 +1023,7 @@ def render(run: Run) -> str:
         "store only with `PROFILEGATE_SEGMENT_INDEXES=true`)"
     )
     lines = [
-        "## Segments: members pushed down against a Python scan",
+        "## Segments: members from the membership records against a Python scan",
         "",
         f"- Run {when} on {machine()}; Python {platform.python_version()}, {versions}; load average "
         f"{run.load_at_start} at the start, {run.load_at_end} at the end (other work on the machine slows "
@@ -935,8 +1036,11 @@ def render(run: Run) -> str:
         *loaded_text(run),
         "- Measured, with one `now` for the whole run, after every profile was counted once (not timed, "
         f"to warm the store), {repetitions(run.options.repeat)}: the first page of each rule "
-        f"(`segment_members` with `first: {PAGE}`: `matching_page` asks every partition for its first "
-        f"{PAGE + 1} matches in id order and merges them) and its size (`segment_size`: "
+        f"(`segment_members` with `first: {PAGE}`: the membership records kept on write are read as "
+        f"one `_id` range of up to {PAGE + 1} per partition, merged, then the page's profiles by "
+        "`_id` (`$in`) from the partitions that hold them, each checked against the rule), the first "
+        f"page by the compiled rule (`matching_page` asks every partition for its first {PAGE + 1} "
+        "matches in id order and merges them) and the size (`segment_size`: "
         "`count_documents` on every partition), in rounds over the rules; each rule's prefilter alone "
         f"and the trait test in the plain query language. Then {scans(run.options.scan_repeat)} per "
         "rule: every profile read as `ProfileRepository.matching({})` reads them (`find` on every "
@@ -1034,7 +1138,11 @@ def command_line(argv: Sequence[str] | None) -> str:
 
 @contextlib.contextmanager
 def embedded_store(data_dir: Path) -> Iterator[str]:
-    """The embedded store on ``data_dir`` as the gateway starts it (SQLite engine, its own process)."""
+    """The embedded store on ``data_dir`` as the gateway starts it (SQLite engine, its own process).
+
+    Opening a loaded store's file can take longer than the gateway waits on a busy machine:
+    the benchmark waits up to ``STORE_START_SECONDS``."""
+    embedded.START_TIMEOUT_SECONDS = max(embedded.START_TIMEOUT_SECONDS, STORE_START_SECONDS)
     with EmbeddedStore(data_dir=data_dir, engine="sqlite") as store:
         assert store.uri is not None, "a started store has a URI"
         yield store.uri

@@ -26,7 +26,7 @@ from profilegate.embedded import EmbeddedStore
 from profilegate.service.changes import ChangeRecorder
 from profilegate.service.feed import FeedFollower
 from profilegate.service.keys import Authenticator
-from profilegate.service.segments import SegmentCatalogue, refresh_rule_extensions
+from profilegate.service.segments import SegmentCatalogue, refresh_segments
 from profilegate.service.tiers import ActivePolicy
 from profilegate.settings import Settings
 from profilegate.storage.command_timing import CommandTimer
@@ -161,10 +161,11 @@ async def _refresh_periodically(
     clock: Callable[[], datetime],
     stopping: asyncio.Event,
 ) -> None:
-    """Extensions kept by segment rules follow time too (a return ages out of its window)."""
+    """Segment member records and the extensions segment rules keep follow time (a return ages
+    out of its window)."""
     while not await stopped(stopping, settings.segment_refresh_seconds):
         try:
-            await refresh_rule_extensions(segments.repos, segments, clock(), feed)
+            await refresh_segments(segments.repos, segments, clock(), feed)
         except Exception:
             log.exception("refreshing the extensions segments maintain failed; trying again later")
 

@@ -34,7 +34,8 @@ from profilegate.service.rebuild import Progress as RebuildProgress
 from profilegate.service.rebuild import Rebuilt, rebuild_aggregates
 from profilegate.service.seed import SeedRules
 from profilegate.service.seed import seed as load_fixtures
-from profilegate.service.segments import SegmentCatalogue, refresh_rule_extensions
+from profilegate.service.segments import SegmentCatalogue
+from profilegate.service.segments import refresh_segments as refresh_segment_state
 from profilegate.service.tiers import ActivePolicy
 from profilegate.settings import Settings
 from profilegate.storage.index_plan import Retentions, create_planned, mongosh_script, planned_indexes
@@ -241,8 +242,8 @@ def _progress_bar() -> Iterator[Callable[[RebuildProgress], None]]:
 
 @app.command("refresh-segments")
 def refresh_segments(data_dir: DataDir = None) -> None:
-    """Bring the extensions segments maintain in line with their rules now (the gateway also
-    does this every PROFILEGATE_SEGMENT_REFRESH_SECONDS)."""
+    """Bring segment member records and the extensions segments maintain in line with their
+    rules now (the gateway also does this every PROFILEGATE_SEGMENT_REFRESH_SECONDS)."""
     settings = _settings(data_dir)
 
     async def run() -> int:
@@ -254,7 +255,7 @@ def refresh_segments(data_dir: DataDir = None) -> None:
                 ActivePolicy(repos.tier_policies, cache_seconds=0),
                 partner_purpose=settings.partner_consent_purpose,
             )
-            return (await refresh_rule_extensions(repos, catalogue, datetime.now(UTC), feed)).checked
+            return (await refresh_segment_state(repos, catalogue, datetime.now(UTC), feed)).checked
 
     typer.echo(f"checked {asyncio.run(run())} members and holders", err=True)
 

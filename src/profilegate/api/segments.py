@@ -18,12 +18,21 @@ from profilegate.api.permissions import ADMIN
 from profilegate.api.types import ProfileType
 from profilegate.domain.errors import DomainError, InvalidInput
 from profilegate.domain.segments import Segment
+from profilegate.service.segment_members import MembersPath, members_path
 from profilegate.service.segments import (
     SegmentInput,
     delete_segment,
     save_segment,
     segment_members,
     segment_size,
+)
+
+strawberry.enum(
+    MembersPath,
+    name="SegmentMembersPath",
+    description="How `members` finds a segment's members: RECORDED, from the memberships kept on "
+    "every profile write (one indexed range read); PUSHED_DOWN, by the rule compiled into a database "
+    "query, while the memberships of a new or changed segment are being computed.",
 )
 
 
@@ -74,6 +83,10 @@ class SegmentObject:
     async def size(self, info: Info) -> int:
         context = info.context
         return await segment_size(context.repos, self.domain, await context.segments.all(), context.now)
+
+    @strawberry.field(description="Which path `members` takes for this segment now.")
+    async def members_path(self, info: Info) -> MembersPath:
+        return await members_path(info.context.repos, self.domain)
 
     @strawberry.field(description="Members in id order, found by the database, a page at a time.")
     async def members(self, info: Info, first: int = 50, after: str | None = None) -> SegmentMembers:

@@ -80,7 +80,9 @@ async def set_extension(
         check_room_for(profile.extensions, name, now)
         updated = _bump(profile, capped_grants({**profile.extensions, name: grant}, now), now)
         log = _log_entry("set", grant.name, reason, by, now)
-        if await repos.profiles.replace_fields(updated, expected_version=profile.version, log=log):
+        if await repos.profiles.replace_fields(
+            updated, expected_version=profile.version, log=log, previous=profile
+        ):
             await observer.changed(profile, updated, now)
             return ExtensionChanged(updated, changed=True)
     raise ConcurrentModification(ref.describe())
@@ -116,7 +118,9 @@ async def remove_extension(
         remaining = {key: grant for key, grant in profile.extensions.items() if key != name}
         updated = _bump(profile, remaining, now)
         log = _log_entry("remove", name, reason, by, now)
-        if await repos.profiles.replace_fields(updated, expected_version=profile.version, log=log):
+        if await repos.profiles.replace_fields(
+            updated, expected_version=profile.version, log=log, previous=profile
+        ):
             await observer.changed(profile, updated, now)
             return ExtensionChanged(updated, changed=True)
     raise ConcurrentModification(ref.describe())

@@ -167,7 +167,7 @@ async def _update(
             "updated_at": now,
         }
     )
-    if not await repos.profiles.replace_fields(updated, expected_version=existing.version):
+    if not await repos.profiles.replace_fields(updated, expected_version=existing.version, previous=existing):
         return None  # another writer won; the claims stay ours and the retry reuses them
     return Upserted(updated, created=False)
 

@@ -1,7 +1,9 @@
 """Segments: saving validated rules, membership of one profile or pushed down to the store,
 and the extensions segments maintain on their members."""
 
+import asyncio
 import base64
+import logging
 import re
 import time
 from collections.abc import Awaitable, Callable, Iterable
@@ -22,12 +24,23 @@ from profilegate.service.cached import Cached
 from profilegate.service.extensions import remove_extension, set_extension
 from profilegate.service.observers import UNOBSERVED, ProfileObserver
 from profilegate.service.resolve import find_profile
+from profilegate.service.segment_members import (
+    MembershipKeeper,
+    MembersPath,
+    backfill,
+    dependents,
+    forget_members,
+    members_path,
+    recorded_page,
+    refresh_members,
+)
 from profilegate.storage.documents import Document
 from profilegate.storage.segment_query import segment_filter
 from profilegate.storage.store import Repositories
 
 MAX_PAGE = 500
 MAX_REASON = 500
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -46,13 +59,37 @@ class SegmentInput:
 
 
 class SegmentCatalogue:
-    """Every segment, cached per process for ``cache_seconds``; a save here shows at once."""
+    """Every segment, cached per process for ``cache_seconds``; a save here shows at once.
+
+    It keeps the segments' member records on every profile write from its creation on
+    (``MembershipKeeper``), and runs the backfills of segments saved through it.
+    """
 
     def __init__(
         self, repos: Repositories, cache_seconds: float, clock: Callable[[], float] = time.monotonic
     ) -> None:
         self.repos = repos
         self._segments = Cached(repos.segments.all, cache_seconds, clock)
+        self._backfills: set[asyncio.Task[None]] = set()
+        repos.profiles.follow(MembershipKeeper(repos, self.all))
+
+    def backfill(self, key: str, now: datetime) -> None:
+        """Record, in the background, the members of ``key`` and of the segments that use it."""
+        task = asyncio.create_task(self._backfill(key, now))
+        self._backfills.add(task)
+        task.add_done_callback(self._backfills.discard)
+
+    async def settled(self) -> None:
+        """Wait for the backfills started so far."""
+        await asyncio.gather(*self._backfills)
+
+    async def _backfill(self, key: str, now: datetime) -> None:
+        segments = await self.all()
+        try:
+            for segment in dependents(key, segments):
+                await backfill(self.repos, segment, segments, now)
+        except Exception:
+            log.exception("recording the members of segment %s failed; the refresh tries again", key)
 
     async def all(self) -> list[Segment]:
         return await self._segments.get()
@@ -111,6 +148,9 @@ async def save_segment(
     )
     created = await repos.segments.save(segment)
     catalogue.forget()
+    for changed in dependents(segment.key, await catalogue.all()):
+        await forget_members(repos, changed.key)
+    catalogue.backfill(segment.key, now)
     if previous is not None and previous.maintains_extension not in (None, segment.maintains_extension):
         await _release(repos, previous, now, observer)
     if segment.maintains_extension is not None:
@@ -150,6 +190,7 @@ async def delete_segment(
     segment = await repos.segments.get(key)
     deleted = await repos.segments.delete(key)
     catalogue.forget()
+    await forget_members(repos, key)
     if segment is not None and segment.maintains_extension is not None:
         await _release(repos, segment, now, observer)
     return deleted
@@ -188,10 +229,13 @@ async def segment_members(
     if not 1 <= first <= MAX_PAGE:
         raise InvalidInput("first", f"must be between 1 and {MAX_PAGE}")
     last_id = None if after is None else decode_cursor(after)
-    page = await repos.profiles.matching_page(members_query(segment, segments, now), first + 1, last_id)
-    if len(page) <= first:
-        return page, None
-    return page[:first], encode_cursor(page[first - 1].id)
+    if await members_path(repos, segment) == MembersPath.RECORDED:
+        recorded = await recorded_page(repos, segment, segments, now, first, last_id)
+        page, more = recorded.profiles, recorded.more
+    else:
+        found = await repos.profiles.matching_page(members_query(segment, segments, now), first + 1, last_id)
+        page, more = found[:first], len(found) > first
+    return page, encode_cursor(page[-1].id) if more else None
 
 
 def encode_cursor(profile_id: str) -> str:
@@ -234,7 +278,18 @@ async def maintain_rule_extensions(
 
 @dataclass(frozen=True)
 class Refreshed:
-    checked: int
+    checked: int  # members and holders of maintained extensions
+    recorded: int = 0  # member records written or checked
+
+
+async def refresh_segments(
+    repos: Repositories, catalogue: SegmentCatalogue, now: datetime, observer: ProfileObserver = UNOBSERVED
+) -> Refreshed:
+    """What the gateway does every ``PROFILEGATE_SEGMENT_REFRESH_SECONDS``: the member records
+    follow time (and a backfill that did not finish is made), then the maintained extensions."""
+    recorded = await refresh_members(repos, await catalogue.all(), now)
+    extensions = await refresh_rule_extensions(repos, catalogue, now, observer)
+    return Refreshed(extensions.checked, recorded)
 
 
 async def refresh_rule_extensions(

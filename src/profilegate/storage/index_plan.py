@@ -18,6 +18,7 @@ from pymongo.errors import CollectionInvalid
 from profilegate.storage.documents import Database
 from profilegate.storage.indexes import INDEXES, LOG_INDEXES, RETENTION_FIELDS
 from profilegate.storage.layout import Retention, hold_ttl
+from profilegate.storage.segment_members import DUE_INDEX
 from profilegate.storage.segment_query import PREFILTER_INDEXES
 from profilegate.storage.sharding import PLACEMENTS, shard_commands
 
@@ -39,6 +40,7 @@ def planned_indexes(retentions: Retentions, *, segment_indexes: bool) -> dict[st
         plan[name].extend(models)
     for name, field in RETENTION_FIELDS.items():
         plan[name].append(Retention(field, getattr(retentions, name)).index())
+    plan["segment_members"].append(DUE_INDEX)
     if segment_indexes:
         plan["profiles"].extend(
             IndexModel([(field, order)], name=field) for field, order in PREFILTER_INDEXES

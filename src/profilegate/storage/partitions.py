@@ -21,9 +21,13 @@ class PartitionedCollection:
             self._collections = [database[f"{name}_p{index:03d}"] for index in range(count)]
 
     def for_id(self, document_id: str) -> Collection:
+        return self._collections[self.route(document_id)]
+
+    def route(self, document_id: str) -> int:
+        """The index, in ``all()``, of the collection that holds ``document_id``."""
         if self.count == 1:
-            return self._collections[0]
-        return self._collections[zlib.crc32(document_id.encode()) % self.count]
+            return 0
+        return zlib.crc32(document_id.encode()) % self.count
 
     def all(self) -> list[Collection]:
         return list(self._collections)

@@ -29,7 +29,7 @@ what a tier reads, or ``rebuild-aggregates``.
 
 from collections.abc import AsyncIterator, Mapping
 from datetime import datetime
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, Protocol
 
 from pymongo import UpdateOne
 from pymongo.errors import DuplicateKeyError
@@ -73,6 +73,28 @@ class LoyaltyView(NamedTuple):
     merged_into: str | None
 
 
+class ProfileWrites(Protocol):
+    """Told of every profile write the repository applies (derived state kept on write)."""
+
+    async def written(
+        self, profile: Profile, previous: Profile | None = None, *, created: bool = False
+    ) -> None:
+        """``previous``: the profile the write replaced, when the writer had it; ``created``:
+        the write inserted it."""
+
+    async def deleted(self, profile_id: str) -> None: ...
+
+
+class _Unfollowed:
+    async def written(
+        self, profile: Profile, previous: Profile | None = None, *, created: bool = False
+    ) -> None:
+        return None
+
+    async def deleted(self, profile_id: str) -> None:
+        return None
+
+
 class ProfileRepository:
     """``identity_keys``: where the checkout payload is carried; ``IdentityKeyRepository`` owns
     the rest of those documents (which profile a key names)."""
@@ -86,6 +108,11 @@ class ProfileRepository:
         self._profiles = collection
         self._checkout = checkout
         self._keys = identity_keys
+        self._follower: ProfileWrites = _Unfollowed()
+
+    def follow(self, follower: ProfileWrites) -> None:
+        """Tell ``follower`` of every write applied from now on (one follower; a later one wins)."""
+        self._follower = follower
 
     async def get(self, profile_id: str) -> Profile | None:
         found = await self._profiles.for_id(profile_id).find_one({"_id": profile_id})
@@ -190,11 +217,23 @@ class ProfileRepository:
             async for document in partition.find({"$and": [query, {"mergedInto": None}]}).batch_size(500):
                 yield profile_from_document(document)
 
+    async def by_ids(self, profile_ids: list[str]) -> dict[str, Profile]:
+        """The stored profiles among ``profile_ids``: one read per collection that holds any."""
+        routed: dict[int, list[str]] = {}
+        for profile_id in profile_ids:
+            routed.setdefault(self._profiles.route(profile_id), []).append(profile_id)
+        collections, found = self._profiles.all(), dict[str, Profile]()
+        for index, ids in routed.items():
+            async for document in collections[index].find({"_id": {"$in": ids}}):
+                found[str(document["_id"])] = profile_from_document(document)
+        return found
+
     async def insert(self, profile: Profile) -> None:
         """Store a new profile and its checkout document; its keys carry the payload from their
         claim (``IdentityKeyRepository.claim``)."""
         await self._profiles.for_id(profile.id).insert_one(profile_to_document(profile))
         await self.refresh_checkout(profile, keys=False)
+        await self._follower.written(profile, created=True)
 
     async def replace_fields(
         self,
@@ -203,12 +242,15 @@ class ProfileRepository:
         expected_version: int,
         unset: tuple[str, ...] = (),
         log: Mapping[str, Any] | None = None,
+        previous: Profile | None = None,
     ) -> bool:
         """Write ``profile`` over the stored one if it is still at ``expected_version``.
 
         One atomic single-document update: identities, traits, consents and extensions are
         written whole, the version is bumped, and an optional entry is appended to the
         bounded extension log. Returns False when another writer got there first.
+        ``previous``: the stored profile being replaced, if the caller has it (what is derived
+        from the profile is then rewritten only where it changed).
         """
         document = profile_to_document(profile)
         fields = {key: document[key] for key in _MUTABLE_FIELDS}
@@ -220,11 +262,15 @@ class ProfileRepository:
         result = await self._profiles.for_id(profile.id).update_one(
             {"_id": profile.id, "version": expected_version}, update
         )
-        return await self._written(profile, result.matched_count == 1)
+        return await self._written(profile, result.matched_count == 1, previous)
 
-    async def _written(self, profile: Profile, written: bool, *, keys: bool = True) -> bool:
+    async def _written(
+        self, profile: Profile, written: bool, previous: Profile | None = None, *, keys: bool = True
+    ) -> bool:
+        """After a write: the derived documents (checkout, then what the follower keeps)."""
         if written:
             await self.refresh_checkout(profile, keys=keys)
+            await self._follower.written(profile, previous)
         return written
 
     async def write_activity(self, profile: Profile, *, expected_version: int, previous: Aggregates) -> bool:
@@ -251,7 +297,8 @@ class ProfileRepository:
             {"_id": profile.id, "version": expected_version}, update
         )
         spend_changed = spend_by_day(before) != spend_by_day(after)
-        return await self._written(profile, result.matched_count == 1, keys=spend_changed)
+        before_write = profile.model_copy(update={"aggregates": previous})
+        return await self._written(profile, result.matched_count == 1, before_write, keys=spend_changed)
 
     async def extension_log(self, profile_id: str) -> list[Document]:
         found = await self._profiles.for_id(profile_id).find_one({"_id": profile_id}, {"extensionLog": 1})
@@ -261,6 +308,7 @@ class ProfileRepository:
         """Delete the profile's checkout document, then the profile; whether the profile was there."""
         await self._checkout.for_id(profile_id).delete_one({"_id": profile_id})
         result = await self._profiles.for_id(profile_id).delete_one({"_id": profile_id})
+        await self._follower.deleted(profile_id)
         return result.deleted_count == 1
 
     async def merge_pointers(self) -> AsyncIterator[MergePointers]:

@@ -47,6 +47,11 @@ PLACEMENTS: dict[str, Placement] = {
         " so it must be the key (reads by profileId: export, erasure, rebuild, go to every shard)",
     ),
     "tombstones": Placement(SHARDED_ON_ID, "every profile creation asks by _id"),
+    "segment_members": Placement(
+        SHARDED_ON_ID,
+        "one per segment member; every profile write sets or deletes its own by _id (a page of a"
+        " segment's members is one _id range, read from every shard and merged by mongos)",
+    ),
     "changes": Placement(None, "ordered by a counter and read by _id range; days of retention"),
     "audit": Placement(None, "ordered by a counter and read newest first; admin actions only"),
     "merges": Placement(None, "one per merge, read by winner on profile pages; small"),

@@ -16,10 +16,11 @@ from profilegate.storage.events import EventLog, event_log
 from profilegate.storage.extension_definitions import ExtensionDefinitionRepository
 from profilegate.storage.identity_keys import IdentityKeyRepository
 from profilegate.storage.indexes import ensure_indexes, ensure_segment_indexes
-from profilegate.storage.layout import Layout, load_layout
+from profilegate.storage.layout import Layout, LayoutKind, load_layout
 from profilegate.storage.merges import MergeLog
 from profilegate.storage.persisted_operations import PersistedOperationRepository
 from profilegate.storage.profiles import ProfileRepository
+from profilegate.storage.segment_members import SegmentMemberRepository
 from profilegate.storage.segments import SegmentRepository
 from profilegate.storage.tier_policies import TierPolicyRepository
 from profilegate.storage.tombstones import TombstoneRepository
@@ -39,6 +40,7 @@ class Repositories:
     tombstones: TombstoneRepository
     audit: AuditLog
     persisted_operations: PersistedOperationRepository
+    segment_members: SegmentMemberRepository
 
 
 def open_client(uri: str, *, listeners: Sequence[CommandListener] = ()) -> AsyncMongoClient[Document]:
@@ -117,7 +119,12 @@ async def prepare(
         ),
         audit=audit_log(layout, database, audit_retention_seconds),
         persisted_operations=PersistedOperationRepository(database["persisted_operations"]),
+        segment_members=SegmentMemberRepository(
+            layout.partitioned(database, "segment_members"), database["meta"]
+        ),
     )
+    if layout.kind is LayoutKind.MONGODB:
+        await repos.segment_members.hold_indexes()
     for kept in (repos.events, repos.changes, repos.tombstones, repos.audit):
         await kept.hold_retention()
     return repos
