@@ -4,13 +4,15 @@ This is how identities stay unique across profiles and resolve in one ``_id`` re
 unique or multikey secondary index (which the embedded store cannot afford, DESIGN sec. 2).
 """
 
+from collections.abc import Iterable, Sequence
 from datetime import datetime
 
-from pymongo.errors import DuplicateKeyError
+from pymongo.errors import BulkWriteError, DuplicateKeyError
 
 from profilegate.storage.partitions import PartitionedCollection
 
 CLAIM_ATTEMPTS = 5
+DUPLICATE_KEY = 11000
 
 
 class IdentityKeyRepository:
@@ -20,6 +22,32 @@ class IdentityKeyRepository:
     async def owner(self, key: str) -> str | None:
         found = await self._keys.for_id(key).find_one({"_id": key}, {"profileId": 1})
         return None if found is None else str(found["profileId"])
+
+    async def owners(self, keys: Iterable[str]) -> dict[str, str]:
+        """The profile each of ``keys`` names, for those that name one: one read per partition."""
+        found: dict[str, str] = {}
+        for collection, wanted in self._keys.by_partition(keys).items():
+            async for document in collection.find({"_id": {"$in": wanted}}, {"profileId": 1}):
+                found[document["_id"]] = str(document["profileId"])
+        return found
+
+    async def claim_new(self, claims: Sequence[tuple[str, str]], now: datetime) -> set[str]:
+        """Make each ``(key, profile_id)`` key name its profile where no profile holds it yet, in
+        one insert per partition; return the keys claimed. A key already there stays as it is
+        (the ``_id`` index refuses the second claim, so a race has one winner)."""
+        claimed: set[str] = set()
+        wanted = dict(claims)
+        for collection, keys in self._keys.by_partition(wanted).items():
+            documents = [{"_id": key, "profileId": wanted[key], "at": now} for key in keys]
+            refused: set[str] = set()
+            try:
+                await collection.insert_many(documents, ordered=False)
+            except BulkWriteError as error:
+                if not only_duplicate_keys(error):
+                    raise
+                refused = {documents[failed["index"]]["_id"] for failed in error.details["writeErrors"]}
+            claimed.update(key for key in keys if key not in refused)
+        return claimed
 
     async def claim(self, key: str, profile_id: str, now: datetime) -> str:
         """Make ``key`` name ``profile_id`` unless it names another profile; return the owner."""
@@ -61,3 +89,11 @@ class IdentityKeyRepository:
     async def release(self, key: str, profile_id: str) -> None:
         """Give a key up, only if ``profile_id`` still holds it."""
         await self._keys.for_id(key).delete_one({"_id": key, "profileId": profile_id})
+
+
+def only_duplicate_keys(error: BulkWriteError) -> bool:
+    """Whether a bulk insert failed only on ``_id``s that exist, and no write concern failed
+    (https://www.mongodb.com/docs/manual/reference/command/insert/#output)."""
+    if error.details.get("writeConcernErrors"):
+        return False
+    return all(e.get("code") == DUPLICATE_KEY for e in error.details.get("writeErrors", []))
