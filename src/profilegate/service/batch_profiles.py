@@ -1,6 +1,7 @@
 """The profiles a tracked batch is for, found (or made) for the whole batch at once.
 
-One read of the identity keys and one of the profiles answer every reference of the batch;
+One read of the identity keys and one of the profiles answer every reference of the batch
+(one read in all where the store can join them, ``IdentityKeyRepository.owners_with_profiles``);
 the identities no one holds yet are asked of the tombstones in one read and claimed in one
 insert. A reference that needs more (a merged profile, an unknown id, a key whose profile is
 missing, a claim lost to a racing writer) takes the one-profile path of ``profiles``.
@@ -43,10 +44,11 @@ async def profiles_of_batch(
     observer: ProfileObserver,
 ) -> Found:
     found = Found()
-    owners = await repos.identity_keys.owners(ref.identity.key for ref in refs if ref.identity is not None)
+    keys = [ref.identity.key for ref in refs if ref.identity is not None]
+    owners, stored = await repos.identity_keys.owners_with_profiles(keys)
     ids = {ref: ref.id if ref.identity is None else owners.get(ref.identity.key) for ref in refs}
-    stored = await repos.profiles.get_many(
-        profile_id for profile_id in ids.values() if profile_id is not None
+    stored |= await repos.profiles.get_many(
+        profile_id for profile_id in ids.values() if profile_id is not None and profile_id not in stored
     )
     unclaimed: list[ProfileRef] = []
     slow: list[ProfileRef] = []

@@ -24,7 +24,8 @@ from profilegate.storage.changes import ChangeLog
 class ChangeRecorder:
     """The observer that writes each profile change to the feed before the use case returns.
 
-    ``written`` is called after every write (the local follower's wake-up).
+    ``written`` is called with the changes of every write once they are stored (what the local
+    follower passes on without reading them back).
     """
 
     def __init__(
@@ -34,7 +35,7 @@ class ChangeRecorder:
         policy: ActivePolicy,
         *,
         partner_purpose: str,
-        written: Callable[[], None] = lambda: None,
+        written: Callable[[list[Change]], None] = lambda changes: None,
     ) -> None:
         self.log = log
         self._segments = segments
@@ -78,7 +79,7 @@ class ChangeRecorder:
     async def _append(self, changes: list[NewChange]) -> list[Change]:
         written = await self.log.append(changes)
         if written:
-            self._written()
+            self._written(written)
         return written
 
 

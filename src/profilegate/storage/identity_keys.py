@@ -9,15 +9,24 @@ from datetime import datetime
 
 from pymongo.errors import BulkWriteError, DuplicateKeyError
 
+from profilegate.domain.profiles import Profile
+from profilegate.storage.documents import Document
 from profilegate.storage.partitions import PartitionedCollection
+from profilegate.storage.profiles import profile_from_document
 
 CLAIM_ATTEMPTS = 5
 DUPLICATE_KEY = 11000
 
 
 class IdentityKeyRepository:
-    def __init__(self, collection: PartitionedCollection) -> None:
+    """``profiles``: where the profiles the keys name live; when the keys and the profiles are one
+    collection each (the mongodb layout), ``owners_with_profiles`` reads both in one command."""
+
+    def __init__(
+        self, collection: PartitionedCollection, profiles: PartitionedCollection | None = None
+    ) -> None:
         self._keys = collection
+        self._profiles = profiles
 
     async def owner(self, key: str) -> str | None:
         found = await self._keys.for_id(key).find_one({"_id": key}, {"profileId": 1})
@@ -30,6 +39,34 @@ class IdentityKeyRepository:
             async for document in collection.find({"_id": {"$in": wanted}}, {"profileId": 1}):
                 found[document["_id"]] = str(document["profileId"])
         return found
+
+    async def owners_with_profiles(self, keys: Iterable[str]) -> tuple[dict[str, str], dict[str, Profile]]:
+        """The profile each key names (as ``owners``), and those profiles where one round trip can
+        bring them: a ``$lookup`` by ``_id`` from the keys into the profiles, which MongoDB
+        allows into a sharded collection since 5.1
+        (https://www.mongodb.com/docs/manual/reference/operator/aggregation/lookup/#sharded-collections).
+        Partitioned collections cannot be joined: there the profiles are left to the caller."""
+        wanted = list(dict.fromkeys(keys))
+        if self._profiles is None or self._profiles.count != 1 or self._keys.count != 1 or not wanted:
+            return await self.owners(wanted), {}
+        pipeline: list[Document] = [
+            {"$match": {"_id": {"$in": wanted}}},
+            {
+                "$lookup": {
+                    "from": self._profiles.name,
+                    "localField": "profileId",
+                    "foreignField": "_id",
+                    "as": "profile",
+                }
+            },
+        ]
+        owners: dict[str, str] = {}
+        profiles: dict[str, Profile] = {}
+        async for document in await self._keys.for_id(wanted[0]).aggregate(pipeline):
+            owners[document["_id"]] = str(document["profileId"])
+            for joined in document["profile"]:
+                profiles[joined["_id"]] = profile_from_document(joined)
+        return owners, profiles
 
     async def claim_new(self, claims: Sequence[tuple[str, str]], now: datetime) -> set[str]:
         """Make each ``(key, profile_id)`` key name its profile where no profile holds it yet, in

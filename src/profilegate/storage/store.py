@@ -100,7 +100,9 @@ async def prepare(
         profiles=ProfileRepository(
             layout.partitioned(database, "profiles"), layout.partitioned(database, "profile_checkout")
         ),
-        identity_keys=IdentityKeyRepository(layout.partitioned(database, "identity_keys")),
+        identity_keys=IdentityKeyRepository(
+            layout.partitioned(database, "identity_keys"), layout.partitioned(database, "profiles")
+        ),
         extension_definitions=ExtensionDefinitionRepository(database["extension_definitions"]),
         api_keys=ApiKeyRepository(database["api_keys"]),
         merges=MergeLog(database["merges"]),
