@@ -100,10 +100,11 @@ async def test_first_event_of_a_new_customer(gateway: GatewayClient, now: dateti
     await commands_of_track(gateway, [view("first", 0, now)])
     counts = await commands_of_track(gateway, [view("e1", 1, now)])
     if MONGODB:
-        # the key, the tombstones, the claim, the log, the profile, the feed's counter, the feed
-        assert counts == {"aggregate": 1, "find": 1, "insert": 4, "findAndModify": 1}
+        # the key and its tombstone, the claim, the empty profile, the log, the profile's update,
+        # the feed's counter, the feed
+        assert counts == {"aggregate": 1, "insert": 4, "update": 1, "findAndModify": 1}
     else:
-        assert counts == {"find": 2, "insert": 4, "findAndModify": 2}
+        assert counts == {"find": 2, "insert": 4, "update": 1, "findAndModify": 2}
 
 
 async def test_a_batch_for_known_customers(gateway: GatewayClient, now: datetime) -> None:
@@ -128,7 +129,14 @@ async def test_a_batch_of_new_customers(gateway: GatewayClient, now: datetime) -
     await commands_of_track(gateway, [view("first", 1000, now)])
     counts = await commands_of_track(gateway, [view(f"e{i}", i, now) for i in range(100)])
     if MONGODB:
-        assert counts == {"aggregate": 1, "find": 1, "insert": 4, "findAndModify": 1}
+        assert counts == {"aggregate": 1, "insert": 4, "update": 1, "findAndModify": 1}
     else:
-        # keys and profiles are claimed and inserted partition by partition
-        assert counts == {"find": 8, "insert": 13, "findAndModify": 2, "createIndexes": 2, "listIndexes": 1}
+        # keys and profiles are claimed, inserted and updated partition by partition
+        assert counts == {
+            "find": 8,
+            "insert": 13,
+            "update": 4,
+            "findAndModify": 2,
+            "createIndexes": 2,
+            "listIndexes": 1,
+        }

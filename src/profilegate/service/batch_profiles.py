@@ -1,14 +1,14 @@
 """The profiles a tracked batch is for, found (or made) for the whole batch at once.
 
 One read of the identity keys and one of the profiles answer every reference of the batch
-(one read in all where the store can join them, ``IdentityKeyRepository.owners_with_profiles``);
+(one read in all, tombstones included, where the store can join them:
+``IdentityKeyRepository.lookup``);
 the identities no one holds yet are asked of the tombstones in one read and claimed in one
 insert. A reference that needs more (a merged profile, an unknown id, a key whose profile is
 missing, a claim lost to a racing writer) takes the one-profile path of ``profiles``.
 
-A profile made here is not stored yet: tracking stores it with its first events applied,
-after logging them (so a crash between the two leaves a claimed key and logged events for
-a profile that never came to be; ``tracking`` takes such events as the new owner's).
+A profile made here is stored empty right after its key is claimed (one insert per
+partition), before any of its events is logged, like the one-profile path.
 """
 
 from collections.abc import Sequence
@@ -28,8 +28,8 @@ from profilegate.storage.store import Repositories
 
 @dataclass
 class Found:
-    """What each reference of the batch names: a stored profile, one made for it (``fresh``,
-    not stored yet), or why it names none (``refused``)."""
+    """What each reference of the batch names: a stored profile, one made for it by this batch
+    (``fresh``), or why it names none (``refused``)."""
 
     stored: dict[ProfileRef, Profile] = field(default_factory=dict)
     fresh: dict[ProfileRef, Profile] = field(default_factory=dict)
@@ -45,7 +45,9 @@ async def profiles_of_batch(
 ) -> Found:
     found = Found()
     keys = [ref.identity.key for ref in refs if ref.identity is not None]
-    owners, stored = await repos.identity_keys.owners_with_profiles(keys)
+    # The tombstones are asked for every key (a known customer has none): where the store joins
+    # them in, that costs no round trip, and spares one when a key turns out new.
+    owners, stored, buried = await repos.identity_keys.lookup(keys, [tombstone_id(key) for key in keys])
     ids = {ref: ref.id if ref.identity is None else owners.get(ref.identity.key) for ref in refs}
     stored |= await repos.profiles.get_many(
         profile_id for profile_id in ids.values() if profile_id is not None and profile_id not in stored
@@ -60,20 +62,22 @@ async def profiles_of_batch(
             unclaimed.append(ref)
         else:
             slow.append(ref)
-    slow += await _make_new(repos, unclaimed, now, found)
+    slow += await _make_new(repos, unclaimed, buried, now, found)
     for ref in slow:
         await _one_by_one(repos, ref, rules, now, observer, found)
     return found
 
 
 async def _make_new(
-    repos: Repositories, refs: list[ProfileRef], now: datetime, found: Found
+    repos: Repositories, refs: list[ProfileRef], buried: set[str] | None, now: datetime, found: Found
 ) -> list[ProfileRef]:
     """Make a profile for each identity no one holds, unless erased; the refs whose claim was lost."""
     if not refs:
         return []
     identities = {ref: _identity(ref) for ref in refs}
-    erased = await repos.tombstones.buried(tombstone_id(identity.key) for identity in identities.values())
+    erased = buried
+    if erased is None:
+        erased = await repos.tombstones.buried(tombstone_id(identity.key) for identity in identities.values())
     made: dict[ProfileRef, Profile] = {}
     for ref, identity in identities.items():
         if tombstone_id(identity.key) in erased:
@@ -84,7 +88,11 @@ async def _make_new(
         [(_identity(ref).key, profile.id) for ref, profile in made.items()], now
     )
     lost = [ref for ref in made if _identity(ref).key not in claimed]
-    found.fresh.update((ref, profile) for ref, profile in made.items() if ref not in lost)
+    fresh = {ref: profile for ref, profile in made.items() if ref not in lost}
+    # Stored at once, as the one-profile path does: a racing batch that finds the key finds
+    # its profile too, and every event is logged for a profile that exists.
+    await repos.profiles.insert_tracked(list(fresh.values()))
+    found.fresh.update(fresh)
     return lost
 
 

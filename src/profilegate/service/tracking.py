@@ -14,7 +14,6 @@ from enum import StrEnum
 from typing import Any
 
 from profilegate.domain.aggregates import apply_events, event_digest
-from profilegate.domain.erasure import profile_key, tombstone_id
 from profilegate.domain.errors import DomainError, InvalidInput
 from profilegate.domain.events import EventRules, TrackedEvent, parse_event
 from profilegate.domain.profiles import Profile
@@ -166,10 +165,9 @@ async def _apply_all(
     now: datetime,
     observer: ProfileObserver,
 ) -> list[tuple[int, EventOutcome]]:
-    """Fold each group into its profile; store the made profiles and write the others in bulk."""
+    """Fold each group into its profile, all in one bulk write; ``fresh``: profiles this batch made."""
     outcomes: list[tuple[int, EventOutcome]] = []
     writes: list[ProfileWrite] = []
-    made: list[Profile] = []
     activities: dict[str, tuple[_Group, Activity, list[TrackedEvent]]] = {}
     replayed: list[Profile] = []
     for group, profile in resolved:
@@ -182,12 +180,8 @@ async def _apply_all(
             continue
         updated = profile.model_copy(update={"aggregates": aggregates, "version": profile.version + 1})
         if profile.id in fresh:
-            made.append(updated if applied else profile)
             writes.append(ProfileWrite(None, profile))
-            if applied:
-                writes.append(ProfileWrite(profile, updated, applied))
-            outcomes += _outcomes(group, {e.id for e in applied})
-        elif applied:
+        if applied:
             activities[profile.id] = (
                 group,
                 Activity(updated.model_copy(update={"updated_at": now}), profile),
@@ -197,8 +191,6 @@ async def _apply_all(
             # A replay: the write it repeats may have died before the checkout copy was made.
             replayed.append(profile)
             outcomes += _outcomes(group, set())
-    if made:
-        await repos.profiles.insert_tracked(made)
     if replayed:
         await repos.profiles.refresh_checkouts(replayed)
     written = await repos.profiles.write_activities([activity for _, activity, _ in activities.values()])
@@ -231,9 +223,7 @@ async def _reused_elsewhere(
 
     An event id names one event in the whole shop (as Segment's ``messageId`` does): a second
     use for another profile is a replay, not news. Logged for a profile that was merged into
-    this one since, it is this person's event (its application may have died half-way). Logged
-    for a profile that was never stored and not erased (a first write that died between the
-    log and the profile), no one holds it: it is taken as this person's.
+    this one since, it is this person's event (its application may have died half-way).
     """
     if not taken:
         return []
@@ -241,24 +231,17 @@ async def _reused_elsewhere(
     for owner in set(taken.values()):
         found = await find_profile(repos, ProfileRef(id=owner))
         survivors[owner] = None if found is None else found.id
-    unborn = {
-        owner for owner, survivor in survivors.items() if survivor is None and not await _erased(repos, owner)
-    }
     reused: list[tuple[int, EventOutcome]] = []
     for group, profile in resolved:
         kept = []
         for index, event in group.events:
             logged_for = taken.get(event.id)
-            if logged_for is not None and logged_for not in unborn and survivors[logged_for] != profile.id:
+            if logged_for is not None and survivors[logged_for] != profile.id:
                 reused.append((index, EventOutcome(event.id, Status.DUPLICATE, ID_USED_ELSEWHERE)))
             else:
                 kept.append((index, event))
         group.events = kept
     return reused
-
-
-async def _erased(repos: Repositories, profile_id: str) -> bool:
-    return await repos.tombstones.find(tombstone_id(profile_key(profile_id))) is not None
 
 
 async def _apply_group(

@@ -6,6 +6,7 @@ unique or multikey secondary index (which the embedded store cannot afford, DESI
 
 from collections.abc import Iterable, Sequence
 from datetime import datetime
+from typing import NamedTuple
 
 from pymongo.errors import BulkWriteError, DuplicateKeyError
 
@@ -18,15 +19,29 @@ CLAIM_ATTEMPTS = 5
 DUPLICATE_KEY = 11000
 
 
+class KeyLookup(NamedTuple):
+    """``owners``: key -> profile id; ``profiles``: those read with them, by id; ``buried``: the
+    tombstones asked for that exist, or None when they were not read."""
+
+    owners: dict[str, str]
+    profiles: dict[str, Profile]
+    buried: set[str] | None
+
+
 class IdentityKeyRepository:
-    """``profiles``: where the profiles the keys name live; when the keys and the profiles are one
-    collection each (the mongodb layout), ``owners_with_profiles`` reads both in one command."""
+    """``profiles`` and ``tombstones``: where the profiles the keys name and the tombstones live;
+    when all three are one collection each (the mongodb layout), ``lookup`` reads them in one
+    command."""
 
     def __init__(
-        self, collection: PartitionedCollection, profiles: PartitionedCollection | None = None
+        self,
+        collection: PartitionedCollection,
+        profiles: PartitionedCollection | None = None,
+        tombstones: PartitionedCollection | None = None,
     ) -> None:
         self._keys = collection
         self._profiles = profiles
+        self._tombstones = tombstones
 
     async def owner(self, key: str) -> str | None:
         found = await self._keys.for_id(key).find_one({"_id": key}, {"profileId": 1})
@@ -40,33 +55,54 @@ class IdentityKeyRepository:
                 found[document["_id"]] = str(document["profileId"])
         return found
 
-    async def owners_with_profiles(self, keys: Iterable[str]) -> tuple[dict[str, str], dict[str, Profile]]:
-        """The profile each key names (as ``owners``), and those profiles where one round trip can
-        bring them: a ``$lookup`` by ``_id`` from the keys into the profiles, which MongoDB
-        allows into a sharded collection since 5.1
-        (https://www.mongodb.com/docs/manual/reference/operator/aggregation/lookup/#sharded-collections).
-        Partitioned collections cannot be joined: there the profiles are left to the caller."""
-        wanted = list(dict.fromkeys(keys))
-        if self._profiles is None or self._profiles.count != 1 or self._keys.count != 1 or not wanted:
-            return await self.owners(wanted), {}
-        pipeline: list[Document] = [
-            {"$match": {"_id": {"$in": wanted}}},
-            {
-                "$lookup": {
-                    "from": self._profiles.name,
-                    "localField": "profileId",
-                    "foreignField": "_id",
-                    "as": "profile",
-                }
-            },
-        ]
-        owners: dict[str, str] = {}
-        profiles: dict[str, Profile] = {}
-        async for document in await self._keys.for_id(wanted[0]).aggregate(pipeline):
-            owners[document["_id"]] = str(document["profileId"])
+    async def lookup(self, keys: Iterable[str], tombstones: Iterable[str] = ()) -> "KeyLookup":
+        """The profile each key names (as ``owners``), and where one round trip can bring them,
+        those profiles and which of ``tombstones`` are buried.
+
+        In the mongodb layout that is one aggregate: a ``$lookup`` by ``_id`` from the keys into
+        the profiles (allowed into a sharded collection since MongoDB 5.1,
+        https://www.mongodb.com/docs/manual/reference/operator/aggregation/lookup/#sharded-collections)
+        and a ``$unionWith`` of the tombstones asked for
+        (https://www.mongodb.com/docs/manual/reference/operator/aggregation/unionWith/).
+        Partitioned collections cannot be joined: there the caller reads the rest itself.
+        """
+        wanted, asked = list(dict.fromkeys(keys)), list(dict.fromkeys(tombstones))
+        if not self._joinable or not (wanted or asked):
+            return KeyLookup(await self.owners(wanted), {}, None)
+        lookup = await self._keys.for_id("").aggregate(self._lookup_pipeline(wanted, asked))
+        found, buried = KeyLookup({}, {}, set()), set()
+        async for document in lookup:
+            if document.get("tombstone"):
+                buried.add(document["_id"])
+                continue
+            found.owners[document["_id"]] = str(document["profileId"])
             for joined in document["profile"]:
-                profiles[joined["_id"]] = profile_from_document(joined)
-        return owners, profiles
+                found.profiles[joined["_id"]] = profile_from_document(joined)
+        return found._replace(buried=buried)
+
+    @property
+    def _joinable(self) -> bool:
+        single = (self._keys, self._profiles, self._tombstones)
+        return all(collection is not None and collection.count == 1 for collection in single)
+
+    def _lookup_pipeline(self, keys: list[str], tombstones: list[str]) -> list[Document]:
+        assert self._profiles is not None, "only joinable collections"
+        assert self._tombstones is not None, "only joinable collections"
+        join = {
+            "from": self._profiles.name,
+            "localField": "profileId",
+            "foreignField": "_id",
+            "as": "profile",
+        }
+        buried = [
+            {"$match": {"_id": {"$in": tombstones}}},
+            {"$project": {"_id": 1, "tombstone": {"$literal": True}}},
+        ]
+        return [
+            {"$match": {"_id": {"$in": keys}}},
+            {"$lookup": join},
+            {"$unionWith": {"coll": self._tombstones.name, "pipeline": buried}},
+        ]
 
     async def claim_new(self, claims: Sequence[tuple[str, str]], now: datetime) -> set[str]:
         """Make each ``(key, profile_id)`` key name its profile where no profile holds it yet, in

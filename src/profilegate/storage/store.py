@@ -101,7 +101,9 @@ async def prepare(
             layout.partitioned(database, "profiles"), layout.partitioned(database, "profile_checkout")
         ),
         identity_keys=IdentityKeyRepository(
-            layout.partitioned(database, "identity_keys"), layout.partitioned(database, "profiles")
+            layout.partitioned(database, "identity_keys"),
+            layout.partitioned(database, "profiles"),
+            layout.partitioned(database, "tombstones"),
         ),
         extension_definitions=ExtensionDefinitionRepository(database["extension_definitions"]),
         api_keys=ApiKeyRepository(database["api_keys"]),
