@@ -171,6 +171,8 @@ async def _apply_all(
     activities: dict[str, tuple[_Group, Activity, list[TrackedEvent]]] = {}
     replayed: list[Profile] = []
     for group, profile in resolved:
+        if profile.id in fresh:
+            writes.append(ProfileWrite(None, profile))  # stored by ``batch_profiles``: told in any case
         try:
             aggregates, applied = apply_events(
                 profile.aggregates, [e for _, e in group.events], now, rules.retention_days
@@ -179,8 +181,6 @@ async def _apply_all(
             outcomes += [(i, EventOutcome(e.id, Status.REJECTED, error.message)) for i, e in group.events]
             continue
         updated = profile.model_copy(update={"aggregates": aggregates, "version": profile.version + 1})
-        if profile.id in fresh:
-            writes.append(ProfileWrite(None, profile))
         if applied:
             activities[profile.id] = (
                 group,
