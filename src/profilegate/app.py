@@ -94,7 +94,7 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] = utc_now) -
                     segments,
                     policy,
                     partner_purpose=settings.partner_consent_purpose,
-                    written=follower.wake,
+                    written=follower.stored_here,
                 )
                 tasks += [
                     asyncio.create_task(follower.run(stopping)),

@@ -15,6 +15,7 @@ from profilegate.domain.events import TrackedEvent
 from profilegate.domain.profiles import Profile
 from profilegate.domain.segments import Segment
 from profilegate.domain.tiers import TierPolicy
+from profilegate.service.observers import ProfileWrite
 from profilegate.service.segments import SegmentCatalogue, memberships
 from profilegate.service.tiers import ActivePolicy, profile_loyalty
 from profilegate.storage.changes import ChangeLog
@@ -23,7 +24,8 @@ from profilegate.storage.changes import ChangeLog
 class ChangeRecorder:
     """The observer that writes each profile change to the feed before the use case returns.
 
-    ``written`` is called after every write (the local follower's wake-up).
+    ``written`` is called with the changes of every write once they are stored (what the local
+    follower passes on without reading them back).
     """
 
     def __init__(
@@ -33,7 +35,7 @@ class ChangeRecorder:
         policy: ActivePolicy,
         *,
         partner_purpose: str,
-        written: Callable[[], None] = lambda: None,
+        written: Callable[[list[Change]], None] = lambda changes: None,
     ) -> None:
         self.log = log
         self._segments = segments
@@ -44,17 +46,24 @@ class ChangeRecorder:
     async def changed(
         self, before: Profile | None, after: Profile, now: datetime, *, events: Sequence[TrackedEvent] = ()
     ) -> None:
+        await self.changed_all([ProfileWrite(before, after, events)], now)
+
+    async def changed_all(self, writes: Sequence[ProfileWrite], now: datetime) -> None:
+        """Every change of these writes, in order, in one append to the feed."""
         segments, policy = await self._segments.all(), await self._policy.get()
-        was = None if before is None else standing(before, segments, policy, now)
-        changes = profile_changes(
-            before,
-            after,
-            was,
-            standing(after, segments, policy, now),
-            now,
-            partner_purpose=self._partner_purpose,
-            events=events,
-        )
+        changes: list[NewChange] = []
+        for write in writes:
+            was = None if write.before is None else standing(write.before, segments, policy, now)
+            is_now = standing(write.after, segments, policy, now)
+            changes += profile_changes(
+                write.before,
+                write.after,
+                was,
+                is_now,
+                now,
+                partner_purpose=self._partner_purpose,
+                events=write.events,
+            )
         await self._append(changes)
 
     async def merged(self, before: Profile, after: Profile, loser_id: str, now: datetime) -> None:
@@ -70,7 +79,7 @@ class ChangeRecorder:
     async def _append(self, changes: list[NewChange]) -> list[Change]:
         written = await self.log.append(changes)
         if written:
-            self._written()
+            self._written(written)
         return written
 
 

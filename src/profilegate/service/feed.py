@@ -19,7 +19,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -95,6 +95,7 @@ class FeedFollower:
         self._hole_since: float | None = None
         self._started = asyncio.Event()
         self._passed_at = clock()
+        self._advancing = False
         self.running = False
 
     @property
@@ -108,6 +109,17 @@ class FeedFollower:
 
     def wake(self) -> None:
         self._wake.set()
+
+    def stored_here(self, changes: Sequence[Change]) -> None:
+        """Changes this process just stored, in place order. When they come next and nothing
+        else is pending, they are passed on as they are, without reading them back from the
+        feed; otherwise the follower is woken to read the feed in order."""
+        quiet = not self._advancing and not self._wake.is_set() and self._hole_since is None
+        if self.running and quiet and changes and changes[0].seq == self.position + 1:
+            for change in changes:
+                self._pass(change)
+        else:
+            self.wake()
 
     async def run(self, stopping: asyncio.Event) -> None:
         """Follow the feed until ``stopping`` is set; ``running`` while it does."""
@@ -151,6 +163,13 @@ class FeedFollower:
 
     async def advance(self) -> None:
         """Offer every stored change after the current place, in order, up to the first hole."""
+        self._advancing = True
+        try:
+            await self._read_on()
+        finally:
+            self._advancing = False
+
+    async def _read_on(self) -> None:
         head = await self.changes.head()
         while self.position < head:
             batch = await self.changes.read(self.position, limit=PAGE, upto=head)

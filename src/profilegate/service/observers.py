@@ -5,6 +5,7 @@ before it returns, so a change is in the feed once its mutation is acknowledged.
 """
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
@@ -12,11 +13,23 @@ from profilegate.domain.events import TrackedEvent
 from profilegate.domain.profiles import Profile
 
 
+@dataclass(frozen=True)
+class ProfileWrite:
+    """``after`` was written over ``before`` (None: it was created), applying ``events``."""
+
+    before: Profile | None
+    after: Profile
+    events: Sequence[TrackedEvent] = ()
+
+
 class ProfileObserver(Protocol):
     async def changed(
         self, before: Profile | None, after: Profile, now: datetime, *, events: Sequence[TrackedEvent] = ()
     ) -> None:
         """``after`` was written over ``before`` (None: it was created), applying ``events``."""
+
+    async def changed_all(self, writes: Sequence[ProfileWrite], now: datetime) -> None:
+        """Many profiles were written (a tracked batch): told at once, in order."""
 
     async def merged(self, before: Profile, after: Profile, loser_id: str, now: datetime) -> None:
         """The profile ``loser_id`` was merged into ``after`` (which was ``before``)."""
@@ -26,6 +39,9 @@ class Unobserved:
     async def changed(
         self, before: Profile | None, after: Profile, now: datetime, *, events: Sequence[TrackedEvent] = ()
     ) -> None:
+        return None
+
+    async def changed_all(self, writes: Sequence[ProfileWrite], now: datetime) -> None:
         return None
 
     async def merged(self, before: Profile, after: Profile, loser_id: str, now: datetime) -> None:

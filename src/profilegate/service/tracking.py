@@ -18,20 +18,17 @@ from profilegate.domain.errors import DomainError, InvalidInput
 from profilegate.domain.events import EventRules, TrackedEvent, parse_event
 from profilegate.domain.profiles import Profile
 from profilegate.domain.refs import ProfileRef
-from profilegate.service.observers import UNOBSERVED, ProfileObserver
-from profilegate.service.profiles import (
-    MAX_ATTEMPTS,
-    ConcurrentModification,
-    ProfileChange,
-    ProfileRules,
-    upsert_profile,
-)
+from profilegate.service.batch_profiles import profiles_of_batch
+from profilegate.service.observers import UNOBSERVED, ProfileObserver, ProfileWrite
+from profilegate.service.profiles import MAX_ATTEMPTS, ConcurrentModification, ProfileRules
 from profilegate.service.resolve import find_profile
+from profilegate.storage.profiles import Activity
 from profilegate.storage.store import Repositories
 
 MAX_BATCH = 500
 ID_USED_ELSEWHERE = "the event id was already tracked for another profile"
-# Profiles of one batch worked on at once; each is one read and one guarded write.
+# Profiles of one batch a rival writer changed meanwhile, applied again at once; each is
+# one read and one guarded write.
 CONCURRENCY = 16
 
 
@@ -81,32 +78,23 @@ async def track(
 ) -> TrackResult:
     """Apply a batch; every event gets its own outcome and the valid rest is applied.
 
+    The whole batch costs a fixed number of round trips, however many profiles it touches: one
+    lookup of its profiles (``batch_profiles``), one log append, one bulk write of the profiles
+    (and of the checkout documents whose content changed), one append to the feed. A profile
+    another writer changed meanwhile is applied again on its own.
+
     ``changed`` is called with the ids of the profiles events were applied to, once they are.
     """
     if len(raw_events) > rules.max_batch:
         reason = f"the batch holds {len(raw_events)} events, more than the limit of {rules.max_batch}"
         return TrackResult([EventOutcome(_raw_id(raw), Status.REJECTED, reason) for raw in raw_events])
     outcomes: list[EventOutcome | None] = [None] * len(raw_events)
-    groups: dict[ProfileRef, _Group] = {}
-    seen: set[str] = set()
-    for index, raw in enumerate(raw_events):
-        try:
-            event = parse_event(raw, rules.events, now)
-        except InvalidInput as error:
-            outcomes[index] = EventOutcome(_raw_id(raw), Status.REJECTED, error.message)
-            continue
-        if event.id in seen:
-            outcomes[index] = EventOutcome(event.id, Status.DUPLICATE)
-            continue
-        seen.add(event.id)
-        groups.setdefault(event.target, _Group()).events.append((index, event))
-    profiles = await _bounded_gather(
-        [_resolve(repos, ref, group, rules, now, observer) for ref, group in groups.items()]
-    )
-    resolved = [(group, profile) for group, profile in profiles if profile is not None]
-    for group, _ in profiles:
-        for index, outcome in group.outcomes.items():
-            outcomes[index] = outcome
+    groups = _grouped(raw_events, rules, now, outcomes)
+    found = await profiles_of_batch(repos, list(groups), rules.profiles, now, observer)
+    for ref, error in found.refused.items():
+        for index, event in groups[ref].events:
+            outcomes[index] = EventOutcome(event.id, Status.REJECTED, error.message)
+    resolved = _by_profile([(groups[ref], profile) for ref, profile in (found.stored | found.fresh).items()])
     # An event the profile's replay guard already holds was logged before it was applied:
     # a replay needs no second log entry (and would only grow the log).
     guards = {profile.id: frozenset(profile.aggregates.recent_event_ids) for _, profile in resolved}
@@ -121,36 +109,111 @@ async def track(
     )
     for index, outcome in await _reused_elsewhere(repos, resolved, taken):
         outcomes[index] = outcome
-    resolved = [(group, profile) for group, profile in resolved if group.events]
-    applied = await _bounded_gather(
-        [_apply_group(repos, group, profile, rules, now, observer) for group, profile in resolved]
-    )
-    for index, outcome in (item for batch in applied for item in batch):
+    fresh = {profile.id for profile in found.fresh.values()}
+    applied = await _apply_all(repos, resolved, fresh, rules, now, observer)
+    for index, outcome in applied:
         outcomes[index] = outcome
     touched = {
-        profile.id
-        for (_, profile), batch in zip(resolved, applied, strict=True)
-        if any(outcome.status is Status.ACCEPTED for _, outcome in batch)
+        profile.id for group, profile in resolved if any(_accepted(outcomes[i]) for i, _ in group.events)
     }
     if changed is not None and touched:
         await changed(touched)
     return TrackResult([outcome for outcome in outcomes if outcome is not None])
 
 
-async def _resolve(
+def _by_profile(pairs: list[tuple[_Group, Profile]]) -> list[tuple[_Group, Profile]]:
+    """One group per profile: references by id and by identities of one person are joined."""
+    joined: dict[str, tuple[_Group, Profile]] = {}
+    for group, profile in pairs:
+        if profile.id in joined:
+            group = _Group(
+                events=sorted(joined[profile.id][0].events + group.events, key=lambda item: item[0])
+            )
+        joined[profile.id] = (group, profile)
+    return list(joined.values())
+
+
+def _accepted(outcome: EventOutcome | None) -> bool:
+    return outcome is not None and outcome.status is Status.ACCEPTED
+
+
+def _grouped(
+    raw_events: Sequence[object], rules: TrackingRules, now: datetime, outcomes: list[EventOutcome | None]
+) -> dict[ProfileRef, _Group]:
+    """The valid events of the batch by the profile they name; the others' outcomes are set."""
+    groups: dict[ProfileRef, _Group] = {}
+    seen: set[str] = set()
+    for index, raw in enumerate(raw_events):
+        try:
+            event = parse_event(raw, rules.events, now)
+        except InvalidInput as error:
+            outcomes[index] = EventOutcome(_raw_id(raw), Status.REJECTED, error.message)
+            continue
+        if event.id in seen:
+            outcomes[index] = EventOutcome(event.id, Status.DUPLICATE)
+            continue
+        seen.add(event.id)
+        groups.setdefault(event.target, _Group()).events.append((index, event))
+    return groups
+
+
+async def _apply_all(
     repos: Repositories,
-    ref: ProfileRef,
-    group: _Group,
+    resolved: list[tuple[_Group, Profile]],
+    fresh: set[str],
     rules: TrackingRules,
     now: datetime,
     observer: ProfileObserver,
-) -> tuple[_Group, Profile | None]:
-    try:
-        return group, await _profile_for(repos, ref, rules.profiles, now, observer)
-    except DomainError as error:
-        for index, event in group.events:
-            group.outcomes[index] = EventOutcome(event.id, Status.REJECTED, error.message)
-        return group, None
+) -> list[tuple[int, EventOutcome]]:
+    """Fold each group into its profile, all in one bulk write; ``fresh``: profiles this batch made."""
+    outcomes: list[tuple[int, EventOutcome]] = []
+    writes: list[ProfileWrite] = []
+    activities: dict[str, tuple[_Group, Activity, list[TrackedEvent]]] = {}
+    replayed: list[Profile] = []
+    for group, profile in resolved:
+        if profile.id in fresh:
+            writes.append(ProfileWrite(None, profile))  # stored by ``batch_profiles``: told in any case
+        try:
+            aggregates, applied = apply_events(
+                profile.aggregates, [e for _, e in group.events], now, rules.retention_days
+            )
+        except DomainError as error:
+            outcomes += [(i, EventOutcome(e.id, Status.REJECTED, error.message)) for i, e in group.events]
+            continue
+        updated = profile.model_copy(update={"aggregates": aggregates, "version": profile.version + 1})
+        if applied:
+            activities[profile.id] = (
+                group,
+                Activity(updated.model_copy(update={"updated_at": now}), profile),
+                applied,
+            )
+        else:
+            # A replay: the write it repeats may have died before the checkout copy was made.
+            replayed.append(profile)
+            outcomes += _outcomes(group, set())
+    if replayed:
+        await repos.profiles.refresh_checkouts(replayed)
+    written = await repos.profiles.write_activities([activity for _, activity, _ in activities.values()])
+    for profile_id, (group, activity, applied) in activities.items():
+        if profile_id in written:
+            writes.append(ProfileWrite(activity.previous, activity.profile, applied))
+            outcomes += _outcomes(group, {e.id for e in applied})
+    await observer.changed_all(writes, now)
+    raced = [
+        (group, activity.previous) for pid, (group, activity, _) in activities.items() if pid not in written
+    ]
+    for batch in await _bounded_gather(
+        [_apply_group(repos, group, profile, rules, now, observer) for group, profile in raced]
+    ):
+        outcomes += batch
+    return outcomes
+
+
+def _outcomes(group: _Group, applied: set[str]) -> list[tuple[int, EventOutcome]]:
+    return [
+        (i, EventOutcome(e.id, Status.ACCEPTED if e.id in applied else Status.DUPLICATE))
+        for i, e in group.events
+    ]
 
 
 async def _reused_elsewhere(
@@ -172,7 +235,8 @@ async def _reused_elsewhere(
     for group, profile in resolved:
         kept = []
         for index, event in group.events:
-            if event.id in taken and survivors[taken[event.id]] != profile.id:
+            logged_for = taken.get(event.id)
+            if logged_for is not None and survivors[logged_for] != profile.id:
                 reused.append((index, EventOutcome(event.id, Status.DUPLICATE, ID_USED_ELSEWHERE)))
             else:
                 kept.append((index, event))
@@ -191,14 +255,11 @@ async def _apply_group(
     events = [event for _, event in group.events]
     try:
         applied = await apply_to_profile(
-            repos, profile.id, events, rules.retention_days, now, known=profile, observer=observer
+            repos, profile.id, events, rules.retention_days, now, observer=observer
         )
     except DomainError as error:
         return [(i, EventOutcome(e.id, Status.REJECTED, error.message)) for i, e in group.events]
-    return [
-        (i, EventOutcome(e.id, Status.ACCEPTED if e.id in applied else Status.DUPLICATE))
-        for i, e in group.events
-    ]
+    return _outcomes(group, applied)
 
 
 async def _bounded_gather[T](work: list[Coroutine[Any, Any, T]]) -> list[T]:
@@ -210,16 +271,6 @@ async def _bounded_gather[T](work: list[Coroutine[Any, Any, T]]) -> list[T]:
             return await item
 
     return list(await asyncio.gather(*(guarded(item) for item in work)))
-
-
-async def _profile_for(
-    repos: Repositories, ref: ProfileRef, rules: ProfileRules, now: datetime, observer: ProfileObserver
-) -> Profile:
-    """The profile the events are for; an unknown identity creates it (a guest, an anonymous visitor)."""
-    found = await find_profile(repos, ref)
-    if found is not None:
-        return found
-    return (await upsert_profile(repos, ProfileChange(ref=ref), rules, now, observer=observer)).profile
 
 
 async def log_events(repos: Repositories, profile_id: str, events: list[TrackedEvent], now: datetime) -> None:

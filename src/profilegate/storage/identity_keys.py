@@ -8,24 +8,132 @@ A key document also carries the checkout payload of the profile it names, under 
 single-document update, so a key never answers with the payload of a profile it no longer names.
 """
 
+from collections.abc import Iterable, Sequence
 from datetime import datetime
+from typing import NamedTuple
 
-from pymongo.errors import DuplicateKeyError
+from pymongo.errors import BulkWriteError, DuplicateKeyError
 
 from profilegate.domain.profiles import Profile
+from profilegate.storage.documents import Document
 from profilegate.storage.partitions import PartitionedCollection
-from profilegate.storage.profiles import checkout_payload
+from profilegate.storage.profiles import checkout_payload, profile_from_document
 
 CLAIM_ATTEMPTS = 5
+DUPLICATE_KEY = 11000
+
+
+class KeyLookup(NamedTuple):
+    """``owners``: key -> profile id; ``profiles``: those read with them, by id; ``buried``: the
+    tombstones asked for that exist, or None when they were not read."""
+
+    owners: dict[str, str]
+    profiles: dict[str, Profile]
+    buried: set[str] | None
 
 
 class IdentityKeyRepository:
-    def __init__(self, collection: PartitionedCollection) -> None:
+    """``profiles`` and ``tombstones``: where the profiles the keys name and the tombstones live;
+    when all three are one collection each (the mongodb layout), ``lookup`` reads them in one
+    command."""
+
+    def __init__(
+        self,
+        collection: PartitionedCollection,
+        profiles: PartitionedCollection | None = None,
+        tombstones: PartitionedCollection | None = None,
+    ) -> None:
         self._keys = collection
+        self._profiles = profiles
+        self._tombstones = tombstones
 
     async def owner(self, key: str) -> str | None:
         found = await self._keys.for_id(key).find_one({"_id": key}, {"profileId": 1})
         return None if found is None else str(found["profileId"])
+
+    async def owners(self, keys: Iterable[str]) -> dict[str, str]:
+        """The profile each of ``keys`` names, for those that name one: one read per partition."""
+        found: dict[str, str] = {}
+        for collection, wanted in self._keys.by_partition(keys).items():
+            async for document in collection.find({"_id": {"$in": wanted}}, {"profileId": 1}):
+                found[document["_id"]] = str(document["profileId"])
+        return found
+
+    async def lookup(self, keys: Iterable[str], tombstones: Iterable[str] = ()) -> "KeyLookup":
+        """The profile each key names (as ``owners``), and where one round trip can bring them,
+        those profiles and which of ``tombstones`` are buried.
+
+        In the mongodb layout that is one aggregate: a ``$lookup`` by ``_id`` from the keys into
+        the profiles (allowed into a sharded collection since MongoDB 5.1,
+        https://www.mongodb.com/docs/manual/reference/operator/aggregation/lookup/#sharded-collections)
+        and a ``$unionWith`` of the tombstones asked for
+        (https://www.mongodb.com/docs/manual/reference/operator/aggregation/unionWith/).
+        Partitioned collections cannot be joined: there the caller reads the rest itself.
+        """
+        wanted, asked = list(dict.fromkeys(keys)), list(dict.fromkeys(tombstones))
+        if not self._joinable or not (wanted or asked):
+            return KeyLookup(await self.owners(wanted), {}, None)
+        lookup = await self._keys.for_id("").aggregate(self._lookup_pipeline(wanted, asked))
+        found, buried = KeyLookup({}, {}, set()), set()
+        async for document in lookup:
+            if document.get("tombstone"):
+                buried.add(document["_id"])
+                continue
+            found.owners[document["_id"]] = str(document["profileId"])
+            for joined in document["profile"]:
+                found.profiles[joined["_id"]] = profile_from_document(joined)
+        return found._replace(buried=buried)
+
+    @property
+    def _joinable(self) -> bool:
+        single = (self._keys, self._profiles, self._tombstones)
+        return all(collection is not None and collection.count == 1 for collection in single)
+
+    def _lookup_pipeline(self, keys: list[str], tombstones: list[str]) -> list[Document]:
+        assert self._profiles is not None, "only joinable collections"
+        assert self._tombstones is not None, "only joinable collections"
+        join = {
+            "from": self._profiles.name,
+            "localField": "profileId",
+            "foreignField": "_id",
+            "as": "profile",
+        }
+        buried = [
+            {"$match": {"_id": {"$in": tombstones}}},
+            {"$project": {"_id": 1, "tombstone": {"$literal": True}}},
+        ]
+        return [
+            {"$match": {"_id": {"$in": keys}}},
+            {"$lookup": join},
+            {"$unionWith": {"coll": self._tombstones.name, "pipeline": buried}},
+        ]
+
+    async def claim_new(self, claims: Sequence[tuple[str, Profile]], now: datetime) -> set[str]:
+        """Make each ``(key, profile)`` key name its new profile, carrying its checkout payload,
+        where no profile holds it yet, in one insert per partition; return the keys claimed. A
+        key already there stays as it is (the ``_id`` index refuses the second claim, so a race
+        has one winner)."""
+        claimed: set[str] = set()
+        wanted = dict(claims)
+        for collection, keys in self._keys.by_partition(wanted).items():
+            documents = [
+                {
+                    "_id": key,
+                    "profileId": wanted[key].id,
+                    "at": now,
+                    "checkout": checkout_payload(wanted[key]),
+                }
+                for key in keys
+            ]
+            refused: set[str] = set()
+            try:
+                await collection.insert_many(documents, ordered=False)
+            except BulkWriteError as error:
+                if not only_duplicate_keys(error):
+                    raise
+                refused = {documents[failed["index"]]["_id"] for failed in error.details["writeErrors"]}
+            claimed.update(key for key in keys if key not in refused)
+        return claimed
 
     async def claim(
         self, key: str, profile_id: str, now: datetime, *, carrying: Profile | None = None
@@ -77,3 +185,11 @@ class IdentityKeyRepository:
     async def release(self, key: str, profile_id: str) -> None:
         """Give a key up, only if ``profile_id`` still holds it."""
         await self._keys.for_id(key).delete_one({"_id": key, "profileId": profile_id})
+
+
+def only_duplicate_keys(error: BulkWriteError) -> bool:
+    """Whether a bulk insert failed only on ``_id``s that exist, and no write concern failed
+    (https://www.mongodb.com/docs/manual/reference/command/insert/#output)."""
+    if error.details.get("writeConcernErrors"):
+        return False
+    return all(e.get("code") == DUPLICATE_KEY for e in error.details.get("writeErrors", []))

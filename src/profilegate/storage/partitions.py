@@ -7,6 +7,7 @@ hash of ``_id``. Reads and writes by ``_id`` touch exactly one of them.
 """
 
 import zlib
+from collections.abc import Iterable
 
 from profilegate.storage.documents import Collection, Database
 
@@ -31,3 +32,10 @@ class PartitionedCollection:
 
     def all(self) -> list[Collection]:
         return list(self._collections)
+
+    def by_partition(self, ids: Iterable[str]) -> dict[Collection, list[str]]:
+        """``ids`` grouped by the collection that holds each, in first-seen order."""
+        grouped: dict[Collection, list[str]] = {}
+        for document_id in dict.fromkeys(ids):
+            grouped.setdefault(self.for_id(document_id), []).append(document_id)
+        return grouped

@@ -27,12 +27,13 @@ write that died is rewritten by the replay of its events, the profile's next wri
 what a tier reads, or ``rebuild-aggregates``.
 """
 
-from collections.abc import AsyncIterator, Mapping
+import uuid
+from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any, NamedTuple, Protocol
 
 from pymongo import UpdateOne
-from pymongo.errors import DuplicateKeyError
+from pymongo.errors import BulkWriteError, DuplicateKeyError
 
 from profilegate.domain.aggregates import Aggregates
 from profilegate.domain.consents import Consent
@@ -95,6 +96,13 @@ class _Unfollowed:
         return None
 
 
+class Activity(NamedTuple):
+    """A tracking write: ``profile`` as it becomes, over ``previous`` as it was read."""
+
+    profile: Profile
+    previous: Profile
+
+
 class ProfileRepository:
     """``identity_keys``: where the checkout payload is carried; ``IdentityKeyRepository`` owns
     the rest of those documents (which profile a key names)."""
@@ -117,6 +125,14 @@ class ProfileRepository:
     async def get(self, profile_id: str) -> Profile | None:
         found = await self._profiles.for_id(profile_id).find_one({"_id": profile_id})
         return None if found is None else profile_from_document(found)
+
+    async def get_many(self, profile_ids: Iterable[str]) -> dict[str, Profile]:
+        """The stored profiles among ``profile_ids``, by id: one read per partition."""
+        found: dict[str, Profile] = {}
+        for collection, wanted in self._profiles.by_partition(profile_ids).items():
+            async for document in collection.find({"_id": {"$in": wanted}}):
+                found[document["_id"]] = profile_from_document(document)
+        return found
 
     async def loyalty_view(self, profile_id: str) -> LoyaltyView | None:
         """What a tier needs, from the small checkout document (the profile's, if it has none)."""
@@ -157,17 +173,22 @@ class ProfileRepository:
         """Copy the checkout payload onto each identity key that still names ``profile``, unless
         a newer version's is there: one unordered bulk update per collection the keys live in
         (one command in the MongoDB layout). A key never comes to exist here."""
-        payload = payload if payload is not None else checkout_payload(profile)
+        await self.carry_checkouts([(profile, payload if payload is not None else checkout_payload(profile))])
+
+    async def carry_checkouts(self, carried: Sequence[tuple[Profile, Document]]) -> None:
+        """``carry_checkout`` for many profiles, each with its payload: one bulk update per
+        collection their keys live in, for all of them together."""
         updates: dict[str, tuple[Collection, list[UpdateOne]]] = {}
-        for identity in profile.identities:
-            collection = self._keys.for_id(identity.key)
-            guarded = {
-                "_id": identity.key,
-                "profileId": profile.id,
-                "$or": [{"checkout": None}, {"checkout.version": {"$lt": profile.version}}],
-            }
-            entry = updates.setdefault(collection.name, (collection, []))
-            entry[1].append(UpdateOne(guarded, {"$set": {"checkout": payload}}))
+        for profile, payload in carried:
+            for identity in profile.identities:
+                collection = self._keys.for_id(identity.key)
+                guarded = {
+                    "_id": identity.key,
+                    "profileId": profile.id,
+                    "$or": [{"checkout": None}, {"checkout.version": {"$lt": profile.version}}],
+                }
+                entry = updates.setdefault(collection.name, (collection, []))
+                entry[1].append(UpdateOne(guarded, {"$set": {"checkout": payload}}))
         for collection, operations in updates.values():
             await collection.bulk_write(operations, ordered=False)
 
@@ -300,6 +321,61 @@ class ProfileRepository:
         before_write = profile.model_copy(update={"aggregates": previous})
         return await self._written(profile, result.matched_count == 1, before_write, keys=spend_changed)
 
+    async def insert_tracked(self, profiles: Sequence[Profile]) -> None:
+        """Create profiles that tracking just made, their first events applied: one insert per
+        partition; a checkout document only for those whose checkout content is not empty (the
+        checkout falls back to the profile when it has none)."""
+        for collection, ids in self._profiles.by_partition(p.id for p in profiles).items():
+            wanted = set(ids)
+            await collection.insert_many([profile_to_document(p) for p in profiles if p.id in wanted])
+        await self.refresh_checkouts([p for p in profiles if _checkout_content(p) != _EMPTY_CHECKOUT])
+        for profile in profiles:
+            await self._follower.written(profile, created=True)
+
+    async def write_activities(self, activities: Sequence[Activity]) -> set[str]:
+        """Write what tracking changed of many profiles, each guarded on the version it was read
+        at, in one bulk write per partition; return the ids written (a rival writer's profile
+        is not). A checkout document is rewritten only where its content changed."""
+        stamp = uuid.uuid4().hex
+        grouped: dict[str, list[Activity]] = {}
+        for activity in activities:
+            grouped.setdefault(activity.profile.id, []).append(activity)
+        written: set[str] = set()
+        for collection, ids in self._profiles.by_partition(grouped).items():
+            chosen = [grouped[profile_id][0] for profile_id in ids]
+            operations = [_activity_update(activity, stamp) for activity in chosen]
+            result = await collection.bulk_write(operations, ordered=False)
+            if result.matched_count == len(operations):
+                written.update(ids)
+            else:
+                written.update(await _stamped(collection, ids, stamp))
+        await self.refresh_checkouts(
+            [a.profile for a in activities if a.profile.id in written and _checkout_moved(a)]
+        )
+        told: set[str] = set()
+        for activity in activities:
+            if activity.profile.id in written and activity.profile.id not in told:
+                told.add(activity.profile.id)
+                await self._follower.written(activity.profile, activity.previous)
+        return written
+
+    async def refresh_checkouts(self, profiles: Sequence[Profile]) -> None:
+        """``refresh_checkout`` for many profiles: one bulk write per partition."""
+        for collection, ids in self._checkout.by_partition(p.id for p in profiles).items():
+            wanted = set(ids)
+            chosen = [p for p in profiles if p.id in wanted]
+            operations = [_checkout_update(p, upsert=True) for p in chosen]
+            try:
+                await collection.bulk_write(operations, ordered=False)
+            except BulkWriteError as error:
+                # The same race as in refresh_checkout: made again, without the upsert.
+                if not only_duplicate_upserts(error):
+                    raise
+                failed = [chosen[e["index"]] for e in error.details["writeErrors"]]
+                again = [_checkout_update(p, upsert=False) for p in failed]
+                await collection.bulk_write(again, ordered=False)
+        await self.carry_checkouts([(profile, checkout_payload(profile)) for profile in profiles])
+
     async def extension_log(self, profile_id: str) -> list[Document]:
         found = await self._profiles.for_id(profile_id).find_one({"_id": profile_id}, {"extensionLog": 1})
         return [] if found is None else list(found.get("extensionLog", []))
@@ -318,6 +394,63 @@ class ProfileRepository:
                 yield MergePointers(
                     found["_id"], found.get("mergedInto"), tuple(found.get("mergedFrom") or ())
                 )
+
+
+def _activity_update(activity: Activity, stamp: str) -> UpdateOne:
+    """``write_activity``'s update as a bulk operation, with ``stamp`` telling whose write it was."""
+    profile, previous = activity
+    before, after = previous.aggregates.daily, profile.aggregates.daily
+    fields: Document = {
+        "aggregates": aggregates_to_document(profile.aggregates),
+        "recentEventIds": recent_to_document(profile.aggregates),
+        "version": profile.version,
+        "updatedAt": profile.updated_at,
+        "lastWrite": stamp,
+        **{f"daily.{day}": day_document(b) for day, b in after.items() if before.get(day) != b},
+    }
+    update: Document = {"$set": fields}
+    pruned = before.keys() - after.keys()
+    if pruned:
+        update["$unset"] = {f"daily.{day}": "" for day in pruned}
+    return UpdateOne({"_id": profile.id, "version": previous.version}, update)
+
+
+async def _stamped(collection: Collection, ids: list[str], stamp: str) -> set[str]:
+    """Of ``ids``, those whose last write carries ``stamp`` (a bulk write tells only how many matched)."""
+    cursor = collection.find({"_id": {"$in": ids}, "lastWrite": stamp}, {"_id": 1})
+    return {document["_id"] async for document in cursor}
+
+
+def _checkout_update(profile: Profile, *, upsert: bool) -> UpdateOne:
+    document = checkout_document(profile)
+    del document["_id"]
+    return UpdateOne(
+        {"_id": profile.id, "version": {"$lt": profile.version}}, {"$set": document}, upsert=upsert
+    )
+
+
+def _checkout_content(profile: Profile) -> Document:
+    document = checkout_document(profile)
+    del document["_id"], document["version"]
+    return document
+
+
+_EMPTY_CHECKOUT: Document = {"spend": pack_spend({}), "extensions": {}, "mergedInto": None}
+
+
+def _checkout_moved(activity: Activity) -> bool:
+    return _checkout_content(activity.profile) != _checkout_content(activity.previous)
+
+
+def only_duplicate_upserts(error: BulkWriteError) -> bool:
+    """Whether a bulk write failed only on duplicate keys, and no write concern failed
+    (https://www.mongodb.com/docs/manual/reference/command/update/#output)."""
+    if error.details.get("writeConcernErrors"):
+        return False
+    return all(e.get("code") == DUPLICATE_KEY for e in error.details.get("writeErrors", []))
+
+
+DUPLICATE_KEY = 11000
 
 
 _MUTABLE_FIELDS = (

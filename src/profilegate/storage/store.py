@@ -104,7 +104,11 @@ async def prepare(
             layout.partitioned(database, "profile_checkout"),
             layout.partitioned(database, "identity_keys"),
         ),
-        identity_keys=IdentityKeyRepository(layout.partitioned(database, "identity_keys")),
+        identity_keys=IdentityKeyRepository(
+            layout.partitioned(database, "identity_keys"),
+            layout.partitioned(database, "profiles"),
+            layout.partitioned(database, "tombstones"),
+        ),
         extension_definitions=ExtensionDefinitionRepository(database["extension_definitions"]),
         api_keys=ApiKeyRepository(database["api_keys"]),
         merges=MergeLog(database["merges"]),

@@ -56,6 +56,15 @@ class TombstoneRepository:
             erasing=found.get("profileId"),
         )
 
+    async def buried(self, tombstones: Iterable[str]) -> set[str]:
+        """Which of ``tombstones`` are there: one read per partition."""
+        found: set[str] = set()
+        for collection, wanted in self._tombstones.by_partition(tombstones).items():
+            found.update(
+                [document["_id"] async for document in collection.find({"_id": {"$in": wanted}}, {"_id": 1})]
+            )
+        return found
+
     async def hold_retention(self) -> None:
         """Give the partitions that exist the TTL the retention asks for (changed in place)."""
         for collection in self._tombstones.all():
