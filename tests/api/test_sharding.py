@@ -24,8 +24,10 @@ from tests.gateway import ADMIN_KEY, FrozenClock, GatewayClient, running
 
 # Reads and writes that mongos routes by their filter or documents.
 TARGETED = {"find": "filter", "findAndModify": "query", "update": "updates", "delete": "deletes"}
-# Commands that read whole collections: never on a hot path to a sharded one.
-SCATTERED = {"aggregate", "count", "distinct"}
+# Commands that read whole collections: never on a hot path to a sharded one. An aggregate is
+# targeted when its first stage matches the shard key and every collection it joins is
+# joined on that collection's key (checked in _pipeline_untargeted).
+SCATTERED = {"count", "distinct"}
 
 
 @dataclass
@@ -76,10 +78,12 @@ def untargeted(name: str, command: dict[str, Any]) -> list[str]:
     """Why ``command`` would not go to one shard: empty when it would, or is not sharded."""
     collection = command.get(name)
     key = sharded().get(collection) if isinstance(collection, str) else None
-    if key is None:
+    if key is None or not isinstance(collection, str):
         return []
     if name in SCATTERED:
         return [f"{name} on {collection} reads every shard"]
+    if name == "aggregate":
+        return _pipeline_untargeted(collection, key, command["pipeline"])
     if name == "insert":
         return [f"insert into {collection} without {key}" for d in command["documents"] if key not in d]
     if name not in TARGETED:
@@ -90,8 +94,36 @@ def untargeted(name: str, command: dict[str, Any]) -> list[str]:
 
 
 def _equality_on(query: dict[str, Any], key: str) -> bool:
+    """The key by equality, or ``$in`` a list of values: mongos sends the query to the shards
+    that own those values only (https://www.mongodb.com/docs/manual/core/sharded-cluster-query-router/#targeted-operations-vs.-broadcast-operations)."""
     value = query.get(key)
-    return isinstance(value, str) or (isinstance(value, dict) and isinstance(value.get("$eq"), str))
+    if isinstance(value, str):
+        return True
+    if not isinstance(value, dict):
+        return False
+    within = value.get("$in")
+    return isinstance(value.get("$eq"), str) or (
+        isinstance(within, list) and all(isinstance(v, str) for v in within)
+    )
+
+
+def _pipeline_untargeted(collection: str, key: str, pipeline: list[dict[str, Any]]) -> list[str]:
+    first = pipeline[0].get("$match") if pipeline else None
+    if not isinstance(first, dict) or not _equality_on(first, key):
+        return [f"aggregate on {collection} reads every shard"]
+    reasons = []
+    for stage in pipeline[1:]:
+        if "$lookup" in stage:
+            joined, foreign = stage["$lookup"]["from"], stage["$lookup"].get("foreignField")
+            joined_key = sharded().get(joined)
+            if joined_key is not None and foreign != joined_key:
+                reasons.append(f"$lookup into {joined} on {foreign}, not {joined_key}")
+        if "$unionWith" in stage:
+            union = stage["$unionWith"]
+            union_key = sharded().get(union["coll"])
+            if union_key is not None:
+                reasons += _pipeline_untargeted(union["coll"], union_key, union.get("pipeline", []))
+    return reasons
 
 
 def order(event_id: str, who: str, total: str) -> dict[str, Any]:
@@ -161,6 +193,15 @@ def test_the_check_catches_a_query_without_the_key() -> None:
     assert untargeted("update", {"update": "events", "updates": [{"q": {"profileId": "p"}, "u": {}}]})
     assert untargeted("insert", {"insert": "events", "documents": [{"type": "x"}]})
     assert untargeted("aggregate", {"aggregate": "profiles", "pipeline": []})
+    assert untargeted("find", {"find": "profiles", "filter": {"_id": {"$gt": "a"}}})
+    joined_on_another_field = [
+        {"$match": {"_id": {"$in": ["k"]}}},
+        {"$lookup": {"from": "profiles", "localField": "x", "foreignField": "email", "as": "p"}},
+    ]
+    assert untargeted("aggregate", {"aggregate": "identity_keys", "pipeline": joined_on_another_field})
+    union_without_key = [{"$match": {"_id": "k"}}, {"$unionWith": {"coll": "tombstones", "pipeline": []}}]
+    assert untargeted("aggregate", {"aggregate": "identity_keys", "pipeline": union_without_key})
+    assert not untargeted("find", {"find": "profiles", "filter": {"_id": {"$in": ["p", "q"]}}})
     assert not untargeted("find", {"find": "profiles", "filter": {"_id": "p", "version": 3}})
     assert not untargeted("find", {"find": "changes", "filter": {"_id": {"$gt": "0"}}})
 
