@@ -8,8 +8,9 @@ from pymongo.errors import BulkWriteError, PyMongoError
 from pymongo.write_concern import WriteConcern
 
 from profilegate.domain.events import EventRules, TrackedEvent, parse_event
+from profilegate.storage.bulk_errors import only_duplicates
 from profilegate.storage.documents import Database, Document
-from profilegate.storage.events import event_log, only_duplicates
+from profilegate.storage.events import event_log
 from profilegate.storage.layout import Layout
 from tests.conftest import TEST_LAYOUT
 from tests.service.raw_events import email_ref, event

@@ -24,11 +24,11 @@ from pymongo.write_concern import WriteConcern
 
 from profilegate.domain.events import Channel, EventType, TrackedEvent
 from profilegate.domain.refs import ProfileRef
+from profilegate.storage.bulk_errors import only_duplicates
 from profilegate.storage.documents import Collection, Database, Document
 from profilegate.storage.indexes import LOG_INDEXES, RETENTION_FIELDS
 from profilegate.storage.layout import AppendLog, Concerns, Layout, Retention
 
-DUPLICATE_KEY = 11000
 LOG_NAME = "events"
 
 
@@ -97,18 +97,6 @@ class EventLog:
 
     async def hold_retention(self) -> None:
         await self._log.hold_retention()
-
-
-def only_duplicates(error: BulkWriteError) -> bool:
-    """Whether a failed bulk insert failed only on ids already logged, which counts as logged.
-
-    Any write concern error means the write is not known to be durable (the server reports it
-    in ``writeConcernErrors`` beside the ``writeErrors``:
-    https://www.mongodb.com/docs/manual/reference/command/insert/#output).
-    """
-    if error.details.get("writeConcernErrors"):
-        return False
-    return all(e.get("code") == DUPLICATE_KEY for e in error.details.get("writeErrors", []))
 
 
 async def _logged_for_others(collection: Collection, clashing: list[Document]) -> dict[str, str]:

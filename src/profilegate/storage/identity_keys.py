@@ -15,12 +15,12 @@ from typing import NamedTuple
 from pymongo.errors import BulkWriteError, DuplicateKeyError
 
 from profilegate.domain.profiles import Profile
+from profilegate.storage.bulk_errors import only_duplicates
 from profilegate.storage.documents import Document
 from profilegate.storage.partitions import PartitionedCollection
 from profilegate.storage.profiles import checkout_payload, profile_from_document
 
 CLAIM_ATTEMPTS = 5
-DUPLICATE_KEY = 11000
 
 
 class KeyLookup(NamedTuple):
@@ -129,7 +129,7 @@ class IdentityKeyRepository:
             try:
                 await collection.insert_many(documents, ordered=False)
             except BulkWriteError as error:
-                if not only_duplicate_keys(error):
+                if not only_duplicates(error):
                     raise
                 refused = {documents[failed["index"]]["_id"] for failed in error.details["writeErrors"]}
             claimed.update(key for key in keys if key not in refused)
@@ -185,11 +185,3 @@ class IdentityKeyRepository:
     async def release(self, key: str, profile_id: str) -> None:
         """Give a key up, only if ``profile_id`` still holds it."""
         await self._keys.for_id(key).delete_one({"_id": key, "profileId": profile_id})
-
-
-def only_duplicate_keys(error: BulkWriteError) -> bool:
-    """Whether a bulk insert failed only on ``_id``s that exist, and no write concern failed
-    (https://www.mongodb.com/docs/manual/reference/command/insert/#output)."""
-    if error.details.get("writeConcernErrors"):
-        return False
-    return all(e.get("code") == DUPLICATE_KEY for e in error.details.get("writeErrors", []))

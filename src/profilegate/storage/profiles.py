@@ -50,6 +50,7 @@ from profilegate.storage.aggregates import (
     recent_to_document,
     unpack_spend,
 )
+from profilegate.storage.bulk_errors import only_duplicates
 from profilegate.storage.documents import Collection, Document
 from profilegate.storage.partitions import PartitionedCollection
 from profilegate.storage.tier_distribution import tier_count_pipeline, tier_counts
@@ -369,7 +370,7 @@ class ProfileRepository:
                 await collection.bulk_write(operations, ordered=False)
             except BulkWriteError as error:
                 # The same race as in refresh_checkout: made again, without the upsert.
-                if not only_duplicate_upserts(error):
+                if not only_duplicates(error):
                     raise
                 failed = [chosen[e["index"]] for e in error.details["writeErrors"]]
                 again = [_checkout_update(p, upsert=False) for p in failed]
@@ -440,17 +441,6 @@ _EMPTY_CHECKOUT: Document = {"spend": pack_spend({}), "extensions": {}, "mergedI
 
 def _checkout_moved(activity: Activity) -> bool:
     return _checkout_content(activity.profile) != _checkout_content(activity.previous)
-
-
-def only_duplicate_upserts(error: BulkWriteError) -> bool:
-    """Whether a bulk write failed only on duplicate keys, and no write concern failed
-    (https://www.mongodb.com/docs/manual/reference/command/update/#output)."""
-    if error.details.get("writeConcernErrors"):
-        return False
-    return all(e.get("code") == DUPLICATE_KEY for e in error.details.get("writeErrors", []))
-
-
-DUPLICATE_KEY = 11000
 
 
 _MUTABLE_FIELDS = (
