@@ -7,7 +7,9 @@ import pytest
 from graphql import GraphQLObjectType, build_schema
 from pydantic import ValidationError
 
+from profilegate.api import persisted
 from profilegate.api.limits import DEFAULT_LIMITS, QueryLimits
+from profilegate.api.schema import DOCUMENT_CACHE_SIZE as VALIDATION_CACHE_SIZE
 from profilegate.api.schema import schema_sdl
 from profilegate.app import create_app
 from profilegate.domain.keys import Role
@@ -207,3 +209,19 @@ def test_query_limits_in_the_settings_are_checked_at_start_up(overrides: object,
 
 def test_query_limits_in_the_settings_name_the_query_limits() -> None:
     assert set(QUERY_LIMIT_NAMES) == set(QueryLimits.__dataclass_fields__)
+
+
+async def test_checks_remembered_per_document_still_answer_each_request_and_stay_bounded(
+    gateway: GatewayClient,
+) -> None:
+    """Token counts and validation results are kept per document text: the same invalid query
+    is refused alike every time, also after more distinct documents than the cache holds, and
+    the ad-hoc validation cache never holds more than its bound."""
+    invalid = "{ profile(ref: {id: 1}) { noSuchField } }"
+    first = (await gateway.execute(invalid)).body["errors"]
+    for number in range(VALIDATION_CACHE_SIZE + 50):
+        await gateway.execute(f"query Q{number} {{ __typename }}")
+    assert len(persisted._ADHOC_VALIDATED) <= VALIDATION_CACHE_SIZE
+    again = (await gateway.execute(invalid)).body["errors"]
+    assert [e["message"] for e in again] == [e["message"] for e in first]
+    assert any("noSuchField" in e["message"] for e in first)

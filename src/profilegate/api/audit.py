@@ -1,11 +1,14 @@
 """The audit log: an entry for every mutation an admin or partner key calls, and ``auditLog``.
 
-``AuditTrail`` is a schema extension: it wraps each root field of a mutation (and the root
-queries in ``AUDITED_QUERIES``, which read a person's data whole), lets it run, and records who
-called it, what with (arguments without secrets and personal values, see ``domain.audit``),
-which profile it touched and how it ended (the result's type, or the error's code). Each root
-field of an operation gets its own entry. Writing the entry happens after the mutation did
-its work: if the store fails then, the failure is logged and the caller still gets the answer.
+``AuditedField`` is a field extension that ``audit_root_fields`` puts on every root field of
+the mutation type (and on the root queries in ``AUDITED_QUERIES``, which read a person's data
+whole): it wraps the field's permission checks and resolver, lets them run, and records who
+called it, what with (arguments as sent, without secrets and personal values, see
+``domain.audit``), which profile it touched and how it ended (the result's type, or the error's
+code). Each root field of an operation gets its own entry. Writing the entry happens after the
+mutation did its work: if the store fails then, the failure is logged and the caller still gets
+the answer. Being on those fields only, it costs nothing to any other field: a schema-wide
+``resolve`` hook would sit in front of every field of every query (a checkout's 20-odd fields).
 """
 
 import logging
@@ -14,9 +17,12 @@ from datetime import datetime
 from typing import Annotated, Any
 
 import strawberry
-from graphql import GraphQLError, GraphQLResolveInfo, OperationType
-from strawberry.extensions import SchemaExtension
+from graphql import GraphQLError
+from graphql.execution.values import VariableValues, get_argument_values
+from strawberry.extensions import FieldExtension
 from strawberry.scalars import JSON
+from strawberry.schema.name_converter import NameConverter
+from strawberry.types.base import get_object_definition
 
 from profilegate.api import enums  # noqa: F401  (registers the domain enums with the schema first)
 from profilegate.api.context import Context, Info
@@ -44,21 +50,40 @@ AUDITED_ROLES = frozenset({Role.ADMIN, Role.PARTNER})
 AUDITED_QUERIES = frozenset({"exportProfile"})
 
 
-class AuditTrail(SchemaExtension):
-    def resolve(
-        self,
-        _next: Callable[..., Any],
-        root: Any,
-        info: GraphQLResolveInfo[Context],
-        *args: Any,
-        **kwargs: Any,
+class AuditedField(FieldExtension):
+    async def resolve_async(
+        self, next_: Callable[..., Awaitable[Any]], source: Any, info: strawberry.Info[Context], **kwargs: Any
     ) -> Any:
-        # Called for every field: anything not recorded passes through as it is (a synchronous
-        # field stays synchronous).
         caller = info.context.caller
-        if not _audited(info) or caller is None or caller.role not in AUDITED_ROLES:
-            return _next(root, info, *args, **kwargs)
-        return _recorded(lambda: _next(root, info, *args, **kwargs), info.context, info.field_name, kwargs)
+        if caller is None or caller.role not in AUDITED_ROLES:
+            return await next_(source, info, **kwargs)
+        return await _recorded(
+            lambda: next_(source, info, **kwargs), info.context, info.field_name, _sent(info)
+        )
+
+
+def _sent(info: strawberry.Info[Context]) -> dict[str, Any]:
+    """The field's arguments as sent (GraphQL names, plain values), as graphql-core coerces them
+    before Strawberry converts them to input types; the resolver's own are the converted ones."""
+    raw = info._raw_info
+    variables: Any = raw.variable_values  # Strawberry hands resolvers the plain coerced values
+    if not isinstance(variables, VariableValues):
+        variables = VariableValues({}, variables)
+    return get_argument_values(raw.parent_type.fields[raw.field_name], raw.field_nodes[0], variables)
+
+
+def audit_root_fields(mutation: type, query: type) -> None:
+    """Puts ``AuditedField`` on every field of ``mutation`` and on the fields of ``query`` named in
+    ``AUDITED_QUERIES``, once (the types are built once per process; schemas many times)."""
+    names = NameConverter()
+    queries = get_object_definition(query, strict=True).fields
+    fields = [
+        *get_object_definition(mutation, strict=True).fields,
+        *(field for field in queries if names.from_field(field) in AUDITED_QUERIES),
+    ]
+    for field in fields:
+        if not any(isinstance(extension, AuditedField) for extension in field.extensions):
+            field.extensions.append(AuditedField())
 
 
 async def _recorded(
@@ -71,12 +96,6 @@ async def _recorded(
         raise
     await _record(context, action, arguments, result, _type_name(result))
     return result
-
-
-def _audited(info: GraphQLResolveInfo[Context]) -> bool:
-    if info.path.prev is not None:
-        return False
-    return info.operation.operation is OperationType.MUTATION or info.field_name in AUDITED_QUERIES
 
 
 async def _awaited(value: Any) -> Any:

@@ -18,11 +18,12 @@ import strawberry
 from graphql import DocumentNode, GraphQLError, parse, validate
 from strawberry.extensions import ParserCache, ValidationCache
 from strawberry.http import GraphQLRequestData
+from strawberry.schema.schema import validate_document
 from strawberry.types import ExecutionContext
 
 from profilegate.api.context import Info
 from profilegate.api.errors import InvalidInputError
-from profilegate.api.limits import PERSISTED, PERSISTED_MISSING, PLACEHOLDER, REFUSED
+from profilegate.api.limits import CACHED_DOCUMENT_CHARS, PERSISTED, PERSISTED_MISSING, PLACEHOLDER, REFUSED
 from profilegate.api.permissions import ADMIN
 from profilegate.storage.persisted_operations import PersistedOperationRepository
 
@@ -30,7 +31,9 @@ MAX_DOCUMENT_LENGTH = 20_000
 MAX_CACHED = 1_000
 CACHED_FOR = timedelta(seconds=60)
 _PARSED: dict[str, DocumentNode] = {}  # persisted documents' text -> their parsed document
-_VALIDATED: dict[tuple[object, ...], list[GraphQLError]] = {}  # (document, schema, rules) -> errors
+# (document text, schema, rules) -> validation errors, of persisted and of ad-hoc documents
+_VALIDATED: dict[tuple[object, ...], list[GraphQLError]] = {}
+_ADHOC_VALIDATED: dict[tuple[object, ...], list[GraphQLError]] = {}
 
 
 @strawberry.type(name="PersistedOperation")
@@ -122,23 +125,34 @@ class PersistedParserCache(ParserCache):
 
 
 class PersistedValidationCache(ValidationCache):
-    """The validation cache, keeping persisted operations' results apart: always answered."""
+    """The validation cache, keyed by the document's text (hashing a parsed document walks all
+    of it, on every request): persisted operations' results kept apart and always answered,
+    ad-hoc ones in an LRU of ``maxsize``, texts over ``CACHED_DOCUMENT_CHARS`` never kept."""
+
+    def __init__(self, maxsize: int) -> None:
+        super().__init__(maxsize=maxsize)
+        self.maxsize = maxsize
 
     def on_validate(self) -> Iterator[None]:
         execution = self.execution_context
-        if not _runs_persisted(execution) or execution.graphql_document is None:
+        document, text = execution.graphql_document, execution.query or ""
+        if document is None or (len(text) > CACHED_DOCUMENT_CHARS and not _runs_persisted(execution)):
             yield from super().on_validate()
             return
-        key = (execution.graphql_document, execution.schema._schema, execution.validation_rules)
-        errors = _VALIDATED.get(key)
+        persisted = _runs_persisted(execution)
+        kept = _VALIDATED if persisted else _ADHOC_VALIDATED
+        key = (text, execution.schema._schema, execution.validation_rules)
+        errors = kept.get(key)
         if errors is None:
-            errors = list(
-                self.cached_validate_document(
-                    execution.schema._schema, execution.graphql_document, execution.validation_rules
-                )
-            )
-            if len(_VALIDATED) < MAX_CACHED:
-                _VALIDATED[key] = errors
+            errors = list(validate_document(execution.schema._schema, document, execution.validation_rules))
+            if persisted and len(kept) < MAX_CACHED:
+                kept[key] = errors
+            elif not persisted:
+                kept[key] = errors
+                while len(kept) > self.maxsize:
+                    del kept[next(iter(kept))]
+        elif not persisted:
+            kept[key] = kept.pop(key)  # the most recently used last
         execution.pre_execution_errors = list(errors)
         yield
 

@@ -9,7 +9,7 @@ from strawberry.extensions import DisableIntrospection
 from strawberry.schema.config import StrawberryConfig
 from strawberry.tools import merge_types
 
-from profilegate.api.audit import AuditQueries, AuditTrail
+from profilegate.api.audit import AuditQueries, audit_root_fields
 from profilegate.api.changes import ChangeSubscriptions
 from profilegate.api.errors import (
     ConcurrentModificationError,
@@ -69,6 +69,10 @@ Mutation = merge_types(
     ),
 )
 
+audit_root_fields(Mutation, Query)
+
+DOCUMENT_CACHE_SIZE = 1024  # ad-hoc documents whose parse and validation are kept, per process
+
 
 def build_schema(
     *, production: bool = False, limits: Mapping[str, Mapping[str, int]] | None = None
@@ -94,11 +98,10 @@ def build_schema(
         extensions=[
             OperationMetrics,  # first: it sees the errors as masked
             MaskInternalErrors,
-            AuditTrail,
             functools.partial(CheckBeforeParsing, limits),  # before the parser cache
-            functools.partial(PersistedParserCache, maxsize=1024),
+            functools.partial(PersistedParserCache, maxsize=DOCUMENT_CACHE_SIZE),
             *hidden,
-            functools.partial(PersistedValidationCache, maxsize=1024),
+            functools.partial(PersistedValidationCache, maxsize=DOCUMENT_CACHE_SIZE),
             functools.partial(CheckBeforeExecuting, limits),  # after the validation cache
         ],
         config=StrawberryConfig(disable_field_suggestions=production),
