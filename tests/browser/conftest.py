@@ -47,7 +47,9 @@ document.addEventListener("securitypolicyviolation", (e) =>
 def chromium_path() -> str:
     found = shutil.which("chromium") or shutil.which("chromium-browser")
     if found is None:
-        pytest.fail("the browser tests need chromium: `apt-get install chromium` (scripts/venv dev does it as root)")
+        pytest.fail(
+            "the browser tests need chromium: `apt-get install chromium` (scripts/venv dev does it as root)"
+        )
     return found
 
 

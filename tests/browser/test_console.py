@@ -12,6 +12,7 @@ from tests.gateway import ADMIN_KEY
 
 pytestmark = pytest.mark.browser
 ANN = "ann@example.com"
+EDITOR = ".graphiql-query-editor .CodeMirror"
 
 
 def call(base: str, document: str, variables: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -34,13 +35,15 @@ def seed_shop(base: str) -> None:
         'mutation { defineExtension(input: {name: "vip-care", description: "Personal service"}) '
         "{ __typename } }",
     )
-    for index, (email, country) in enumerate([(ANN, "DE"), ("bo@example.com", "AT"), ("cy@example.com", "FR")]):
+    for index, (email, country) in enumerate(
+        [(ANN, "DE"), ("bo@example.com", "AT"), ("cy@example.com", "FR")]
+    ):
         ref = {"identity": {"type": "EMAIL", "value": email}}
         upsert = "mutation($input: UpsertProfileInput!) { upsertProfile(input: $input) { __typename } }"
         traits = {"country": country, "firstName": email.split("@")[0].title(), "rank": index}
-        assert call(base, upsert, {"input": {"ref": ref, "traits": traits}})["upsertProfile"]["__typename"] == (
-            "ProfileUpserted"
-        )
+        assert call(base, upsert, {"input": {"ref": ref, "traits": traits}})["upsertProfile"][
+            "__typename"
+        ] == ("ProfileUpserted")
 
 
 async def log_in(console: Console) -> None:
@@ -89,12 +92,12 @@ async def test_a_rule_error_is_marked_at_its_line_and_column_and_the_fixed_rule_
     await expect(marker).to_have_attribute("data-column", "5")
     await expect(marker).to_contain_text("net_spnd")
     await expect(rule).to_have_attribute("aria-invalid", "true")
+    await console.screenshot("console-segment-editor.png")
     await rule.fill('traits.country in ["DE", "AT"]')
     await rule.press("End")  # the editor checks on input
     await rule.press_sequentially(" ")
     await expect(page.locator("[data-preview-size]")).to_have_attribute("data-preview-size", "2")
     await expect(page.get_by_text("bo@example.com")).to_be_visible()
-    await console.screenshot("console-segment-editor.png")
     await page.get_by_role("button", name="Save segment").click()
     await expect(page.locator('[data-segment-size="german-speaking"]')).to_have_text("2")
     await console.assert_stayed_home()
@@ -124,7 +127,8 @@ async def test_publishing_a_tier_policy_changes_the_distribution(console: Consol
 
 async def test_a_key_that_is_not_an_admin_key_is_refused(console: Console) -> None:
     created = call(
-        console.base, 'mutation { createApiKey(name: "shopfront", role: STOREFRONT) { ... on ApiKeyCreated { token } } }'
+        console.base,
+        'mutation { createApiKey(name: "shopfront", role: STOREFRONT) { ... on ApiKeyCreated { token } } }',
     )
     page = console.page
     await page.goto(f"{console.base}/admin")
@@ -139,10 +143,10 @@ async def test_graphiql_loads_from_the_gateway_and_runs_a_query(console: Console
     page = console.page
     await log_in(console)  # GraphiQL sends the key the console holds in this tab
     await page.goto(f"{console.base}/graphql")
-    editor = page.locator(".graphiql-query-editor .CodeMirror").first
+    editor = page.locator(EDITOR).first
     await expect(editor).to_be_visible()
     await page.evaluate(
-        "document.querySelector('.graphiql-query-editor .CodeMirror').CodeMirror.setValue('{ viewer { name role } }')"
+        f"document.querySelector('{EDITOR}').CodeMirror.setValue('{{ viewer {{ name role }} }}')"
     )
     await page.get_by_role("button", name="Execute query (Ctrl-Enter)").click()
     await expect(page.locator(".result-window")).to_contain_text('"role": "ADMIN"')

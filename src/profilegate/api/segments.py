@@ -123,6 +123,7 @@ SaveSegmentResult = Annotated[
     strawberry.union("SaveSegmentResult"),
 ]
 
+
 @strawberry.type
 class SegmentPreview:
     size: int = strawberry.field(description="Profiles the rule holds for now, counted by the database.")

@@ -138,7 +138,7 @@ function extensionsPanel(profile, definitions, ref, refresh) {
       formError(form, error);
     }
   });
-  return h("section", { class: "panel", "aria-labelledby": "p-extensions" },
+  return h("section", { class: "panel wide", "aria-labelledby": "p-extensions" },
     h("h3", { id: "p-extensions" }, "Extensions"), list, status,
     definitions.length ? form : h("p", { class: "state empty" }, "Define an extension first (Extensions)."));
 }
