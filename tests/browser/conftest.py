@@ -8,6 +8,7 @@ suite and in ``scripts/check``, which installs chromium when it is missing.
 
 import asyncio
 import contextlib
+import os
 import shutil
 import socket
 import threading
@@ -24,7 +25,9 @@ from profilegate.settings import Settings
 from profilegate.storage.store import open_client
 from tests.gateway import FrozenClock
 
-SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
+# The screenshots in docs/screenshots are taken by these tests when PROFILEGATE_SCREENSHOTS=1
+# (then commit them); otherwise they go to the test's temporary directory, keeping the tree clean.
+DOC_SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
 # Without the background-networking flags chromium reaches out to its vendor's services.
 CHROMIUM_FLAGS = [
     "--headless",
@@ -99,6 +102,7 @@ class Console:
     base: str
     traffic: Traffic
     console_errors: list[str]
+    screenshots: Path
 
     async def violations(self) -> list[str]:
         found = await self.page.evaluate("window.__violations || []")
@@ -110,8 +114,8 @@ class Console:
         assert [e for e in self.console_errors if "Content Security Policy" in e] == []
 
     async def screenshot(self, name: str) -> None:
-        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-        await self.page.screenshot(path=str(SCREENSHOTS / name), full_page=False)
+        self.screenshots.mkdir(parents=True, exist_ok=True)
+        await self.page.screenshot(path=str(self.screenshots / name), full_page=False)
 
 
 @pytest.fixture
@@ -136,7 +140,7 @@ async def browser() -> AsyncIterator[Browser]:
 
 
 @pytest.fixture
-async def console(browser: Browser, base_url: str) -> AsyncIterator[Console]:
+async def console(browser: Browser, base_url: str, tmp_path: Path) -> AsyncIterator[Console]:
     context = await browser.new_context(viewport={"width": 1366, "height": 800})
     page = await context.new_page()
     traffic = Traffic(base_url)
@@ -145,5 +149,6 @@ async def console(browser: Browser, base_url: str) -> AsyncIterator[Console]:
     errors: list[str] = []
     page.on("console", lambda message: errors.append(message.text) if message.type == "error" else None)
     page.set_default_timeout(15_000)
-    yield Console(page, base_url, traffic, errors)
+    screenshots = DOC_SCREENSHOTS if os.environ.get("PROFILEGATE_SCREENSHOTS") == "1" else tmp_path
+    yield Console(page, base_url, traffic, errors, screenshots)
     await context.close()
