@@ -131,8 +131,9 @@ function edit(editor, segment, saved) {
 // The rule's line the parser named, with a caret under its column.
 function marker(text, error) {
   const line = text.split("\n")[error.line - 1] ?? "";
+  const reason = error.message.replace(/^.*?line \d+, column \d+: /, ""); // the place is said once
   return h("div", { class: "marker", role: "alert", "data-line": error.line, "data-column": error.column },
-    h("div", {}, `Line ${error.line}, column ${error.column}: ${error.message}`),
-    h("div", {}, line),
-    h("div", { class: "caret", "aria-hidden": "true" }, `${" ".repeat(Math.max(0, error.column - 1))}^`));
+    h("div", {}, h("strong", {}, `Line ${error.line}, column ${error.column}: `), reason),
+    h("div", { class: "code" }, line),
+    h("div", { class: "code caret", "aria-hidden": "true" }, `${" ".repeat(Math.max(0, error.column - 1))}^`));
 }
