@@ -121,7 +121,8 @@ async def test_publishing_a_tier_policy_changes_the_distribution(console: Consol
     await expect(chart).to_have_attribute("data-distribution-version", "2")
     await form.get_by_label("Tiers, one per line").fill("SILVER 10\nGOLD 100")
     await form.get_by_role("button", name="Publish and activate").click()
-    await expect(form.locator(".error")).to_be_visible()
+    await expect(form.get_by_role("alert")).to_contain_text("tiers")  # the field the API named
+    await expect(chart).to_have_attribute("data-distribution-version", "2")  # nothing published
     await console.assert_stayed_home()
 
 
