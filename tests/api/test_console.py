@@ -32,6 +32,7 @@ async def test_the_console_shell_is_served_with_a_strict_policy(settings: Settin
         module = await http.get("/admin/assets/app.js")
         assert module.status_code == 200
         assert module.headers["content-type"].startswith("text/javascript")
+        assert module.headers["x-content-type-options"] == "nosniff"
 
 
 def test_no_console_file_names_another_origin() -> None:

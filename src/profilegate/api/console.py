@@ -12,7 +12,7 @@ from starlette.requests import Request
 from starlette.responses import FileResponse, HTMLResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
-from starlette.types import Receive, Scope, Send
+from starlette.types import Message, Receive, Scope, Send
 
 STATIC = Path(__file__).parent / "static"
 CONSOLE_PATH = "/admin"
@@ -37,14 +37,13 @@ class PolicedFiles(StaticFiles):
     """Static files answered with the hardening headers."""
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        async def with_headers(message: dict[str, object]) -> None:
+        async def with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
-                headers = list(message.get("headers", []))  # type: ignore[call-overload]  # ASGI list
-                headers += [(k.encode(), v.encode()) for k, v in HARDENING.items()]
-                message["headers"] = headers
+                hardening = [(k.encode(), v.encode()) for k, v in HARDENING.items()]
+                message["headers"] = [*message.get("headers", []), *hardening]
             await send(message)
 
-        await super().__call__(scope, receive, with_headers)  # type: ignore[arg-type]  # ASGI send
+        await super().__call__(scope, receive, with_headers)
 
 
 async def console_page(request: Request) -> Response:
