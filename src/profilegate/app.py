@@ -14,6 +14,7 @@ from starlette.routing import Route, WebSocketRoute
 
 from profilegate.api import prometheus
 from profilegate.api.audience_endpoint import audience_endpoint
+from profilegate.api.console import console_routes, graphiql_routes
 from profilegate.api.http import GatewayState, GraphQLView, Guard, utc_now
 from profilegate.api.http_metrics import HttpMetrics
 from profilegate.api.rate_limits import RateLimiter
@@ -139,8 +140,10 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] = utc_now) -
     async def healthz(request: Request) -> JSONResponse:
         return JSONResponse({"status": "alive"})
 
+    pages = (console_routes() if settings.admin_console else []) + (graphiql_routes() if ide else [])
     return Starlette(
         routes=[
+            *pages,
             Route("/healthz", healthz),
             Route("/readyz", readyz),
             Route("/metrics", prometheus.MetricsEndpoint(settings.metrics_token)),

@@ -69,6 +69,8 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = 8000
     admin_key: SecretStr | None = None
+    # The admin console at /admin (api/console.py); its data calls need an admin key anyway.
+    admin_console: bool = True
     key_cache_seconds: float = Field(default=10.0, ge=0)
     consent_purposes: tuple[str, ...] = DEFAULT_CONSENT_PURPOSES
     default_phone_region: str = "DE"

@@ -68,6 +68,7 @@ ROOT_FIELDS: dict[str, tuple[str, frozenset[str]]] = {
     ),
     "Query.segments": ("{ segments { key } }", frozenset({ADMIN})),
     "Query.segment": ('{ segment(key: "vip") { key } }', frozenset({ADMIN})),
+    "Query.previewSegment": ('{ previewSegment(rule: "orders >= 1") { __typename } }', frozenset({ADMIN})),
     "Mutation.saveSegment": (
         'mutation { saveSegment(input: {key: "buyers", name: "Buyers", rule: "orders >= 1"})'
         " { __typename } }",

@@ -17,6 +17,7 @@ from strawberry.http.base import BaseRequestProtocol
 from strawberry.http.exceptions import WebSocketDisconnected
 from strawberry.schema import BaseSchema
 
+from profilegate.api.console import graphiql_page
 from profilegate.api.context import Context
 from profilegate.api.graphql_http import (
     check_body,
@@ -148,6 +149,10 @@ class GraphQLView(GraphQL[Context, None]):
         except HTTPException as error:
             response = refusal(error, prefers_graphql_response(request.headers.get("accept", "")))
         await response(scope, receive, send)
+
+    async def render_graphql_ide(self, request: Request) -> Response:
+        """GraphiQL with its scripts and styles from this gateway (``api.console``), not a CDN."""
+        return graphiql_page()
 
     def should_render_graphql_ide(self, request: BaseRequestProtocol) -> bool:
         """Not for a persisted operation asked for by GET (its hash in place of the query)."""

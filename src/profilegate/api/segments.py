@@ -22,6 +22,7 @@ from profilegate.service.segment_members import MembersPath, members_path
 from profilegate.service.segments import (
     SegmentInput,
     delete_segment,
+    preview_segment,
     save_segment,
     segment_members,
     segment_size,
@@ -121,6 +122,18 @@ SaveSegmentResult = Annotated[
     SegmentSaved | InvalidRuleError | SegmentChainError | InvalidInputError | UnknownExtensionError,
     strawberry.union("SaveSegmentResult"),
 ]
+
+
+@strawberry.type
+class SegmentPreview:
+    size: int = strawberry.field(description="Profiles the rule holds for now, counted by the database.")
+    sample: list[ProfileType] = strawberry.field(description="Some of them, in id order.")
+
+
+PreviewSegmentResult = Annotated[
+    SegmentPreview | InvalidRuleError | SegmentChainError | InvalidInputError,
+    strawberry.union("PreviewSegmentResult"),
+]
 DeleteSegmentResult = Annotated[SegmentDeleted | InvalidInputError, strawberry.union("DeleteSegmentResult")]
 
 
@@ -134,6 +147,29 @@ class SegmentQueries:
     async def segment(self, info: Info, key: str) -> SegmentObject | None:
         found = await info.context.segments.get(key)
         return None if found is None else SegmentObject.from_domain(found)
+
+    @strawberry.field(
+        permission_classes=[ADMIN],
+        description="Check a rule as `saveSegment` would and count its members now, saving nothing; "
+        "an invalid rule is refused with its line and column.",
+    )
+    async def preview_segment(
+        self,
+        info: Info,
+        rule: str,
+        key: Annotated[
+            str, strawberry.argument(description="The segment being edited, for its in_segment chains.")
+        ] = "preview",
+        sample: Annotated[int, strawberry.argument(description="How many members to show, 0 to 20.")] = 5,
+    ) -> PreviewSegmentResult:
+        context = info.context
+        try:
+            preview = await preview_segment(
+                context.repos, SegmentInput(key, key, rule), context.segment_rules, context.now, sample=sample
+            )
+        except DomainError as error:
+            return error_result(error)  # type: ignore[return-value]  # one of the union's members
+        return SegmentPreview(size=preview.size, sample=[ProfileType.from_domain(p) for p in preview.sample])
 
 
 @strawberry.type

@@ -123,18 +123,7 @@ async def save_segment(
 ) -> tuple[Segment, bool]:
     """Create or replace a segment; a rule that does not validate, or that makes a chain of
     ``in_segment`` loop or reach too deep (``segment_chains``), stores nothing."""
-    others = {s.key: s for s in await repos.segments.all() if s.key != change.key}
-    await _check_input(repos, change, others.values())
-    context = RuleContext(
-        currencies=rules.currencies,
-        known_extensions=frozenset(d.name for d in await repos.extension_definitions.all()),
-        consent_purposes=rules.consent_purposes,
-        segments={key: segment.rule for key, segment in others.items()},
-        self_key=change.key,
-        max_window_days=rules.kept_days,
-    )
-    rule = parse_rule(change.rule, context)
-    check_chains(change.key, rule, context.segments)
+    rule = await validated_rule(repos, change, rules)
     previous = await repos.segments.get(change.key)
     segment = Segment(
         key=change.key,
@@ -156,6 +145,47 @@ async def save_segment(
     if segment.maintains_extension is not None:
         await refresh_rule_extensions(repos, catalogue, now, observer)
     return segment, created
+
+
+async def validated_rule(repos: Repositories, change: SegmentInput, rules: SegmentRules) -> Rule:
+    """The rule of ``change`` as saving it would check it: its input, its parse against what
+    the gateway knows, and its chains of ``in_segment``."""
+    others = {s.key: s for s in await repos.segments.all() if s.key != change.key}
+    await _check_input(repos, change, others.values())
+    context = RuleContext(
+        currencies=rules.currencies,
+        known_extensions=frozenset(d.name for d in await repos.extension_definitions.all()),
+        consent_purposes=rules.consent_purposes,
+        segments={key: segment.rule for key, segment in others.items()},
+        self_key=change.key,
+        max_window_days=rules.kept_days,
+    )
+    rule = parse_rule(change.rule, context)
+    check_chains(change.key, rule, context.segments)
+    return rule
+
+
+@dataclass(frozen=True)
+class Preview:
+    size: int
+    sample: list[Profile]
+
+
+MAX_SAMPLE = 20
+
+
+async def preview_segment(
+    repos: Repositories, change: SegmentInput, rules: SegmentRules, now: datetime, *, sample: int
+) -> Preview:
+    """The members a rule would have now, counted and sampled by the database, storing nothing."""
+    if not 0 <= sample <= MAX_SAMPLE:
+        raise InvalidInput("sample", f"must be between 0 and {MAX_SAMPLE}")
+    rule = await validated_rule(repos, change, rules)
+    segments = {s.key: s.rule for s in await repos.segments.all() if s.key != change.key}
+    query = segment_filter(rule, now, segments)
+    size = await repos.profiles.count_matching(query)
+    found = await repos.profiles.matching_page(query, sample, None) if sample else []
+    return Preview(size=size, sample=found)
 
 
 async def _check_input(repos: Repositories, change: SegmentInput, others: Iterable[Segment]) -> None:

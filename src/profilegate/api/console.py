@@ -1,0 +1,69 @@
+"""The admin console at ``/admin`` and GraphiQL's page, both served with every asset from the
+gateway itself (no other origin) under a strict Content-Security-Policy.
+
+The console is plain ES modules and CSS in ``static/admin``; it talks to ``/graphql`` with the
+admin's key like any other client, so every permission and audit rule applies to it. GraphiQL
+and React are copied from the npm packages web/package-lock.json pins (scripts/vendor-web).
+"""
+
+from pathlib import Path
+
+from starlette.requests import Request
+from starlette.responses import FileResponse, HTMLResponse, Response
+from starlette.routing import Mount, Route
+from starlette.staticfiles import StaticFiles
+from starlette.types import Message, Receive, Scope, Send
+
+STATIC = Path(__file__).parent / "static"
+CONSOLE_PATH = "/admin"
+ASSETS_PATH = "/admin/assets"
+GRAPHIQL_ASSETS_PATH = "/graphiql/assets"
+# Nothing from another origin, no inline script, no eval, no plugins, no framing.
+CONSOLE_POLICY = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; font-src 'self'; "
+    "connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+)
+# GraphiQL's stylesheet carries its fonts and icons as data: URLs, and its editors set styles
+# inline; its scripts still come from this gateway only.
+GRAPHIQL_POLICY = (
+    "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
+    "font-src 'self' data:; connect-src 'self'; worker-src 'self' blob:; object-src 'none'; "
+    "base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+)
+HARDENING = {"x-content-type-options": "nosniff", "referrer-policy": "no-referrer"}
+
+
+class PolicedFiles(StaticFiles):
+    """Static files answered with the hardening headers."""
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        async def with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                hardening = [(k.encode(), v.encode()) for k, v in HARDENING.items()]
+                message["headers"] = [*message.get("headers", []), *hardening]
+            await send(message)
+
+        await super().__call__(scope, receive, with_headers)
+
+
+async def console_page(request: Request) -> Response:
+    """The console's shell; it holds no data, every figure comes from ``/graphql`` with a key."""
+    headers = {"content-security-policy": CONSOLE_POLICY, "cache-control": "no-cache", **HARDENING}
+    return FileResponse(STATIC / "admin" / "index.html", media_type="text/html", headers=headers)
+
+
+def graphiql_page() -> HTMLResponse:
+    headers = {"content-security-policy": GRAPHIQL_POLICY, "cache-control": "no-cache", **HARDENING}
+    html = (STATIC / "graphiql" / "index.html").read_text()
+    return HTMLResponse(html, headers=headers)
+
+
+def console_routes() -> list[Route | Mount]:
+    return [
+        Route(CONSOLE_PATH, console_page, methods=["GET"]),
+        Mount(ASSETS_PATH, PolicedFiles(directory=STATIC / "admin")),
+    ]
+
+
+def graphiql_routes() -> list[Route | Mount]:
+    return [Mount(GRAPHIQL_ASSETS_PATH, PolicedFiles(directory=STATIC / "graphiql"))]

@@ -1,0 +1,99 @@
+"""The console's and GraphiQL's pages over HTTP: served by the gateway with a strict CSP, no
+asset from elsewhere, GraphiQL off in production, the console for admin keys or switched off."""
+
+import hashlib
+import json
+import re
+from pathlib import Path
+
+from profilegate.api.console import STATIC
+from profilegate.app import create_app
+from profilegate.settings import Settings
+from tests.gateway import ADMIN_KEY, running
+
+ROOT = Path(__file__).resolve().parents[2]
+HTML = {"accept": "text/html"}
+# Any URL with a scheme and a host: an asset from somewhere else.
+ELSEWHERE = re.compile(r"""(src|href)\s*=\s*["'](https?:)?//""", re.IGNORECASE)
+
+
+async def test_the_console_shell_is_served_with_a_strict_policy(settings: Settings) -> None:
+    async with running(create_app(settings)) as http:
+        page = await http.get("/admin")
+        assert page.status_code == 200
+        policy = page.headers["content-security-policy"]
+        assert "default-src 'self'" in policy
+        assert "script-src 'self';" in policy
+        assert "unsafe-inline" not in policy
+        assert "unsafe-eval" not in policy
+        assert page.headers["x-content-type-options"] == "nosniff"
+        assert "<script>" not in page.text
+        assert not ELSEWHERE.search(page.text)
+        module = await http.get("/admin/assets/app.js")
+        assert module.status_code == 200
+        assert module.headers["content-type"].startswith("text/javascript")
+        assert module.headers["x-content-type-options"] == "nosniff"
+
+
+def test_no_console_file_names_another_origin() -> None:
+    for path in (STATIC / "admin").iterdir():
+        text = path.read_text()
+        assert not re.search(r"https?://", text), f"{path.name} names another origin"
+
+
+async def test_graphiql_is_served_from_the_gateway_in_development(settings: Settings) -> None:
+    async with running(create_app(settings)) as http:
+        page = await http.get("/graphql", headers=HTML)
+        assert page.status_code == 200
+        assert "/graphiql/assets/graphiql.min.js" in page.text
+        assert not ELSEWHERE.search(page.text)
+        assert "script-src 'self';" in page.headers["content-security-policy"]
+        for asset in re.findall(r'(?:src|href)="(/graphiql/assets/[^"]+)"', page.text):
+            assert (await http.get(asset)).status_code == 200, asset
+
+
+async def test_production_keeps_graphiql_off_and_the_console_for_admin_keys(settings: Settings) -> None:
+    production = settings.model_copy(update={"env": "production"})
+    async with running(create_app(production)) as http:
+        assert (
+            await http.get("/graphql", headers={**HTML, "authorization": f"Bearer {ADMIN_KEY}"})
+        ).status_code == 404
+        assert (await http.get("/graphiql/assets/graphiql.min.js")).status_code == 404
+        assert (await http.get("/admin")).status_code == 200  # the shell holds no data
+        anonymous = await http.post("/graphql", json={"query": "{ segments { key } }"})
+        assert anonymous.status_code == 401
+        create = 'mutation { createApiKey(name: "web", role: STOREFRONT) { ... on ApiKeyCreated { token } } }'
+        created = await http.post(
+            "/graphql", json={"query": create}, headers={"authorization": f"Bearer {ADMIN_KEY}"}
+        )
+        token = created.json()["data"]["createApiKey"]["token"]
+        refused = await http.post(
+            "/graphql", json={"query": "{ segments { key } }"}, headers={"authorization": f"Bearer {token}"}
+        )
+        assert refused.json()["errors"][0]["extensions"]["code"] == "FORBIDDEN"
+        allowed = await http.post(
+            "/graphql",
+            json={"query": "{ segments { key } }"},
+            headers={"authorization": f"Bearer {ADMIN_KEY}"},
+        )
+        assert allowed.json() == {"data": {"segments": []}}
+
+
+async def test_the_console_can_be_switched_off(settings: Settings) -> None:
+    switched_off = settings.model_copy(update={"env": "production", "admin_console": False})
+    async with running(create_app(switched_off)) as http:
+        assert (await http.get("/admin")).status_code == 404
+        assert (await http.get("/admin/assets/app.js")).status_code == 404
+
+
+def test_the_vendored_graphiql_is_the_pinned_packages() -> None:
+    """scripts/vendor-web copied these files from the versions web/ pins, unchanged since."""
+    manifest = json.loads((STATIC / "graphiql" / "VENDORED.json").read_text())
+    pins = json.loads((ROOT / "web" / "package.json").read_text())["dependencies"]
+    locked = json.loads((ROOT / "web" / "package-lock.json").read_text())["packages"]
+    assert {entry["package"] for entry in manifest.values()} == set(pins)
+    for name, entry in manifest.items():
+        package = entry["package"]
+        assert entry["version"] == pins[package] == locked[f"node_modules/{package}"]["version"], name
+        digest = hashlib.sha256((STATIC / "graphiql" / name).read_bytes()).hexdigest()
+        assert digest == entry["sha256"], f"{name} differs from what scripts/vendor-web copied"

@@ -1,0 +1,154 @@
+"""The gateway under uvicorn on a free port, on the session's embedded store, and a headless
+chromium (Debian's, started by Playwright) whose requests to any other origin are refused and
+recorded.
+
+Every test module here is marked ``browser`` (``-m browser`` selects them); they run in the normal
+suite and in ``scripts/check``, which installs chromium when it is missing.
+"""
+
+import asyncio
+import contextlib
+import os
+import shutil
+import socket
+import threading
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+import uvicorn
+from playwright.async_api import Browser, Page, Request, Route, async_playwright
+
+from profilegate.app import create_app
+from profilegate.settings import Settings
+from profilegate.storage.store import open_client
+from tests.gateway import FrozenClock
+
+# The screenshots in docs/screenshots are taken by these tests when PROFILEGATE_SCREENSHOTS=1
+# (then commit them); otherwise they go to the test's temporary directory, keeping the tree clean.
+DOC_SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
+# Without the background-networking flags chromium reaches out to its vendor's services.
+CHROMIUM_FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+# A CSP violation is reported to the page as an event; the page records each one here.
+RECORD_VIOLATIONS = """
+window.__violations = [];
+document.addEventListener("securitypolicyviolation", (e) =>
+  window.__violations.push(`${e.violatedDirective} ${e.blockedURI}`));
+"""
+
+
+def chromium_path() -> str:
+    found = shutil.which("chromium") or shutil.which("chromium-browser")
+    if found is None:
+        pytest.fail(
+            "the browser tests need chromium: `apt-get install chromium` (scripts/venv dev does it as root)"
+        )
+    return found
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@contextlib.contextmanager
+def serving(settings: Settings, clock: FrozenClock) -> Iterator[str]:
+    """The app under uvicorn in a thread of its own (its own event loop); its base URL."""
+    port = free_port()
+    config = uvicorn.Config(
+        create_app(settings, clock=clock), host="127.0.0.1", port=port, log_level="warning", lifespan="on"
+    )
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    try:
+        while not server.started:
+            if not thread.is_alive():
+                pytest.fail("the gateway did not start")
+            threading.Event().wait(0.05)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join()
+
+
+@dataclass
+class Traffic:
+    origin: str
+    elsewhere: list[str] = field(default_factory=list)
+
+    async def route(self, route: Route, request: Request) -> None:
+        if request.url.startswith(self.origin + "/") or request.url.startswith(("data:", "blob:")):
+            await route.continue_()
+        else:
+            self.elsewhere.append(request.url)
+            await route.abort("blockedbyclient")
+
+
+@dataclass
+class Console:
+    page: Page
+    base: str
+    traffic: Traffic
+    console_errors: list[str]
+    screenshots: Path
+
+    async def violations(self) -> list[str]:
+        found = await self.page.evaluate("window.__violations || []")
+        return [str(v) for v in found]
+
+    async def assert_stayed_home(self) -> None:
+        assert self.traffic.elsewhere == [], self.traffic.elsewhere
+        assert await self.violations() == []
+        assert [e for e in self.console_errors if "Content Security Policy" in e] == []
+
+    async def screenshot(self, name: str) -> None:
+        self.screenshots.mkdir(parents=True, exist_ok=True)
+        await self.page.screenshot(path=str(self.screenshots / name), full_page=False)
+
+
+@pytest.fixture
+def base_url(settings: Settings, clock: FrozenClock, store_uri: str) -> Iterator[str]:
+    with serving(settings, clock) as base:
+        yield base
+
+    async def drop() -> None:
+        cleanup = open_client(store_uri)
+        await cleanup.drop_database(settings.database)
+        await cleanup.close()
+
+    asyncio.run(drop())
+
+
+@pytest.fixture
+async def browser() -> AsyncIterator[Browser]:
+    async with async_playwright() as playwright:
+        launched = await playwright.chromium.launch(executable_path=chromium_path(), args=CHROMIUM_FLAGS)
+        yield launched
+        await launched.close()
+
+
+@pytest.fixture
+async def console(browser: Browser, base_url: str, tmp_path: Path) -> AsyncIterator[Console]:
+    context = await browser.new_context(viewport={"width": 1366, "height": 800})
+    page = await context.new_page()
+    traffic = Traffic(base_url)
+    await context.route("**/*", traffic.route)
+    await page.add_init_script(RECORD_VIOLATIONS)
+    errors: list[str] = []
+    page.on("console", lambda message: errors.append(message.text) if message.type == "error" else None)
+    page.set_default_timeout(15_000)
+    screenshots = DOC_SCREENSHOTS if os.environ.get("PROFILEGATE_SCREENSHOTS") == "1" else tmp_path
+    yield Console(page, base_url, traffic, errors, screenshots)
+    await context.close()
