@@ -14,11 +14,13 @@ from enum import StrEnum
 from typing import Any
 
 from profilegate.domain.aggregates import apply_events, event_digest
+from profilegate.domain.coupons import CouponRefused
 from profilegate.domain.errors import DomainError, InvalidInput
 from profilegate.domain.events import EventRules, TrackedEvent, parse_event
 from profilegate.domain.profiles import Profile
 from profilegate.domain.refs import ProfileRef
 from profilegate.service.batch_profiles import profiles_of_batch
+from profilegate.service.coupons import redeem_orders
 from profilegate.service.observers import UNOBSERVED, ProfileObserver, ProfileWrite
 from profilegate.service.profiles import MAX_ATTEMPTS, ConcurrentModification, ProfileRules
 from profilegate.service.resolve import find_profile
@@ -89,7 +91,7 @@ async def track(
         reason = f"the batch holds {len(raw_events)} events, more than the limit of {rules.max_batch}"
         return TrackResult([EventOutcome(_raw_id(raw), Status.REJECTED, reason) for raw in raw_events])
     outcomes: list[EventOutcome | None] = [None] * len(raw_events)
-    groups = _grouped(raw_events, rules, now, outcomes)
+    groups = _grouped(await _addressed(repos, _parsed(raw_events, rules, now, outcomes), outcomes))
     found = await profiles_of_batch(repos, list(groups), rules.profiles, now, observer)
     for ref, error in found.refused.items():
         for index, event in groups[ref].events:
@@ -137,11 +139,11 @@ def _accepted(outcome: EventOutcome | None) -> bool:
     return outcome is not None and outcome.status is Status.ACCEPTED
 
 
-def _grouped(
+def _parsed(
     raw_events: Sequence[object], rules: TrackingRules, now: datetime, outcomes: list[EventOutcome | None]
-) -> dict[ProfileRef, _Group]:
-    """The valid events of the batch by the profile they name; the others' outcomes are set."""
-    groups: dict[ProfileRef, _Group] = {}
+) -> list[tuple[int, TrackedEvent]]:
+    """The valid events of the batch, each id once; the others' outcomes are set."""
+    parsed: list[tuple[int, TrackedEvent]] = []
     seen: set[str] = set()
     for index, raw in enumerate(raw_events):
         try:
@@ -153,6 +155,28 @@ def _grouped(
             outcomes[index] = EventOutcome(event.id, Status.DUPLICATE)
             continue
         seen.add(event.id)
+        parsed.append((index, event))
+    return parsed
+
+
+async def _addressed(
+    repos: Repositories, parsed: list[tuple[int, TrackedEvent]], outcomes: list[EventOutcome | None]
+) -> list[tuple[int, TrackedEvent]]:
+    """The events with their coupons redeemed (orders with a coupon only: see ``redeem_orders``)."""
+    kept: list[tuple[int, TrackedEvent]] = []
+    redeemed = await redeem_orders(repos, [event for _, event in parsed])
+    for (index, event), outcome in zip(parsed, redeemed, strict=True):
+        if isinstance(outcome, CouponRefused):
+            outcomes[index] = EventOutcome(event.id, Status.REJECTED, outcome.message)
+        else:
+            kept.append((index, outcome))
+    return kept
+
+
+def _grouped(parsed: list[tuple[int, TrackedEvent]]) -> dict[ProfileRef, _Group]:
+    """The events by the profile they name."""
+    groups: dict[ProfileRef, _Group] = {}
+    for index, event in parsed:
         groups.setdefault(event.target, _Group()).events.append((index, event))
     return groups
 
