@@ -56,7 +56,14 @@ mutation($ref: ProfileRef!) {
 }
 """
 PROFILE = """
-query($ref: ProfileRef!) { profile(ref: $ref) { id metrics { orders channels { channel count } } } }
+query($ref: ProfileRef!) {
+  profile(ref: $ref) {
+    id
+    metrics {
+      orders couponsRedeemed(days: 7) channels { channel count } channelLinks { issuedOn boughtOn orders }
+    }
+  }
+}
 """
 
 
@@ -93,6 +100,8 @@ async def test_an_emailed_coupon_redeemed_by_an_anonymous_store_purchase_is_that
     assert profile["id"] == ann
     assert profile["metrics"]["orders"] == 1
     assert profile["metrics"]["channels"] == [{"channel": "STORE", "count": 1}]
+    assert profile["metrics"]["couponsRedeemed"] == 1
+    assert profile["metrics"]["channelLinks"] == [{"issuedOn": "EMAIL", "boughtOn": "STORE", "orders": 1}]
     performance = (await gateway.execute(PERFORMANCE, {"campaign": "spring"})).data["couponPerformance"]
     assert performance == {
         "issued": 1,

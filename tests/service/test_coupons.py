@@ -13,6 +13,7 @@ from profilegate.domain.identities import IdentityType, normalise_identity
 from profilegate.domain.refs import ProfileRef
 from profilegate.service.coupons import coupon_performance, define_campaign, issue_coupon, issue_coupons
 from profilegate.service.profiles import ProfileRules
+from profilegate.service.rebuild import rebuild_aggregates
 from profilegate.service.resolve import find_profile
 from profilegate.service.tracking import Status, TrackingRules, track
 from profilegate.storage.store import Repositories
@@ -245,3 +246,26 @@ async def test_a_flyer_batch_has_distinct_codes(
     assert len({coupon.code for coupon in flyer}) == 200
     assert all(coupon.profile_id is None for coupon in flyer)
     assert (await coupon_performance(repos, "spring")).issued == 200
+
+
+async def test_the_profile_links_the_channels_and_a_rebuild_from_the_log_agrees(
+    repos: Repositories, tracking: TrackingRules, now: datetime
+) -> None:
+    await ann_with_campaign(repos, tracking, now, RedemptionRule.COUNTED)
+    coupon = await issue_coupon(repos, ANN_REF, "spring", Channel.EMAIL, now + timedelta(days=30), now)
+    web_order = order("o1", "web-1", "20.00", now, email_ref(ANN), channel="email")
+    web_order["properties"]["couponCode"] = coupon.code
+    await track(repos, [pos_purchase("till-1", "pos-1", "50.00", now, coupon.code), web_order], tracking, now)
+    live = await find_profile(repos, ANN_REF)
+    assert live is not None
+
+    await rebuild_aggregates(repos, now, tracking.retention_days)
+
+    assert live.aggregates.channel_links == {"email>store": 1}
+    assert live.aggregates.coupon_campaigns == {"spring": now.date().isoformat()}
+    assert live.aggregates.coupons_in(now, 1) == 2
+    rebuilt = await find_profile(repos, ANN_REF)
+    assert rebuilt is not None
+    assert rebuilt.aggregates.model_dump(exclude={"recent_event_ids"}) == live.aggregates.model_dump(
+        exclude={"recent_event_ids"}
+    )
