@@ -190,3 +190,35 @@ async def test_issuing_is_in_the_audit_log_with_its_profile(
     )
 
     assert log.data["auditLog"]["entries"] == [{"profileId": ann, "outcome": "CouponIssued"}]
+
+
+SAVE_SEGMENT = """
+mutation($rule: String!) {
+  saveSegment(input: {key: "spring-redeemers", name: "Spring redeemers", rule: $rule}) { __typename }
+}
+"""
+SEGMENT = """
+query($ref: ProfileRef!) {
+  profile(ref: $ref) { inSegment(key: "spring-redeemers") }
+  segment(key: "spring-redeemers") { size members { profiles { id } } }
+}
+"""
+
+
+async def test_redeemed_coupon_segments_the_customers_who_redeemed_recently(
+    gateway: GatewayClient, clock: FrozenClock
+) -> None:
+    ann, code = await emailed_coupon(gateway, clock)
+    saved = await gateway.execute(SAVE_SEGMENT, {"rule": 'redeemed_coupon("spring", last 7d)'})
+    assert saved.data["saveSegment"]["__typename"] == "SegmentSaved"
+    before = (await gateway.execute(SEGMENT, {"ref": ANN})).data
+
+    await gateway.execute(TRACK, {"events": [till_purchase("till-1", "pos-1", code, clock())]})
+    after = (await gateway.execute(SEGMENT, {"ref": ANN})).data
+    clock.advance(days=7)
+    expired = (await gateway.execute(SEGMENT, {"ref": ANN})).data
+
+    assert (before["profile"]["inSegment"], before["segment"]["size"]) == (False, 0)
+    assert (after["profile"]["inSegment"], after["segment"]["size"]) == (True, 1)
+    assert after["segment"]["members"]["profiles"] == [{"id": ann}]
+    assert (expired["profile"]["inSegment"], expired["segment"]["size"]) == (False, 0)
