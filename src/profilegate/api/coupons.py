@@ -4,7 +4,6 @@ from datetime import datetime
 from typing import Annotated
 
 import strawberry
-from graphql import GraphQLError
 
 from profilegate.api.context import Info
 from profilegate.api.errors import (
@@ -130,14 +129,14 @@ IssueCouponsResult = Annotated[
 
 @strawberry.type
 class CouponQueries:
-    @strawberry.field(permission_classes=[COUPON_ISSUERS])
-    async def coupon_performance(self, info: Info, campaign: str) -> CouponPerformance:
+    @strawberry.field(permission_classes=[COUPON_ISSUERS], description="Null for an unknown campaign.")
+    async def coupon_performance(self, info: Info, campaign: str) -> CouponPerformance | None:
         try:
             performance = await service.coupon_performance(info.context.repos, campaign)
         except InvalidInput as error:
             raise bad_input(error) from error
-        except UnknownCampaign as error:
-            raise GraphQLError(error.message, extensions={"code": "NOT_FOUND"}) from error
+        except UnknownCampaign:
+            return None
         currencies = info.context.tracking.events.currencies
         return CouponPerformance(
             campaign=performance.campaign,
