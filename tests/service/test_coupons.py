@@ -269,3 +269,23 @@ async def test_the_profile_links_the_channels_and_a_rebuild_from_the_log_agrees(
     assert rebuilt.aggregates.model_dump(exclude={"recent_event_ids"}) == live.aggregates.model_dump(
         exclude={"recent_event_ids"}
     )
+
+
+async def test_a_redemption_whose_order_is_not_applied_is_taken_back(
+    repos: Repositories, tracking: TrackingRules, now: datetime
+) -> None:
+    await ann_with_campaign(repos, tracking, now)
+    coupon = await issue_coupon(repos, ANN_REF, "spring", Channel.EMAIL, now + timedelta(days=30), now)
+    bob = event("shared-id", "page_view", now, email_ref("bob@example.com"))
+    await track(repos, [bob], tracking, now)
+
+    # the event id names Bob's page view: the purchase is a duplicate, not Ann's order
+    reused = await track(
+        repos, [pos_purchase("shared-id", "pos-1", "50.00", now, coupon.code)], tracking, now
+    )
+    fresh = await track(repos, [pos_purchase("till-2", "pos-2", "30.00", now, coupon.code)], tracking, now)
+
+    assert reused.results[0].status is Status.DUPLICATE
+    assert fresh.results[0].status is Status.ACCEPTED
+    performance = await coupon_performance(repos, "spring")
+    assert (performance.redemptions, performance.revenue, performance.median_days_to_redeem) == (1, 3000, 0.0)

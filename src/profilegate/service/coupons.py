@@ -96,9 +96,16 @@ async def coupon_performance(repos: Repositories, campaign: str) -> CouponPerfor
     )
 
 
-async def redeem_orders(
-    repos: Repositories, events: Sequence[TrackedEvent]
-) -> list[TrackedEvent | CouponRefused]:
+@dataclass(frozen=True)
+class Redeemed:
+    """What redeeming an event's coupon gave: the event as tracking should apply it, or why it
+    is refused; ``counted``: this call counted the redemption (not a replay's earlier one)."""
+
+    outcome: TrackedEvent | CouponRefused
+    counted: bool = False
+
+
+async def redeem_orders(repos: Repositories, events: Sequence[TrackedEvent]) -> list[Redeemed]:
     """Each event as tracking should apply it, or why it is refused.
 
     An order carrying one of our codes redeems it (one store command; a refused one costs one
@@ -109,27 +116,36 @@ async def redeem_orders(
     return [await _redeemed(repos, event) for event in events]
 
 
-async def _redeemed(repos: Repositories, event: TrackedEvent) -> TrackedEvent | CouponRefused:
+async def release(repos: Repositories, event: TrackedEvent) -> None:
+    """Take back the redemption this event counted, when the event was not applied after all
+    (its id named another person's event, or its profile was erased meanwhile)."""
+    assert event.redeemed is not None, "only an order that redeemed a coupon"
+    assert event.order_id is not None, "an order has an order id"
+    await repos.coupons.release(event.redeemed.code, event.order_id, event.amount, event.channel)
+
+
+async def _redeemed(repos: Repositories, event: TrackedEvent) -> Redeemed:
     if event.coupon_code is None:
-        return event
+        return Redeemed(event)
     code = normalise_code(event.coupon_code)
     needs_profile = not event.addressed
     if not is_code(code):
-        return CouponRefused(code, "no such coupon") if needs_profile else event
+        return Redeemed(CouponRefused(code, "no such coupon") if needs_profile else event)
     assert event.order_id is not None, "a coupon code comes with an order"
     coupon = await repos.coupons.redeem(
         code, event.order_id, event.amount, event.at, event.channel, needs_profile=needs_profile
     )
+    counted = coupon is not None
     if coupon is None:
         coupon = await repos.coupons.get(code)
         reason = refusal(coupon, code, event.order_id, event.at, needs_profile=needs_profile)
         if coupon is None and not needs_profile:
-            return event
+            return Redeemed(event)
         if reason is not None or coupon is None:
-            return CouponRefused(code, reason or "no such coupon")
+            return Redeemed(CouponRefused(code, reason or "no such coupon"))
     redeemed = RedeemedCoupon(code=code, campaign=coupon.campaign, issued_on=coupon.channel)
     target = event.target if event.addressed else ProfileRef(id=coupon.profile_id)
-    return event.model_copy(update={"redeemed": redeemed, "target": target})
+    return Redeemed(event.model_copy(update={"redeemed": redeemed, "target": target}), counted)
 
 
 async def _campaign(repos: Repositories, name: str) -> Campaign:

@@ -20,7 +20,7 @@ from profilegate.domain.events import EventRules, TrackedEvent, parse_event
 from profilegate.domain.profiles import Profile
 from profilegate.domain.refs import ProfileRef
 from profilegate.service.batch_profiles import profiles_of_batch
-from profilegate.service.coupons import redeem_orders
+from profilegate.service.coupons import redeem_orders, release
 from profilegate.service.observers import UNOBSERVED, ProfileObserver, ProfileWrite
 from profilegate.service.profiles import MAX_ATTEMPTS, ConcurrentModification, ProfileRules
 from profilegate.service.resolve import find_profile
@@ -91,7 +91,8 @@ async def track(
         reason = f"the batch holds {len(raw_events)} events, more than the limit of {rules.max_batch}"
         return TrackResult([EventOutcome(_raw_id(raw), Status.REJECTED, reason) for raw in raw_events])
     outcomes: list[EventOutcome | None] = [None] * len(raw_events)
-    groups = _grouped(await _addressed(repos, _parsed(raw_events, rules, now, outcomes), outcomes))
+    counted: dict[int, TrackedEvent] = {}
+    groups = _grouped(await _addressed(repos, _parsed(raw_events, rules, now, outcomes), outcomes, counted))
     found = await profiles_of_batch(repos, list(groups), rules.profiles, now, observer)
     for ref, error in found.refused.items():
         for index, event in groups[ref].events:
@@ -118,6 +119,9 @@ async def track(
     touched = {
         profile.id for group, profile in resolved if any(_accepted(outcomes[i]) for i, _ in group.events)
     }
+    for index, event in counted.items():
+        if not _accepted(outcomes[index]):
+            await release(repos, event)
     if changed is not None and touched:
         await changed(touched)
     return TrackResult([outcome for outcome in outcomes if outcome is not None])
@@ -160,16 +164,23 @@ def _parsed(
 
 
 async def _addressed(
-    repos: Repositories, parsed: list[tuple[int, TrackedEvent]], outcomes: list[EventOutcome | None]
+    repos: Repositories,
+    parsed: list[tuple[int, TrackedEvent]],
+    outcomes: list[EventOutcome | None],
+    counted: dict[int, TrackedEvent],
 ) -> list[tuple[int, TrackedEvent]]:
-    """The events with their coupons redeemed (orders with a coupon only: see ``redeem_orders``)."""
+    """The events with their coupons redeemed (orders with a coupon only: see ``redeem_orders``);
+    ``counted`` gets the events whose redemption this batch counted, to take back any that is
+    not applied after all."""
     kept: list[tuple[int, TrackedEvent]] = []
     redeemed = await redeem_orders(repos, [event for _, event in parsed])
-    for (index, event), outcome in zip(parsed, redeemed, strict=True):
-        if isinstance(outcome, CouponRefused):
-            outcomes[index] = EventOutcome(event.id, Status.REJECTED, outcome.message)
-        else:
-            kept.append((index, outcome))
+    for (index, event), found in zip(parsed, redeemed, strict=True):
+        if isinstance(found.outcome, CouponRefused):
+            outcomes[index] = EventOutcome(event.id, Status.REJECTED, found.outcome.message)
+            continue
+        kept.append((index, found.outcome))
+        if found.counted:
+            counted[index] = found.outcome
     return kept
 
 

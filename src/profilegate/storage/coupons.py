@@ -139,6 +139,24 @@ class CouponRepository:
         )
         return None if found is None else _from_document(found)
 
+    async def release(self, code: str, order_id: str, revenue: int, channel: Channel) -> None:
+        """Take back the order's redemption (only if counted); a once-only code is free again."""
+        counted: Document = {"_id": code, "orders": order_id}
+        taken_back: Document = {
+            "$inc": {
+                "redemptions": -1,
+                "revenue": -revenue,
+                f"redeemedOn.{channel.value}": -1,
+                f"revenueOn.{channel.value}": -revenue,
+            },
+            "$pull": {"orders": order_id},
+        }
+        once = {**counted, "rule": RedemptionRule.ONCE.value}
+        collection = self._coupons.for_id(code)
+        result = await collection.update_one(once, {**taken_back, "$unset": {"firstRedeemedAt": ""}})
+        if result.matched_count == 0:
+            await collection.update_one(counted, taken_back)
+
     async def figures(self, campaign: str) -> CampaignFigures:
         """One aggregation per partition over the campaign's coupons (never a scan of profiles)."""
         by_issue: dict[Channel, ChannelFigures] = {}
