@@ -289,3 +289,20 @@ async def test_a_redemption_whose_order_is_not_applied_is_taken_back(
     assert fresh.results[0].status is Status.ACCEPTED
     performance = await coupon_performance(repos, "spring")
     assert (performance.redemptions, performance.revenue, performance.median_days_to_redeem) == (1, 3000, 0.0)
+
+
+async def test_a_purchase_sent_twice_at_once_is_one_order_and_one_redemption(
+    repos: Repositories, tracking: TrackingRules, now: datetime
+) -> None:
+    await ann_with_campaign(repos, tracking, now)
+    coupon = await issue_coupon(repos, ANN_REF, "spring", Channel.EMAIL, now + timedelta(days=30), now)
+    purchase = pos_purchase("till-1", "pos-1", "50.00", now, coupon.code)
+
+    results = await asyncio.gather(*(track(repos, [purchase], tracking, now) for _ in range(3)))
+
+    assert Status.ACCEPTED in {result.results[0].status for result in results}
+    assert Status.REJECTED not in {result.results[0].status for result in results}
+    profile = await find_profile(repos, ANN_REF)
+    assert profile is not None
+    assert profile.aggregates.orders == 1
+    assert (await coupon_performance(repos, "spring")).redemptions == 1

@@ -120,7 +120,7 @@ async def track(
         profile.id for group, profile in resolved if any(_accepted(outcomes[i]) for i, _ in group.events)
     }
     for index, event in counted.items():
-        if not _accepted(outcomes[index]):
+        if _not_applied(outcomes[index]):
             await release(repos, event)
     if changed is not None and touched:
         await changed(touched)
@@ -137,6 +137,14 @@ def _by_profile(pairs: list[tuple[_Group, Profile]]) -> list[tuple[_Group, Profi
             )
         joined[profile.id] = (group, profile)
     return list(joined.values())
+
+
+def _not_applied(outcome: EventOutcome | None) -> bool:
+    """The event is on no profile of its person: refused, or its id named another person's event.
+    (A plain duplicate was applied, by this batch's rival or before.)"""
+    if outcome is None or outcome.status is Status.REJECTED:
+        return True
+    return outcome.status is Status.DUPLICATE and outcome.reason == ID_USED_ELSEWHERE
 
 
 def _accepted(outcome: EventOutcome | None) -> bool:
