@@ -97,6 +97,24 @@ ROOT_FIELDS: dict[str, tuple[str, frozenset[str]]] = {
         'mutation { deletePersistedOperation(id: "x") }',
         frozenset({ADMIN}),
     ),
+    "Mutation.defineCouponCampaign": (
+        'mutation { defineCouponCampaign(name: "spring") { __typename } }',
+        frozenset({ADMIN}),
+    ),
+    "Mutation.issueCoupon": (
+        f'mutation {{ issueCoupon(ref: {REF}, campaign: "spring", channel: EMAIL,'
+        ' expiresAt: "2027-01-01T00:00:00Z") { __typename } }',
+        frozenset({ADMIN, PARTNER}),
+    ),
+    "Mutation.issueCoupons": (
+        'mutation { issueCoupons(campaign: "spring", count: 1, expiresAt: "2027-01-01T00:00:00Z")'
+        " { __typename } }",
+        frozenset({ADMIN, PARTNER}),
+    ),
+    "Query.couponPerformance": (
+        '{ couponPerformance(campaign: "spring") { issued } }',
+        frozenset({ADMIN, PARTNER}),
+    ),
 }
 
 # Profile field -> roles that may read it (the root field admits ADMIN, STOREFRONT and PARTNER)

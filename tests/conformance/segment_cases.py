@@ -28,6 +28,7 @@ from profilegate.domain.segment_rules import (
     MetricTest,
     Not,
     Or,
+    RedeemedCoupon,
     Rule,
     Scalar,
     TraitContains,
@@ -197,6 +198,14 @@ def pruned(older: DayBucket) -> Profile:
 
 def on(days_back: Mapping[int, DayBucket], **kwargs: Any) -> Profile:
     return p(aggregates=history(days_back, **kwargs))
+
+
+def redeemed(**days_back: int) -> Profile:
+    """A profile whose latest order with a coupon of each campaign was ``days_back`` days ago."""
+    buckets = {back: placed(1, 5000) for back in days_back.values()}
+    campaigns = {name: (TODAY - timedelta(days=back)).isoformat() for name, back in days_back.items()}
+    aggregates = history(buckets).model_copy(update={"coupon_campaigns": campaigns})
+    return p(aggregates=aggregates)
 
 
 def last_order(at: datetime | None) -> Profile:
@@ -638,6 +647,23 @@ PRESENCE_CASES = [
         (on({}, channels={"store": 2}), True),
         (on({}, channels={"web": 3}), False),
         (on({}, channels={"store": 0}), False),
+    ),
+    case(
+        "redeemed a coupon of a campaign in the last 30 days",
+        RedeemedCoupon(campaign="spring", window_days=30),
+        (redeemed(spring=0), True),
+        (redeemed(spring=29), True),
+        (redeemed(spring=30), False),
+        (redeemed(autumn=1, spring=45), False),
+        (redeemed(autumn=1), False),
+        (NOBODY, False),
+    ),
+    case(
+        "not redeemed a coupon of a campaign",
+        Not(clause=RedeemedCoupon(campaign="spring", window_days=7)),
+        (redeemed(spring=8), True),
+        (redeemed(spring=6), False),
+        (NOBODY, True),
     ),
 ]
 

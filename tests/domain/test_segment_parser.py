@@ -31,6 +31,7 @@ from profilegate.domain.segment_rules import (
     MetricTest,
     Not,
     Or,
+    RedeemedCoupon,
     Rule,
     TraitContains,
     TraitExists,
@@ -149,6 +150,7 @@ VALID: list[tuple[str, Rule]] = [
     ("has_identity(EMAIL)", HasIdentity(identity_type=IdentityType.EMAIL)),
     ("has_identity(LOYALTY_CARD)", HasIdentity(identity_type=IdentityType.LOYALTY_CARD)),
     ('used_channel("store")', UsedChannel(channel=Channel.STORE)),
+    ('redeemed_coupon("spring-26", last 30d)', RedeemedCoupon(campaign="spring-26", window_days=30)),
     ('in_segment("vip-buyers")', InSegment(key="vip-buyers")),
     ('in_segment("vip-newsletter")', InSegment(key="vip-newsletter")),
     ('in_segment("dangling")', InSegment(key="dangling")),
@@ -365,7 +367,7 @@ ERRORS: list[tuple[str, int, int, str]] = [
         1,
         1,
         "unknown function 'lifetime_value'; expected one of: consent, events, gross_spend,"
-        " has_extension, has_identity, in_segment, net_spend, orders, returns, used_channel",
+        " has_extension, has_identity, in_segment, net_spend, orders, redeemed_coupon, returns, used_channel",
     ),
     # argument counts and kinds
     ("has_extension()", 1, 1, 'has_extension takes one argument, e.g. has_extension("vip")'),
@@ -510,6 +512,25 @@ ERRORS: list[tuple[str, int, int, str]] = [
     ('in_segment("vip-buyer")', 1, 12, "unknown segment 'vip-buyer'; did you mean 'vip-buyers'?"),
     # windows
     ("orders(last 0d) > 1", 1, 13, "a window is at least 1 day"),
+    (
+        'redeemed_coupon("spring")',
+        1,
+        17,
+        'redeemed_coupon takes a campaign and a window, e.g. redeemed_coupon("spring", last 30d)',
+    ),
+    (
+        "redeemed_coupon(spring, last 30d)",
+        1,
+        17,
+        'redeemed_coupon takes a campaign first, e.g. redeemed_coupon("spring", last 30d)',
+    ),
+    (
+        'redeemed_coupon("Spring!", last 30d)',
+        1,
+        17,
+        "a campaign is lower-case letters, digits, '_' and '-', up to 64",
+    ),
+    ('redeemed_coupon("spring", last 0d)', 1, 32, "a window is at least 1 day"),
     (
         f"orders(last {MAX_WINDOW_DAYS + 1}d) > 1",
         1,
@@ -665,6 +686,11 @@ LEAVES: st.SearchStrategy[Rule] = st.one_of(
     st.builds(HasConsent, purpose=st.sampled_from(sorted(PURPOSES))),
     st.builds(HasIdentity, identity_type=st.sampled_from(IdentityType)),
     st.builds(UsedChannel, channel=st.sampled_from(Channel)),
+    st.builds(
+        RedeemedCoupon,
+        campaign=st.from_regex(r"[a-z0-9][a-z0-9_-]{0,63}", fullmatch=True),
+        window_days=st.integers(min_value=1, max_value=MAX_WINDOW_DAYS),
+    ),
     st.builds(InSegment, key=st.sampled_from(["vip-buyers", "vip-newsletter", "dangling"])),
 )
 

@@ -10,6 +10,7 @@ from strawberry.extensions import MaskErrors
 
 from profilegate.api import prometheus
 from profilegate.domain import errors
+from profilegate.domain.coupons import UnknownCampaign
 from profilegate.domain.merges import MergeBlocked
 from profilegate.domain.segment_chains import SegmentChainRefused
 from profilegate.domain.segment_parser import RuleError
@@ -40,6 +41,11 @@ class ProfileNotFoundError(Error):
 
 @strawberry.type(description="The extension is not in the catalogue; define it first.")
 class UnknownExtensionError(Error):
+    name: str
+
+
+@strawberry.type(description="No coupon campaign has this name; define it first.")
+class UnknownCampaignError(Error):
     name: str
 
 
@@ -107,6 +113,8 @@ def _typed_result(error: errors.DomainError) -> Error:
             return ProfileNotFoundError(message=error.message, ref=error.ref)
         case errors.UnknownExtension():
             return UnknownExtensionError(message=error.message, name=error.name)
+        case UnknownCampaign():
+            return UnknownCampaignError(message=error.message, name=error.name)
         case MergeBlocked():
             return MergeBlockedError(message=error.message, field=error.field)
         case errors.NotPermitted():

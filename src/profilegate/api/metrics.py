@@ -42,6 +42,13 @@ class CategoryAffinity:
     share: float = strawberry.field(description="This category's part of all the weight, 0 to 1.")
 
 
+@strawberry.type(description="Orders that redeemed a coupon handed out on `issuedOn`, bought on `boughtOn`.")
+class ChannelLink:
+    issued_on: Channel
+    bought_on: Channel
+    orders: int
+
+
 @strawberry.type(
     name="ProfileMetrics", description="Lifetime figures, or rolling windows of `days` UTC days."
 )
@@ -71,6 +78,15 @@ class ProfileMetricsType:
     def events(self, info: Info, type: EventType, days: int | None = None) -> int:
         lifetime = self.aggregates.counts.get(type.value, 0)
         return self._sum(info, days, lambda b: b.counts.get(type.value, 0), lifetime)
+
+    @strawberry.field(description="Orders of the last `days` UTC days that redeemed an issued coupon.")
+    def coupons_redeemed(self, info: Info, days: int) -> int:
+        return self._sum(info, days, lambda b: b.coupons, 0)
+
+    @strawberry.field(description="Coupons redeemed on another channel than they were handed out on.")
+    def channel_links(self) -> list[ChannelLink]:
+        links = [(link.split(">"), n) for link, n in sorted(self.aggregates.channel_links.items())]
+        return [ChannelLink(issued_on=Channel(a), bought_on=Channel(b), orders=n) for (a, b), n in links]
 
     @strawberry.field(description="Net spend per order that was not cancelled.")
     def average_order_value(self, info: Info) -> Money | None:

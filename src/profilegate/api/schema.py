@@ -11,6 +11,7 @@ from strawberry.tools import merge_types
 
 from profilegate.api.audit import AuditQueries, audit_root_fields
 from profilegate.api.changes import ChangeSubscriptions
+from profilegate.api.coupons import CouponMutations, CouponQueries
 from profilegate.api.errors import (
     ConcurrentModificationError,
     IdentityConflictError,
@@ -21,6 +22,7 @@ from profilegate.api.errors import (
     NotPermittedError,
     ProfileNotFoundError,
     TierPolicyNotFoundError,
+    UnknownCampaignError,
     UnknownExtensionError,
 )
 from profilegate.api.extensions import ExtensionMutations, ExtensionQueries
@@ -52,6 +54,7 @@ Query = merge_types(
         GdprQueries,
         AuditQueries,
         PersistedQueries,
+        CouponQueries,
     ),
 )
 Mutation = merge_types(
@@ -66,6 +69,7 @@ Mutation = merge_types(
         KeyMutations,
         GdprMutations,
         PersistedMutations,
+        CouponMutations,
     ),
 )
 
@@ -94,6 +98,7 @@ def build_schema(
             ConcurrentModificationError,
             TierPolicyNotFoundError,
             InvalidRuleError,
+            UnknownCampaignError,
         ],
         extensions=[
             OperationMetrics,  # first: it sees the errors as masked

@@ -69,7 +69,10 @@ class OrderCompletedInput:
     items: list[LineItemInput]
     shipping: Decimal | None = None
     discount: Decimal | None = None
-    coupon_code: str | None = None
+    coupon_code: str | None = strawberry.field(
+        default=None,
+        description="An issued coupon's code redeems it, by its campaign's rule (see issueCoupon).",
+    )
     store_id: str | None = None
 
 
@@ -149,7 +152,10 @@ class EventPayloadInput:
     custom: CustomEventInput | None = strawberry.UNSET
 
 
-@strawberry.input(description="One event. Address the profile with `ref` or `anonymousId`.")
+@strawberry.input(
+    description="One event. Address the profile with `ref` or `anonymousId`; an order may be addressed by "
+    "an issued coupon's `couponCode` alone (a store purchase), and then lands on the coupon's profile."
+)
 class EventInput:
     payload: EventPayloadInput
     at: datetime

@@ -22,6 +22,8 @@ MAX_CATEGORIES = 500
 # Orders known to a profile (``order_index``): those of the retention window, at most this
 # many, the newest by day kept; returns or cancellations of orders never seen go first.
 MAX_ORDER_ENTRIES = 5_000
+# Coupon campaigns a profile remembers redeeming (``coupon_campaigns``): the latest this many.
+MAX_COUPON_CAMPAIGNS = 100
 
 
 def event_digest(event_id: str) -> str:
@@ -43,6 +45,7 @@ class DayBucket(BaseModel):
     returned: int = 0  # money given back on this day, for whichever order
     cancelled: int = 0  # of the orders placed on this day
     order_returns: int = 0  # money given back, so far, for the orders placed on this day
+    coupons: int = 0  # orders placed on this day that redeemed an issued coupon
 
     def merged(self, other: "DayBucket") -> "DayBucket":
         return DayBucket(
@@ -52,6 +55,7 @@ class DayBucket(BaseModel):
             returned=self.returned + other.returned,
             cancelled=self.cancelled + other.cancelled,
             order_returns=self.order_returns + other.order_returns,
+            coupons=self.coupons + other.coupons,
         )
 
     @property
@@ -89,6 +93,10 @@ class Aggregates(BaseModel):
     order_index: dict[str, OrderEntry] = Field(default_factory=dict)  # by order_key(order id)
     daily: dict[str, DayBucket] = Field(default_factory=dict)
     recent_event_ids: tuple[str, ...] = ()  # digests of the last applied ids, oldest first
+    # Orders that redeemed a coupon handed out on another channel, by "<issued on>><bought on>"
+    # (e.g. "email>store": an e-mailed coupon redeemed at the till).
+    channel_links: dict[str, int] = Field(default_factory=dict)
+    coupon_campaigns: dict[str, str] = Field(default_factory=dict)  # campaign -> latest day redeemed
 
     @property
     def net(self) -> int:
@@ -121,6 +129,9 @@ class Aggregates(BaseModel):
 
     def events_in(self, now: datetime, days: int, kind: EventType) -> int:
         return sum(b.counts.get(kind, 0) for b in self.window(now, days))
+
+    def coupons_in(self, now: datetime, days: int) -> int:
+        return sum(b.coupons for b in self.window(now, days))
 
 
 def apply_events(
@@ -168,7 +179,16 @@ def cutoff_day(now: datetime, retention_days: int) -> str:
 class _Mutable:
     def __init__(self, base: Aggregates) -> None:
         self.values = base.model_dump(
-            exclude={"counts", "channels", "categories", "order_index", "daily", "recent_event_ids"}
+            exclude={
+                "counts",
+                "channels",
+                "categories",
+                "order_index",
+                "daily",
+                "recent_event_ids",
+                "channel_links",
+                "coupon_campaigns",
+            }
         )
         self.counts = dict(base.counts)
         self.channels = dict(base.channels)
@@ -176,6 +196,8 @@ class _Mutable:
         self.orders_index = dict(base.order_index)
         self.daily = dict(base.daily)
         self.recent = list(base.recent_event_ids)
+        self.channel_links = dict(base.channel_links)
+        self.coupon_campaigns = dict(base.coupon_campaigns)
 
     def apply(self, event: TrackedEvent) -> None:
         _bump(self.counts, event.type)
@@ -210,11 +232,25 @@ class _Mutable:
         last = self.values["last_order_at"]
         self.values["last_order_at"] = event.at if last is None else max(last, event.at)
         self._add_day(event.day, DayBucket(orders=1, gross=event.amount))
+        self._coupon(event)
         self.orders_index[key] = entry.model_copy(update={"total": event.amount, "day": event.day})
         if entry.cancelled:
             self._count_cancellation(event.amount, event.day)
         if entry.returned:  # returns that arrived before their order count against its day now
             self._add_day(event.day, DayBucket(order_returns=entry.returned))
+
+    def _coupon(self, event: TrackedEvent) -> None:
+        """An order that redeemed an issued coupon: counted on its day, its campaign remembered,
+        and the channel the coupon was handed out on linked to the one it was redeemed on."""
+        if event.redeemed is None:
+            return
+        self._add_day(event.day, DayBucket(coupons=1))
+        self._redeemed_on(event.redeemed.campaign, event.day)
+        if event.redeemed.issued_on != event.channel:
+            _bump(self.channel_links, f"{event.redeemed.issued_on.value}>{event.channel.value}")
+
+    def _redeemed_on(self, campaign: str, day: str) -> None:
+        self.coupon_campaigns[campaign] = max(day, self.coupon_campaigns.get(campaign, day))
 
     def _cancel(self, event: TrackedEvent) -> None:
         assert event.order_id is not None, "an order_cancelled event has an order id"
@@ -248,6 +284,7 @@ class _Mutable:
             (self.counts, other.counts),
             (self.channels, other.channels),
             (self.categories, other.categories),
+            (self.channel_links, other.channel_links),
         ):
             for key, value in source.items():
                 _bump(target, key, value)
@@ -259,6 +296,8 @@ class _Mutable:
         if other.last_order_at is not None:
             last = self.values["last_order_at"]
             self.values["last_order_at"] = max(last, other.last_order_at) if last else other.last_order_at
+        for campaign, day in other.coupon_campaigns.items():
+            self._redeemed_on(campaign, day)
         for day, bucket in other.daily.items():
             self._add_day(day, bucket)
         for order_id, entry in other.order_index.items():
@@ -319,7 +358,17 @@ class _Mutable:
             order_index=newest_orders(self.orders_index, cutoff),
             daily={day: bucket for day, bucket in sorted(self.daily.items()) if day >= cutoff},
             recent_event_ids=tuple(self.recent),
+            channel_links=self.channel_links,
+            coupon_campaigns=latest_campaigns(self.coupon_campaigns),
         )
+
+
+def latest_campaigns(campaigns: dict[str, str]) -> dict[str, str]:
+    """The :data:`MAX_COUPON_CAMPAIGNS` latest redeemed, ties by name: the same in any event order."""
+    if len(campaigns) <= MAX_COUPON_CAMPAIGNS:
+        return campaigns
+    ranked = sorted(campaigns.items(), key=lambda item: (item[1], item[0]), reverse=True)
+    return dict(ranked[:MAX_COUPON_CAMPAIGNS])
 
 
 def heaviest_categories(categories: dict[str, int]) -> dict[str, int]:

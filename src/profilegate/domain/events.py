@@ -191,8 +191,24 @@ class _Envelope(BaseModel):
 _ENVELOPE = TypeAdapter(_Envelope)
 
 
+class RedeemedCoupon(BaseModel):
+    """The coupon an order redeemed, as the event log keeps it: its campaign and the channel
+    it was handed out on (an e-mail coupon redeemed in the store links the two channels)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    code: str
+    campaign: str
+    issued_on: Channel
+
+
 class TrackedEvent(BaseModel):
-    """A valid event, ready to apply: money in minor units of the base currency."""
+    """A valid event, ready to apply: money in minor units of the base currency.
+
+    ``coupon_code``: the code an order carries, as typed; ``redeemed``: the coupon it redeemed,
+    set by tracking once the redemption is stored. An order that names no customer but carries
+    a code has an empty ``target`` until tracking addresses it to the coupon's profile.
+    """
 
     model_config = ConfigDict(frozen=True)
 
@@ -206,10 +222,17 @@ class TrackedEvent(BaseModel):
     categories: tuple[tuple[str, int], ...] = ()
     name: str | None = None
     properties: dict[str, Any] = Field(default_factory=dict)
+    coupon_code: str | None = None
+    redeemed: RedeemedCoupon | None = None
 
     @property
     def day(self) -> str:
         return self.at.date().isoformat()
+
+    @property
+    def addressed(self) -> bool:
+        """Whether the event names its profile (an order may name it through its coupon alone)."""
+        return self.target.id is not None or self.target.identity is not None
 
 
 # What one event's ``properties`` may hold, the only free-form part of an event. Segment
@@ -242,17 +265,19 @@ def parse_event(raw: object, rules: EventRules, now: datetime) -> TrackedEvent:
         raise InvalidInput("at", f"lies more than {rules.max_future_skew} in the future")
     check_free_form(envelope.properties, rules.properties, "properties")
     properties = _payload(envelope.type, envelope.properties)
+    coupon_code = properties.coupon_code if isinstance(properties, OrderCompleted) else None
     return TrackedEvent(
         id=envelope.id or uuid.uuid4().hex,
         type=envelope.type,
         at=at,
         channel=envelope.channel,
-        target=_target(envelope, rules.phone_region),
+        target=_target(envelope, rules.phone_region, coupon_code),
         amount=_amount(properties, rules.currencies),
         order_id=getattr(properties, "order_id", None),
         categories=_categories(properties),
         name=properties.name if isinstance(properties, Custom) else None,
         properties=properties.model_dump(mode="json", by_alias=True, exclude_none=True),
+        coupon_code=coupon_code,
     )
 
 
@@ -300,7 +325,7 @@ def _categories(payload: _Properties) -> tuple[tuple[str, int], ...]:
             return ()
 
 
-def _target(envelope: _Envelope, phone_region: str) -> ProfileRef:
+def _target(envelope: _Envelope, phone_region: str, coupon_code: str | None) -> ProfileRef:
     if envelope.identity is not None:
         kind = IdentityType[envelope.identity.type]
         return ProfileRef(
@@ -315,4 +340,6 @@ def _target(envelope: _Envelope, phone_region: str) -> ProfileRef:
         return ProfileRef(identity=identity)
     if envelope.profile_id is not None:
         return ProfileRef(id=envelope.profile_id)
+    if coupon_code is not None:
+        return ProfileRef()  # the coupon names the customer (a store purchase with a code only)
     raise InvalidInput("identity", "an event needs an identity, an anonymousId or a profileId")

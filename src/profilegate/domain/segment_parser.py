@@ -43,6 +43,7 @@ from profilegate.domain.segment_rules import (
     MetricTest,
     Not,
     Or,
+    RedeemedCoupon,
     Rule,
     TraitContains,
     TraitExists,
@@ -155,12 +156,14 @@ _PREDICATE_EXAMPLES = {
     "has_identity": "has_identity(EMAIL)",
     "used_channel": 'used_channel("store")',
     "in_segment": 'in_segment("vip-buyers")',
+    "redeemed_coupon": 'redeemed_coupon("spring", last 30d)',
 }
 _TRAIT_TEST_EXAMPLES = {
     "in": 'traits.country in ["DE", "AT"]',
     "contains": 'traits.interests contains "fashion"',
     "exists": "traits.birthYear exists",
 }
+_CAMPAIGN = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}")
 _EVENTS_EXAMPLE = 'events("product_view", last 7d)'
 _COUNTS = {
     Metric.ORDERS: "a count",
@@ -402,6 +405,8 @@ class _RuleBuilder:
 
     def _predicate(self, name: Token, arguments: list[_Branch]) -> Rule:
         example = _PREDICATE_EXAMPLES[name]
+        if name == "redeemed_coupon":
+            return self._redeemed_coupon(name, arguments, example)
         argument = _only_argument(name, arguments, example)
         if name == "has_identity":
             return HasIdentity(identity_type=_identity_type(argument))
@@ -416,6 +421,15 @@ class _RuleBuilder:
                 return UsedChannel(channel=Channel(_known(value, argument, Channel, "channel")))
             case _:
                 return InSegment(key=self._segment_key(value, argument))
+
+    def _redeemed_coupon(self, name: Token, arguments: list[_Branch], example: str) -> Rule:
+        if len(arguments) != 2:
+            at = arguments[2] if len(arguments) > 2 else (arguments[-1] if arguments else name)
+            raise _error(at, f"redeemed_coupon takes a campaign and a window, e.g. {example}")
+        campaign = _string_argument(arguments[0], f"redeemed_coupon takes a campaign first, e.g. {example}")
+        if not _CAMPAIGN.fullmatch(campaign):
+            raise _error(arguments[0], "a campaign is lower-case letters, digits, '_' and '-', up to 64")
+        return RedeemedCoupon(campaign=campaign, window_days=self._window(arguments[1], example))
 
     def _segment_key(self, key: str, argument: _Branch) -> str:
         if key == self.context.self_key:
@@ -711,6 +725,8 @@ def _leaf_text(rule: Rule) -> str:
             return f"used_channel({_quoted(channel)})"
         case InSegment(key=key):
             return f"in_segment({_quoted(key)})"
+        case RedeemedCoupon(campaign=campaign, window_days=days):
+            return f"redeemed_coupon({_quoted(campaign)}, last {days}d)"
         case _:
             raise TypeError(f"not a leaf clause: {rule!r}")
 

@@ -32,6 +32,7 @@ from profilegate.domain.segment_rules import (
     MetricTest,
     Not,
     Or,
+    RedeemedCoupon,
     Rule,
     TraitContains,
     TraitExists,
@@ -50,6 +51,7 @@ type Leaf = (
     | HasConsent
     | HasIdentity
     | UsedChannel
+    | RedeemedCoupon
 )
 
 COMPARE: dict[Comparison, Callable[[Any, Any], bool]] = {
@@ -250,6 +252,10 @@ def _observe(leaf: Leaf, scope: _Scope) -> tuple[bool, object]:
         case UsedChannel(channel=channel):
             used = profile.aggregates.channels.get(channel.value, 0)
             return used > 0, used
+        case RedeemedCoupon(campaign=campaign, window_days=days):
+            latest = profile.aggregates.coupon_campaigns.get(campaign)
+            first = window_start(scope.now.astimezone(UTC).date(), days).isoformat()
+            return latest is not None and latest >= first, latest
 
 
 def _explain(rule: Rule, scope: _Scope, currencies: Currencies) -> Explanation:
@@ -280,7 +286,7 @@ def _show(leaf: Leaf, found: object, now: datetime, currencies: Currencies) -> s
             return _show_grant(found, now)
         case HasConsent() if isinstance(found, Consent):
             return "granted" if found.granted else "denied"
-        case HasIdentity() | UsedChannel():
+        case HasIdentity() | UsedChannel() | RedeemedCoupon():
             return str(found)
         case _:
             return json.dumps(found, ensure_ascii=False, default=str)

@@ -158,6 +158,16 @@ class UsedChannel(_Node):
     channel: Channel
 
 
+class RedeemedCoupon(_Node):
+    """``redeemed_coupon("spring", last 30d)``: an order of the profile redeemed an issued coupon
+    of the campaign on one of the window's UTC days or later (the latest such day is kept per
+    campaign, for the profile's latest 100 campaigns)."""
+
+    kind: Literal["redeemed_coupon"] = "redeemed_coupon"
+    campaign: Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,63}$")]
+    window_days: int = Field(ge=1)
+
+
 class InSegment(_Node):
     """``in_segment("vip-buyers")``: the profile is in that segment (its rule holds)."""
 
@@ -196,6 +206,7 @@ type Rule = Annotated[
     | HasConsent
     | HasIdentity
     | UsedChannel
+    | RedeemedCoupon
     | InSegment
     | Not
     | And

@@ -1,9 +1,9 @@
 """When a rule's answer for a profile can next change with time alone.
 
 A stored membership is valid until the profile is written again or this moment passes,
-whichever is first. Windows and ``days_since_last_order`` are counted in UTC days, so they
-can change at the next UTC midnight; ``has_extension`` changes when a grant it reads
-expires. Everything else (traits, lifetime counts, consents, identities, channels) changes
+whichever is first. Windows, ``days_since_last_order`` and ``redeemed_coupon`` are counted
+in UTC days, so they can change at the next UTC midnight; ``has_extension`` changes when a
+grant it reads expires. Everything else (traits, lifetime counts, consents, identities, channels) changes
 only with a write of the profile. The answer is never later than the true moment: a
 membership checked too early is merely checked again.
 """
@@ -20,6 +20,7 @@ from profilegate.domain.segment_rules import (
     MetricTest,
     Not,
     Or,
+    RedeemedCoupon,
     Rule,
 )
 
@@ -41,6 +42,8 @@ def _moments(rule: Rule, profile: Profile, now: datetime, segments: dict[str, Ru
             return _moments(segment_rule(segments, key), profile, now, segments)
         case MetricTest():
             return [_next_midnight(now) if _day_based(rule) else None]
+        case RedeemedCoupon():
+            return [_next_midnight(now)]
         case HasExtension(name=name):
             grant = profile.extensions.get(name)
             expires = None if grant is None else grant.expires_at
@@ -69,7 +72,7 @@ def time_dependent(rule: Rule, segments: dict[str, Rule]) -> bool:
             return time_dependent(segment_rule(segments, key), segments)
         case MetricTest():
             return _day_based(rule)
-        case HasExtension():
+        case HasExtension() | RedeemedCoupon():
             return True
         case _:
             return False

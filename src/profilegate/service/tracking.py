@@ -14,11 +14,13 @@ from enum import StrEnum
 from typing import Any
 
 from profilegate.domain.aggregates import apply_events, event_digest
+from profilegate.domain.coupons import CouponRefused
 from profilegate.domain.errors import DomainError, InvalidInput
 from profilegate.domain.events import EventRules, TrackedEvent, parse_event
 from profilegate.domain.profiles import Profile
 from profilegate.domain.refs import ProfileRef
 from profilegate.service.batch_profiles import profiles_of_batch
+from profilegate.service.coupons import redeem_orders, release
 from profilegate.service.observers import UNOBSERVED, ProfileObserver, ProfileWrite
 from profilegate.service.profiles import MAX_ATTEMPTS, ConcurrentModification, ProfileRules
 from profilegate.service.resolve import find_profile
@@ -89,7 +91,8 @@ async def track(
         reason = f"the batch holds {len(raw_events)} events, more than the limit of {rules.max_batch}"
         return TrackResult([EventOutcome(_raw_id(raw), Status.REJECTED, reason) for raw in raw_events])
     outcomes: list[EventOutcome | None] = [None] * len(raw_events)
-    groups = _grouped(raw_events, rules, now, outcomes)
+    counted: dict[int, TrackedEvent] = {}
+    groups = _grouped(await _addressed(repos, _parsed(raw_events, rules, now, outcomes), outcomes, counted))
     found = await profiles_of_batch(repos, list(groups), rules.profiles, now, observer)
     for ref, error in found.refused.items():
         for index, event in groups[ref].events:
@@ -116,6 +119,9 @@ async def track(
     touched = {
         profile.id for group, profile in resolved if any(_accepted(outcomes[i]) for i, _ in group.events)
     }
+    for index, event in counted.items():
+        if _not_applied(outcomes[index]):
+            await release(repos, event)
     if changed is not None and touched:
         await changed(touched)
     return TrackResult([outcome for outcome in outcomes if outcome is not None])
@@ -133,15 +139,23 @@ def _by_profile(pairs: list[tuple[_Group, Profile]]) -> list[tuple[_Group, Profi
     return list(joined.values())
 
 
+def _not_applied(outcome: EventOutcome | None) -> bool:
+    """The event is on no profile of its person: refused, or its id named another person's event.
+    (A plain duplicate was applied, by this batch's rival or before.)"""
+    if outcome is None or outcome.status is Status.REJECTED:
+        return True
+    return outcome.status is Status.DUPLICATE and outcome.reason == ID_USED_ELSEWHERE
+
+
 def _accepted(outcome: EventOutcome | None) -> bool:
     return outcome is not None and outcome.status is Status.ACCEPTED
 
 
-def _grouped(
+def _parsed(
     raw_events: Sequence[object], rules: TrackingRules, now: datetime, outcomes: list[EventOutcome | None]
-) -> dict[ProfileRef, _Group]:
-    """The valid events of the batch by the profile they name; the others' outcomes are set."""
-    groups: dict[ProfileRef, _Group] = {}
+) -> list[tuple[int, TrackedEvent]]:
+    """The valid events of the batch, each id once; the others' outcomes are set."""
+    parsed: list[tuple[int, TrackedEvent]] = []
     seen: set[str] = set()
     for index, raw in enumerate(raw_events):
         try:
@@ -153,6 +167,35 @@ def _grouped(
             outcomes[index] = EventOutcome(event.id, Status.DUPLICATE)
             continue
         seen.add(event.id)
+        parsed.append((index, event))
+    return parsed
+
+
+async def _addressed(
+    repos: Repositories,
+    parsed: list[tuple[int, TrackedEvent]],
+    outcomes: list[EventOutcome | None],
+    counted: dict[int, TrackedEvent],
+) -> list[tuple[int, TrackedEvent]]:
+    """The events with their coupons redeemed (orders with a coupon only: see ``redeem_orders``);
+    ``counted`` gets the events whose redemption this batch counted, to take back any that is
+    not applied after all."""
+    kept: list[tuple[int, TrackedEvent]] = []
+    redeemed = await redeem_orders(repos, [event for _, event in parsed])
+    for (index, event), found in zip(parsed, redeemed, strict=True):
+        if isinstance(found.outcome, CouponRefused):
+            outcomes[index] = EventOutcome(event.id, Status.REJECTED, found.outcome.message)
+            continue
+        kept.append((index, found.outcome))
+        if found.counted:
+            counted[index] = found.outcome
+    return kept
+
+
+def _grouped(parsed: list[tuple[int, TrackedEvent]]) -> dict[ProfileRef, _Group]:
+    """The events by the profile they name."""
+    groups: dict[ProfileRef, _Group] = {}
+    for index, event in parsed:
         groups.setdefault(event.target, _Group()).events.append((index, event))
     return groups
 

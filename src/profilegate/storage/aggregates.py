@@ -30,6 +30,8 @@ def aggregates_to_document(aggregates: Aggregates) -> Document:
         "lastSeen": aggregates.last_seen,
         "lastOrderAt": aggregates.last_order_at,
         "orderIndex": pack_order_index(aggregates.order_index),
+        "channelLinks": aggregates.channel_links,
+        "couponCampaigns": [[name, day] for name, day in sorted(aggregates.coupon_campaigns.items())],
     }
 
 
@@ -67,6 +69,7 @@ def day_document(bucket: DayBucket) -> Document:
         ("r", bucket.returned),
         ("x", bucket.cancelled),
         ("k", bucket.order_returns),
+        ("cp", bucket.coupons),
     ):
         if value:
             document[key] = value
@@ -93,6 +96,7 @@ def _day_from_document(document: Document) -> DayBucket:
         returned=document.get("r", 0),
         cancelled=document.get("x", 0),
         order_returns=document.get("k", 0),
+        coupons=document.get("cp", 0),
     )
 
 
@@ -156,4 +160,6 @@ def aggregates_from_document(document: Document) -> Aggregates:
         order_index=unpack_order_index(stored.get("orderIndex") or b""),
         daily={day: _day_from_document(bucket) for day, bucket in daily.items()},
         recent_event_ids=_recent_from_document(document.get("recentEventIds")),
+        channel_links=stored.get("channelLinks", {}),
+        coupon_campaigns=dict(stored.get("couponCampaigns", [])),
     )

@@ -22,7 +22,7 @@ from datetime import datetime
 from pymongo.errors import BulkWriteError
 from pymongo.write_concern import WriteConcern
 
-from profilegate.domain.events import Channel, EventType, TrackedEvent
+from profilegate.domain.events import Channel, EventType, RedeemedCoupon, TrackedEvent
 from profilegate.domain.refs import ProfileRef
 from profilegate.storage.bulk_errors import only_duplicates
 from profilegate.storage.documents import Collection, Database, Document
@@ -111,6 +111,17 @@ async def _logged_for_others(collection: Collection, clashing: list[Document]) -
 
 
 def event_document(event: TrackedEvent, profile_id: str, received_at: datetime) -> Document:
+    document = _plain_event_document(event, profile_id, received_at)
+    if event.redeemed is not None:
+        document["coupon"] = {
+            "code": event.redeemed.code,
+            "campaign": event.redeemed.campaign,
+            "issuedOn": event.redeemed.issued_on.value,
+        }
+    return document
+
+
+def _plain_event_document(event: TrackedEvent, profile_id: str, received_at: datetime) -> Document:
     return {
         "_id": event.id,
         "profileId": profile_id,
@@ -139,4 +150,13 @@ def event_from_document(document: Document) -> TrackedEvent:
         categories=tuple((name, weight) for name, weight in document.get("categories", [])),
         name=document.get("name"),
         properties=document.get("properties", {}),
+        redeemed=_redeemed_from_document(document.get("coupon")),
+    )
+
+
+def _redeemed_from_document(stored: Document | None) -> RedeemedCoupon | None:
+    if stored is None:
+        return None
+    return RedeemedCoupon(
+        code=stored["code"], campaign=stored["campaign"], issued_on=Channel(stored["issuedOn"])
     )

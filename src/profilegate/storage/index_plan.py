@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pymongo import IndexModel
 from pymongo.errors import CollectionInvalid
 
+from profilegate.storage.coupons import CAMPAIGN_INDEX
 from profilegate.storage.documents import Database
 from profilegate.storage.indexes import INDEXES, LOG_INDEXES, RETENTION_FIELDS
 from profilegate.storage.layout import Retention, hold_ttl
@@ -41,6 +42,7 @@ def planned_indexes(retentions: Retentions, *, segment_indexes: bool) -> dict[st
     for name, field in RETENTION_FIELDS.items():
         plan[name].append(Retention(field, getattr(retentions, name)).index())
     plan["segment_members"].append(DUE_INDEX)
+    plan["coupons"].append(CAMPAIGN_INDEX)
     if segment_indexes:
         plan["profiles"].extend(
             IndexModel([(field, order)], name=field) for field, order in PREFILTER_INDEXES

@@ -35,6 +35,7 @@ from profilegate.domain.segment_rules import (
     MetricTest,
     Not,
     Or,
+    RedeemedCoupon,
     Rule,
     Scalar,
     TraitContains,
@@ -121,6 +122,20 @@ def _expression(rule: Rule, scope: _Scope) -> Document:
             return _any_element("$identities", {"$eq": ["$$e.type", kind.value]})
         case UsedChannel(channel=channel):
             return {"$gt": [{"$ifNull": [f"$aggregates.channels.{channel.value}", 0]}, 0]}
+        case RedeemedCoupon(campaign=campaign, window_days=days):
+            return _redeemed_since(campaign, window_start(scope.today, days).isoformat())
+
+
+def _redeemed_since(campaign: str, first: str) -> Document:
+    """A ``[campaign, latest day]`` pair of ``aggregates.couponCampaigns`` names the campaign
+    and a day on or after ``first``."""
+    pair = {
+        "$and": [
+            {"$eq": [{"$arrayElemAt": ["$$e", 0]}, _literal(campaign)]},
+            {"$gte": [{"$arrayElemAt": ["$$e", 1]}, first]},
+        ]
+    }
+    return _any_element("$aggregates.couponCampaigns", pair)
 
 
 def _let(name: str, value: Any, expression: Any) -> Document:

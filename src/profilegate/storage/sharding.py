@@ -52,6 +52,11 @@ PLACEMENTS: dict[str, Placement] = {
         "one per segment member; every profile write sets or deletes its own by _id (a page of a"
         " segment's members is one _id range, read from every shard and merged by mongos)",
     ),
+    "coupons": Placement(
+        SHARDED_ON_ID,
+        "one per issued code; _id is the code, whose uniqueness makes codes unique, and a redemption"
+        " is one conditional update by code (couponPerformance reads one campaign from every shard)",
+    ),
     "changes": Placement(None, "ordered by a counter and read by _id range; days of retention"),
     "audit": Placement(None, "ordered by a counter and read newest first; admin actions only"),
     "merges": Placement(None, "one per merge, read by winner on profile pages; small"),
@@ -60,6 +65,7 @@ PLACEMENTS: dict[str, Placement] = {
     "segments": Placement(None, "a few documents, cached by every gateway"),
     "tier_policies": Placement(None, "a few documents, cached by every gateway"),
     "extension_definitions": Placement(None, "a few documents"),
+    "coupon_campaigns": Placement(None, "one per coupon campaign, read when coupons are issued"),
     "persisted_operations": Placement(None, "a few documents, cached by every gateway"),
 }
 

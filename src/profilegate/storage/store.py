@@ -11,6 +11,7 @@ from pymongo.write_concern import WriteConcern
 from profilegate.storage.api_keys import ApiKeyRepository
 from profilegate.storage.audit import AuditLog, audit_log
 from profilegate.storage.changes import ChangeLog, change_log
+from profilegate.storage.coupons import CouponRepository
 from profilegate.storage.documents import Database, Document
 from profilegate.storage.events import EventLog, event_log
 from profilegate.storage.extension_definitions import ExtensionDefinitionRepository
@@ -41,6 +42,7 @@ class Repositories:
     audit: AuditLog
     persisted_operations: PersistedOperationRepository
     segment_members: SegmentMemberRepository
+    coupons: CouponRepository
 
 
 def open_client(uri: str, *, listeners: Sequence[CommandListener] = ()) -> AsyncMongoClient[Document]:
@@ -126,9 +128,11 @@ async def prepare(
         segment_members=SegmentMemberRepository(
             layout.partitioned(database, "segment_members"), database["meta"]
         ),
+        coupons=CouponRepository(layout.partitioned(database, "coupons"), database["coupon_campaigns"]),
     )
     if layout.kind is LayoutKind.MONGODB:
         await repos.segment_members.hold_indexes()
+        await repos.coupons.hold_indexes()
     for kept in (repos.events, repos.changes, repos.tombstones, repos.audit):
         await kept.hold_retention()
     return repos
