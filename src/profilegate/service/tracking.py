@@ -18,6 +18,7 @@ from profilegate.domain.errors import DomainError, InvalidInput
 from profilegate.domain.events import EventRules, TrackedEvent, parse_event
 from profilegate.domain.profiles import Profile
 from profilegate.domain.refs import ProfileRef
+from profilegate.domain.shop_days import ShopRules, day_rollups
 from profilegate.service.batch_profiles import profiles_of_batch
 from profilegate.service.observers import UNOBSERVED, ProfileObserver, ProfileWrite
 from profilegate.service.profiles import MAX_ATTEMPTS, ConcurrentModification, ProfileRules
@@ -59,6 +60,7 @@ class TrackingRules:
     profiles: ProfileRules
     retention_days: int = 400
     max_batch: int = MAX_BATCH
+    shop: ShopRules = field(default_factory=ShopRules)
 
 
 @dataclass
@@ -113,12 +115,38 @@ async def track(
     applied = await _apply_all(repos, resolved, fresh, rules, now, observer)
     for index, outcome in applied:
         outcomes[index] = outcome
+    await _roll_up(repos, resolved, outcomes, rules.shop)
     touched = {
         profile.id for group, profile in resolved if any(_accepted(outcomes[i]) for i, _ in group.events)
     }
     if changed is not None and touched:
         await changed(touched)
     return TrackResult([outcome for outcome in outcomes if outcome is not None])
+
+
+async def _roll_up(
+    repos: Repositories,
+    resolved: list[tuple[_Group, Profile]],
+    outcomes: list[EventOutcome | None],
+    shop: ShopRules,
+) -> None:
+    """Add the batch's events to their shop days in one write, the replays of this profile's own
+    events included: that write may have died after the profile's (a rollup is a set, so a
+    second write of an event changes nothing)."""
+    counted = [
+        (event, profile.id)
+        for group, profile in resolved
+        for index, event in group.events
+        if _counted(outcomes[index])
+    ]
+    await repos.shop_days.add(day_rollups(counted, shop.zone))
+
+
+def _counted(outcome: EventOutcome | None) -> bool:
+    """Applied now, or before (a replay); not refused, nor an id another person's event holds."""
+    if outcome is None:
+        return False
+    return outcome.status is Status.ACCEPTED or (outcome.status is Status.DUPLICATE and outcome.reason is None)
 
 
 def _by_profile(pairs: list[tuple[_Group, Profile]]) -> list[tuple[_Group, Profile]]:

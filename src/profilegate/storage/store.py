@@ -22,6 +22,7 @@ from profilegate.storage.persisted_operations import PersistedOperationRepositor
 from profilegate.storage.profiles import ProfileRepository
 from profilegate.storage.segment_members import SegmentMemberRepository
 from profilegate.storage.segments import SegmentRepository
+from profilegate.storage.shop_days import ShopDayRepository
 from profilegate.storage.tier_policies import TierPolicyRepository
 from profilegate.storage.tombstones import TombstoneRepository
 
@@ -41,6 +42,7 @@ class Repositories:
     audit: AuditLog
     persisted_operations: PersistedOperationRepository
     segment_members: SegmentMemberRepository
+    shop_days: ShopDayRepository
 
 
 def open_client(uri: str, *, listeners: Sequence[CommandListener] = ()) -> AsyncMongoClient[Document]:
@@ -126,6 +128,7 @@ async def prepare(
         segment_members=SegmentMemberRepository(
             layout.partitioned(database, "segment_members"), database["meta"]
         ),
+        shop_days=ShopDayRepository(database["shop_days"]),
     )
     if layout.kind is LayoutKind.MONGODB:
         await repos.segment_members.hold_indexes()

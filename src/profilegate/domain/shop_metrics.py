@@ -1,0 +1,178 @@
+"""Shop metrics over a range of shop days, computed from the days' rollups (``shop_days``).
+
+Every metric is defined in docs/metrics.md; the definitions in short:
+
+- visitors: distinct profiles with any event in the period; buyers: with an order;
+- conversion rate = buyers / visitors; average order value = revenue / orders (gross), and
+  (revenue - returned) / orders (net);
+- return rate = returns / orders, both counted in the period;
+- a customer is a profile with an order; new customers: buyers with no order before the
+  period; returning: buyers with an order before it; repeat purchase rate = returning / buyers;
+- a customer churns ``churn_days`` after their last order; churned customers: those whose
+  churn day falls in the period; active customers at the start: an order in the
+  ``churn_days`` before it; customer growth rate = (new - churned) / active at the start.
+"""
+
+import calendar
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from datetime import date, timedelta
+from enum import StrEnum
+from fractions import Fraction
+
+from profilegate.domain.errors import InvalidInput
+from profilegate.domain.events import Channel
+from profilegate.domain.shop_days import DayRollup
+
+MAX_RANGE_DAYS = 1830  # five years of days in one answer
+
+
+class Granularity(StrEnum):
+    DAY = "day"
+    WEEK = "week"  # ISO weeks, Monday to Sunday
+    MONTH = "month"
+
+
+@dataclass(frozen=True)
+class MetricsQuery:
+    first: date
+    last: date
+    granularity: Granularity = Granularity.DAY
+    channel: Channel | None = None
+    churn_days: int = 90
+
+    def __post_init__(self) -> None:
+        if self.last < self.first:
+            raise InvalidInput("to", f"{self.last} lies before from ({self.first})")
+        if (self.last - self.first).days + 1 > MAX_RANGE_DAYS:
+            raise InvalidInput("to", f"the range spans more than {MAX_RANGE_DAYS} days")
+
+
+@dataclass(frozen=True)
+class PeriodMetrics:
+    first: date
+    last: date
+    visitors: int
+    buyers: int
+    orders: int
+    revenue: int
+    returns: int
+    returned: int
+    new_customers: int
+    returning_customers: int
+    churned_customers: int
+    active_customers_at_start: int
+
+    @property
+    def conversion_rate(self) -> float | None:
+        return _ratio(self.buyers, self.visitors)
+
+    @property
+    def average_order_value(self) -> int | None:
+        return None if self.orders == 0 else _rounded(Fraction(self.revenue, self.orders))
+
+    @property
+    def net_average_order_value(self) -> int | None:
+        return None if self.orders == 0 else _rounded(Fraction(self.revenue - self.returned, self.orders))
+
+    @property
+    def return_rate(self) -> float | None:
+        return _ratio(self.returns, self.orders)
+
+    @property
+    def repeat_purchase_rate(self) -> float | None:
+        return _ratio(self.returning_customers, self.buyers)
+
+    @property
+    def customer_growth_rate(self) -> float | None:
+        return _ratio(self.new_customers - self.churned_customers, self.active_customers_at_start)
+
+
+@dataclass(frozen=True)
+class ShopReport:
+    total: PeriodMetrics
+    periods: list[PeriodMetrics]
+    by_channel: dict[Channel, PeriodMetrics]
+
+
+def shop_report(rollups: Iterable[DayRollup], query: MetricsQuery) -> ShopReport:
+    """``rollups``: every stored rollup up to ``query.last`` (the earlier ones tell who bought before)."""
+    stored = list(rollups)
+    scoped = _History([r for r in stored if r.channel is query.channel], query.churn_days)
+    by_channel = {
+        channel: _History([r for r in stored if r.channel is channel], query.churn_days).metrics(
+            query.first, query.last
+        )
+        for channel in Channel
+        if query.channel in (None, channel)
+    }
+    return ShopReport(
+        total=scoped.metrics(query.first, query.last),
+        periods=[scoped.metrics(first, last) for first, last in periods(query)],
+        by_channel={channel: found for channel, found in by_channel.items() if found.visitors},
+    )
+
+
+def periods(query: MetricsQuery) -> Iterator[tuple[date, date]]:
+    """The periods of the range, first and last day each, clipped to the range."""
+    start = query.first
+    while start <= query.last:
+        end = min(_period_end(start, query.granularity), query.last)
+        yield start, end
+        start = end + timedelta(days=1)
+
+
+def _period_end(start: date, granularity: Granularity) -> date:
+    match granularity:
+        case Granularity.DAY:
+            return start
+        case Granularity.WEEK:
+            return start + timedelta(days=6 - start.weekday())
+        case Granularity.MONTH:
+            return start.replace(day=calendar.monthrange(start.year, start.month)[1])
+
+
+class _History:
+    """The rollups of one scope (all channels or one), by day."""
+
+    def __init__(self, rollups: Sequence[DayRollup], churn_days: int) -> None:
+        self._days = sorted(rollups, key=lambda r: r.day)
+        self._churn = timedelta(days=churn_days)
+
+    def metrics(self, first: date, last: date) -> PeriodMetrics:
+        inside = [r for r in self._days if first <= r.day <= last]
+        buyers = set().union(*(r.buyers for r in inside))
+        before = set().union(*(r.buyers for r in self._days if r.day < first))
+        recent = set().union(*(r.buyers for r in self._days if first - self._churn <= r.day < first))
+        return PeriodMetrics(
+            first=first,
+            last=last,
+            visitors=len(set().union(*(r.visitors for r in inside))),
+            buyers=len(buyers),
+            orders=sum(len(r.orders) for r in inside),
+            revenue=sum(sum(r.orders.values()) for r in inside),
+            returns=sum(len(r.returns) for r in inside),
+            returned=sum(sum(r.returns.values()) for r in inside),
+            new_customers=len(buyers - before),
+            returning_customers=len(buyers & before),
+            churned_customers=self._churned(first, last),
+            active_customers_at_start=len(recent),
+        )
+
+    def _churned(self, first: date, last: date) -> int:
+        """Customers whose last order up to ``last`` lies ``churn_days`` before a day of the period."""
+        last_order: dict[str, date] = {}
+        for rollup in self._days:
+            if rollup.day <= last:
+                last_order.update(dict.fromkeys(rollup.buyers, rollup.day))
+        return sum(1 for day in last_order.values() if first <= day + self._churn <= last)
+
+
+def _ratio(numerator: int, denominator: int) -> float | None:
+    return None if denominator == 0 else numerator / denominator
+
+
+def _rounded(value: Fraction) -> int:
+    """Half away from zero, to whole minor units."""
+    whole = int(abs(value) + Fraction(1, 2))
+    return whole if value >= 0 else -whole
