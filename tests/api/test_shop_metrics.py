@@ -88,7 +88,9 @@ async def test_ten_visitors_of_whom_four_ordered_on_the_day_summer_time_ends(gat
     assert total["averageOrderValue"] == {"amount": "50.00", "currency": "EUR"}
     assert total["revenue"] == {"amount": "200.00", "currency": "EUR"}
     assert total["newCustomers"] == 4
-    assert found["periods"] == [{"from": "2026-10-25", "to": "2026-10-25", "visitors": 10, "buyers": 4, "orders": 4}]
+    assert found["periods"] == [
+        {"from": "2026-10-25", "to": "2026-10-25", "visitors": 10, "buyers": 4, "orders": 4}
+    ]
 
 
 async def test_the_days_around_the_change_keep_their_own_events(gateway: GatewayClient) -> None:

@@ -40,7 +40,9 @@ class ShopPeriod:
         description="Customers whose last order lies the churn window before a day of the period."
     )
     customer_growth_rate: float | None = strawberry.field(
-        description="(newCustomers - churnedCustomers) / customers with an order in the churn window before it."
+        description=(
+            "(newCustomers - churnedCustomers) / customers with an order in the churn window before it."
+        )
     )
 
     @classmethod
@@ -76,7 +78,7 @@ class ChannelPeriod:
     metrics: ShopPeriod
 
 
-@strawberry.type(description="`total` over the whole range, `periods` one by one, `byChannel` over the range.")
+@strawberry.type(description="`total` and `byChannel` over the whole range, `periods` one by one.")
 class ShopMetrics:
     total: ShopPeriod
     periods: list[ShopPeriod]

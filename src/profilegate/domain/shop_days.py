@@ -20,7 +20,6 @@ from profilegate.domain.aggregates import event_digest
 from profilegate.domain.errors import InvalidInput
 from profilegate.domain.events import Channel, EventType, TrackedEvent
 
-
 DEFAULT_CHURN_DAYS = 90
 
 
@@ -63,7 +62,8 @@ class DayRollup:
 
     @property
     def key(self) -> str:
-        return self.day.isoformat() if self.channel is None else f"{self.day.isoformat()}|{self.channel.value}"
+        day = self.day.isoformat()
+        return day if self.channel is None else f"{day}|{self.channel.value}"
 
     def add(self, event: TrackedEvent, profile_id: str) -> None:
         self.visitors.add(visitor_digest(profile_id))
@@ -94,5 +94,3 @@ def merged(rollups: Iterable[DayRollup]) -> dict[str, DayRollup]:
         into.orders |= rollup.orders
         into.returns |= rollup.returns
     return joined
-
-

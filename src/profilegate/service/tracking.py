@@ -146,7 +146,8 @@ def _counted(outcome: EventOutcome | None) -> bool:
     """Applied now, or before (a replay); not refused, nor an id another person's event holds."""
     if outcome is None:
         return False
-    return outcome.status is Status.ACCEPTED or (outcome.status is Status.DUPLICATE and outcome.reason is None)
+    replayed = outcome.status is Status.DUPLICATE and outcome.reason is None
+    return outcome.status is Status.ACCEPTED or replayed
 
 
 def _by_profile(pairs: list[tuple[_Group, Profile]]) -> list[tuple[_Group, Profile]]:
