@@ -6,7 +6,8 @@ after a crash heals a rollup write that died, and counts nothing twice):
 
 - ``visitors``: digests of the profiles with any event that day (anonymous ones included);
 - ``buyers``: digests of the profiles with an ``order_completed`` that day;
-- ``orders``: event digest -> order total, minor units of the base currency;
+- ``orders``: order id digest -> order total, minor units of the base currency (an order
+  completed again under another event id is one order, as in the profile's aggregates);
 - ``returns``: event digest -> returned amount.
 """
 
@@ -16,7 +17,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from profilegate.domain.aggregates import event_digest
+from profilegate.domain.aggregates import event_digest, order_key
 from profilegate.domain.errors import InvalidInput
 from profilegate.domain.events import Channel, EventType, TrackedEvent
 
@@ -69,7 +70,7 @@ class DayRollup:
         self.visitors.add(visitor_digest(profile_id))
         if event.type is EventType.ORDER_COMPLETED:
             self.buyers.add(visitor_digest(profile_id))
-            self.orders[event_digest(event.id)] = event.amount
+            self.orders[order_key(event.order_id or event.id)] = event.amount
         elif event.type is EventType.ORDER_RETURNED:
             self.returns[event_digest(event.id)] = event.amount
 

@@ -81,8 +81,9 @@ async def track(
     """Apply a batch; every event gets its own outcome and the valid rest is applied.
 
     The whole batch costs a fixed number of round trips, however many profiles it touches: one
-    lookup of its profiles (``batch_profiles``), one log append, one bulk write of the profiles
-    (and of the checkout documents whose content changed), one append to the feed. A profile
+    lookup of its profiles (``batch_profiles``), one log append, one bulk write of the shop's
+    day rollups, one of the profiles (and of the checkout documents whose content changed), one
+    append to the feed. A profile
     another writer changed meanwhile is applied again on its own.
 
     ``changed`` is called with the ids of the profiles events were applied to, once they are.
@@ -115,39 +116,12 @@ async def track(
     applied = await _apply_all(repos, resolved, fresh, rules, now, observer)
     for index, outcome in applied:
         outcomes[index] = outcome
-    await _roll_up(repos, resolved, outcomes, rules.shop)
     touched = {
         profile.id for group, profile in resolved if any(_accepted(outcomes[i]) for i, _ in group.events)
     }
     if changed is not None and touched:
         await changed(touched)
     return TrackResult([outcome for outcome in outcomes if outcome is not None])
-
-
-async def _roll_up(
-    repos: Repositories,
-    resolved: list[tuple[_Group, Profile]],
-    outcomes: list[EventOutcome | None],
-    shop: ShopRules,
-) -> None:
-    """Add the batch's events to their shop days in one write, the replays of this profile's own
-    events included: that write may have died after the profile's (a rollup is a set, so a
-    second write of an event changes nothing)."""
-    counted = [
-        (event, profile.id)
-        for group, profile in resolved
-        for index, event in group.events
-        if _counted(outcomes[index])
-    ]
-    await repos.shop_days.add(day_rollups(counted, shop.zone))
-
-
-def _counted(outcome: EventOutcome | None) -> bool:
-    """Applied now, or before (a replay); not refused, nor an id another person's event holds."""
-    if outcome is None:
-        return False
-    replayed = outcome.status is Status.DUPLICATE and outcome.reason is None
-    return outcome.status is Status.ACCEPTED or replayed
 
 
 def _by_profile(pairs: list[tuple[_Group, Profile]]) -> list[tuple[_Group, Profile]]:
@@ -222,6 +196,11 @@ async def _apply_all(
             outcomes += _outcomes(group, set())
     if replayed:
         await repos.profiles.refresh_checkouts(replayed)
+    # Before the profiles: an event a profile's replay guard holds is in its shop day already,
+    # so a replay after a crash in between finds the event new and writes both again (a
+    # rollup is a set: the second write changes nothing).
+    applied_here = [(event, pid) for pid, (_, _, applied) in activities.items() for event in applied]
+    await repos.shop_days.add(day_rollups(applied_here, rules.shop.zone))
     written = await repos.profiles.write_activities([activity for _, activity, _ in activities.values()])
     for profile_id, (group, activity, applied) in activities.items():
         if profile_id in written:
