@@ -13,6 +13,7 @@ Every metric is defined in docs/metrics.md; the definitions in short:
   ``churn_days`` before it; customer growth rate = (new - churned) / active at the start.
 """
 
+import bisect
 import calendar
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
@@ -25,6 +26,7 @@ from profilegate.domain.events import Channel
 from profilegate.domain.shop_days import DayRollup
 
 MAX_RANGE_DAYS = 1830  # five years of days in one answer
+_DAY = timedelta(days=1)
 
 
 class Granularity(StrEnum):
@@ -136,14 +138,17 @@ class _History:
     """The rollups of one scope (all channels or one), by day."""
 
     def __init__(self, rollups: Sequence[DayRollup], churn_days: int) -> None:
-        self._days = sorted(rollups, key=lambda r: r.day)
+        self._by_day = {rollup.day: rollup for rollup in rollups}
+        self._days = sorted(self._by_day)
         self._churn = timedelta(days=churn_days)
+        self._first_order: dict[str, date] = {}
+        for day in reversed(self._days):
+            self._first_order.update(dict.fromkeys(self._by_day[day].buyers, day))
 
     def metrics(self, first: date, last: date) -> PeriodMetrics:
-        inside = [r for r in self._days if first <= r.day <= last]
-        buyers = set().union(*(r.buyers for r in inside))
-        before = set().union(*(r.buyers for r in self._days if r.day < first))
-        recent = set().union(*(r.buyers for r in self._days if first - self._churn <= r.day < first))
+        inside = self._within(first, last)
+        buyers = self._buyers(first, last)
+        new = sum(1 for buyer in buyers if self._first_order[buyer] >= first)
         return PeriodMetrics(
             first=first,
             last=last,
@@ -153,19 +158,24 @@ class _History:
             revenue=sum(sum(r.orders.values()) for r in inside),
             returns=sum(len(r.returns) for r in inside),
             returned=sum(sum(r.returns.values()) for r in inside),
-            new_customers=len(buyers - before),
-            returning_customers=len(buyers & before),
+            new_customers=new,
+            returning_customers=len(buyers) - new,
             churned_customers=self._churned(first, last),
-            active_customers_at_start=len(recent),
+            active_customers_at_start=len(self._buyers(first - self._churn, first - _DAY)),
         )
 
     def _churned(self, first: date, last: date) -> int:
-        """Customers whose last order up to ``last`` lies ``churn_days`` before a day of the period."""
-        last_order: dict[str, date] = {}
-        for rollup in self._days:
-            if rollup.day <= last:
-                last_order.update(dict.fromkeys(rollup.buyers, rollup.day))
-        return sum(1 for day in last_order.values() if first <= day + self._churn <= last)
+        """Customers whose last order up to ``last`` lies ``churn_days`` before a day of the
+        period: an order from ``first - churn`` to ``last - churn``, none after it up to ``last``."""
+        lapsed = self._buyers(first - self._churn, last - self._churn)
+        return len(lapsed - self._buyers(last - self._churn + _DAY, last))
+
+    def _within(self, first: date, last: date) -> list[DayRollup]:
+        days = self._days[bisect.bisect_left(self._days, first) : bisect.bisect_right(self._days, last)]
+        return [self._by_day[day] for day in days]
+
+    def _buyers(self, first: date, last: date) -> set[str]:
+        return set().union(*(r.buyers for r in self._within(first, last)))
 
 
 def _ratio(numerator: int, denominator: int) -> float | None:
