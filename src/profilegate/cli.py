@@ -295,7 +295,8 @@ def refresh_segments(data_dir: DataDir = None) -> None:
                 ActivePolicy(repos.tier_policies, cache_seconds=0),
                 partner_purpose=settings.partner_consent_purpose,
             )
-            return (await refresh_segment_state(repos, catalogue, datetime.now(UTC), feed)).checked
+            zone = settings.tracking_rules.shop.zone
+            return (await refresh_segment_state(repos, catalogue, datetime.now(UTC), feed, zone=zone)).checked
 
     typer.echo(f"checked {asyncio.run(run())} members and holders", err=True)
 

@@ -44,10 +44,15 @@ class MetricsQuery:
     churn_days: int = 90
 
     def __post_init__(self) -> None:
-        if self.last < self.first:
-            raise InvalidInput("to", f"{self.last} lies before from ({self.first})")
-        if (self.last - self.first).days + 1 > MAX_RANGE_DAYS:
-            raise InvalidInput("to", f"the range spans more than {MAX_RANGE_DAYS} days")
+        check_range(self.first, self.last)
+
+
+def check_range(first: date, last: date) -> None:
+    """A range of shop days from ``first`` to ``last``, both included, asked for by ``from`` and ``to``."""
+    if last < first:
+        raise InvalidInput("to", f"{last} lies before from ({first})")
+    if (last - first).days + 1 > MAX_RANGE_DAYS:
+        raise InvalidInput("to", f"the range spans more than {MAX_RANGE_DAYS} days")
 
 
 @dataclass(frozen=True)

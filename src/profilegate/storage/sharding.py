@@ -58,6 +58,7 @@ PLACEMENTS: dict[str, Placement] = {
     "shop_days": Placement(
         None, "one per shop day and channel (a year: at most 366 x 7); read as one range by day"
     ),
+    "segment_sizes": Placement(None, "one per segment and shop day, written by the hourly refresh; small"),
     "meta": Placement(None, "a few documents: the layout and the counters that order the logs"),
     "api_keys": Placement(None, "a few documents, cached by every gateway"),
     "segments": Placement(None, "a few documents, cached by every gateway"),
