@@ -6,9 +6,10 @@ from zoneinfo import ZoneInfo
 from profilegate.service.segments import SegmentCatalogue, refresh_segments
 from profilegate.service.tracking import Status, track
 from profilegate.storage.store import Repositories
+from tests.conformance.segment_cases import NOW
 from tests.service.raw_events import email_ref, order
 from tests.service.test_rebuild import default_tracking
-from tests.service.test_segment_members import NOW, save
+from tests.service.test_segment_members import save
 
 BERLIN = ZoneInfo("Europe/Berlin")
 
