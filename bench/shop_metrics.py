@@ -170,7 +170,7 @@ write per batch of {BATCH} events); the profiles and the event log are not writt
 Target: the store commands of `shopMetrics` for a year do not grow with the store: **{verdict}**
 ({small} at {results[0].events:,} events, {large} at {results[1].events:,}).
 The time does grow: the day documents carry each day's visitor and buyer digests, which are
-read and joined in the gateway (docs/metrics.md, "Cost").
+read and joined in the gateway (docs/metrics.md, "Limits and accuracy").
 """
 
 
