@@ -1,10 +1,15 @@
 """``shopMetrics`` over GraphQL: shop days of the shop's time zone, across a DST change."""
 
+from datetime import UTC, datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 
+from profilegate.service.segments import SegmentCatalogue, refresh_segments
 from profilegate.settings import Settings
+from profilegate.storage.store import open_client
+from tests.conftest import prepare_for_test
 from tests.gateway import GatewayClient
 
 METRICS = """
@@ -26,6 +31,7 @@ FIRST_MINUTES_OF_THE_DAY = "2026-10-24T22:30:00Z"  # 00:30 CEST
 LAST_HOUR_OF_THE_DAY = "2026-10-25T22:30:00Z"  # 23:30 CET, 24:30 after its start
 NEXT_DAY = "2026-10-25T23:30:00Z"  # 00:30 CET on the 26th
 DAY_BEFORE = "2026-10-24T21:30:00Z"  # 23:30 CEST on the 24th
+BERLIN = ZoneInfo("Europe/Berlin")
 
 
 @pytest.fixture
@@ -165,3 +171,38 @@ async def test_only_admins_read_the_shop_metrics(gateway: GatewayClient) -> None
     result = await gateway.execute(METRICS, variables, key=storefront)
 
     assert result.error_codes == ["FORBIDDEN"]
+
+
+SIZE_HISTORY = """
+query($from: Date!, $to: Date!) { segment(key: "buyers") { sizeHistory(from: $from, to: $to) { day size } } }
+"""
+
+
+async def test_a_segments_size_history_has_the_refreshs_count_of_each_shop_day(
+    gateway: GatewayClient, settings: Settings, store_uri: str
+) -> None:
+    saved = await gateway.execute(
+        'mutation { saveSegment(input: {key: "buyers", name: "Buyers", rule: "orders(last 365d) >= 1"})'
+        " { __typename } }"
+    )
+    assert saved.data["saveSegment"]["__typename"] == "SegmentSaved"
+    client = open_client(store_uri)
+    try:
+        repos = await prepare_for_test(client[settings.database])
+        catalogue = SegmentCatalogue(repos, cache_seconds=0)
+        # 23:35 in Berlin on the 19th, then 00:30 on the 20th (both the 19th in UTC)
+        await track(gateway, [order("o1", "a", "2026-11-19T22:30:00Z")])
+        await refresh_segments(repos, catalogue, datetime(2026, 11, 19, 22, 35, tzinfo=UTC), zone=BERLIN)
+        await track(gateway, [order("o2", "b", "2026-11-19T22:40:00Z")])
+        await refresh_segments(repos, catalogue, datetime(2026, 11, 19, 23, 30, tzinfo=UTC), zone=BERLIN)
+    finally:
+        await client.close()
+
+    result = await gateway.execute(SIZE_HISTORY, {"from": "2026-11-01", "to": "2026-11-30"})
+
+    assert result.data["segment"]["sizeHistory"] == [
+        {"day": "2026-11-19", "size": 1},
+        {"day": "2026-11-20", "size": 2},
+    ]
+    refused = await gateway.execute(SIZE_HISTORY, {"from": "2026-11-30", "to": "2026-11-01"})
+    assert refused.error_codes == ["BAD_USER_INPUT"]
