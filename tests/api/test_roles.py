@@ -115,6 +115,10 @@ ROOT_FIELDS: dict[str, tuple[str, frozenset[str]]] = {
         '{ couponPerformance(campaign: "spring") { issued } }',
         frozenset({ADMIN, PARTNER}),
     ),
+    "Query.shopMetrics": (
+        '{ shopMetrics(from: "2026-11-01", to: "2026-11-30") { __typename } }',
+        frozenset({ADMIN}),
+    ),
 }
 
 # Profile field -> roles that may read it (the root field admits ADMIN, STOREFRONT and PARTNER)

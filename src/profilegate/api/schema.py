@@ -40,6 +40,7 @@ from profilegate.api.persisted import (
 )
 from profilegate.api.profiles import ProfileMutations, ProfileQueries
 from profilegate.api.segments import SegmentMutations, SegmentQueries
+from profilegate.api.shop_metrics import ShopMetricQueries
 from profilegate.api.tracking import TrackingMutations
 
 Query = merge_types(
@@ -55,6 +56,7 @@ Query = merge_types(
         AuditQueries,
         PersistedQueries,
         CouponQueries,
+        ShopMetricQueries,
     ),
 )
 Mutation = merge_types(
