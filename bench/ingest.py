@@ -354,6 +354,7 @@ class Phase:
     planned: int
     sent: list[Sent]
     note: str = ""
+    resent: list[str] = field(default_factory=list)  # why each batch sent again was refused
 
     @property
     def events(self) -> int:
@@ -540,26 +541,39 @@ async def create_ingest_key(http: httpx.AsyncClient, admin_key: str) -> str:
 
 # --- sending -----------------------------------------------------------------------------
 
-type Post = Callable[[httpx.AsyncClient, bytes, int], Awaitable[None]]
+type Post = Callable[[httpx.AsyncClient, bytes, int, bool], Awaitable[None]]
+
+RESENDS = 3  # times a batch answered 5xx is sent again, as a tracking client does
+RESEND_AFTER_SECONDS = 1.0
 
 
-async def post_track(http: httpx.AsyncClient, body: bytes, size: int) -> None:
+class ServerFailed(BenchmarkError):
+    """The gateway answered 5xx: the batch may be sent again (its event ids make that safe)."""
+
+
+async def post_track(http: httpx.AsyncClient, body: bytes, size: int, again: bool) -> None:
     response = await http.post("/v1/track", content=body, headers={"content-type": "application/json"})
+    if response.status_code >= 500:
+        raise ServerFailed(f"POST /v1/track answered {response.status_code}: {response.text[:500]}")
     if response.status_code != 200:
         raise BenchmarkError(f"POST /v1/track answered {response.status_code}: {response.text[:500]}")
-    check_outcome("POST /v1/track", response.json(), size)
+    check_outcome("POST /v1/track", response.json(), size, again)
 
 
-async def post_mutation(http: httpx.AsyncClient, body: bytes, size: int) -> None:
+async def post_mutation(http: httpx.AsyncClient, body: bytes, size: int, again: bool) -> None:
     response = await http.post("/graphql", content=body, headers={"content-type": "application/json"})
+    if response.status_code >= 500:
+        raise ServerFailed(f"the track mutation answered {response.status_code}: {response.text[:500]}")
     answer = response.json()
     if response.status_code != 200 or answer.get("errors"):
         raise BenchmarkError(f"the track mutation answered {response.status_code}: {response.text[:500]}")
-    check_outcome("the track mutation", answer["data"]["track"], size)
+    check_outcome("the track mutation", answer["data"]["track"], size, again)
 
 
-def check_outcome(path: str, outcome: dict[str, Any], size: int) -> None:
-    if outcome.get("accepted") == size:
+def check_outcome(path: str, outcome: dict[str, Any], size: int, again: bool = False) -> None:
+    """Every event accepted; a batch sent again may find some already logged (duplicates)."""
+    done = outcome.get("accepted", 0) + (outcome.get("duplicates", 0) if again else 0)
+    if done == size:
         return
     refused = [r for r in outcome.get("results", []) if str(r.get("status")).lower() != "accepted"]
     counts = {name: outcome.get(name) for name in ("accepted", "duplicates", "rejected")}
@@ -574,6 +588,7 @@ async def send(
     """Send every body from ``senders`` concurrent tasks, each taking the next unsent one."""
     queue = iter(bodies)
     sent: list[Sent] = []
+    resent: list[str] = []
     planned = sum(size for _, size in bodies)
     report = Progress(name, planned)
     began = time.perf_counter()
@@ -581,7 +596,15 @@ async def send(
     async def sender() -> None:
         for body, size in queue:
             started = time.perf_counter() - began
-            await post(http, body, size)
+            for attempt in range(RESENDS + 1):
+                try:
+                    await post(http, body, size, attempt > 0)
+                    break
+                except ServerFailed as failed:
+                    if attempt == RESENDS:
+                        raise
+                    resent.append(str(failed))
+                    await asyncio.sleep(RESEND_AFTER_SECONDS)
             sent.append(Sent(started, time.perf_counter() - began, size))
             report.add(size)
 
@@ -594,7 +617,7 @@ async def send(
         if isinstance(first, BenchmarkError):
             raise first from None
         raise BenchmarkError(f"{name}: a request failed: {first!r}") from first
-    return Phase(name, planned, sent)
+    return Phase(name, planned, sent, resent=resent)
 
 
 def track_bodies(events: Sequence[Event], size: int) -> list[tuple[bytes, int]]:
@@ -687,6 +710,20 @@ class Run:
     events_per_profile: float = 0.0
     load_at_start: str = field(default_factory=lambda: load_average())
     load_at_end: str = "unknown"
+
+
+def resent_note(phases: Sequence[Phase]) -> str:
+    """What the section says of batches the gateway answered 5xx and that were sent again."""
+    resent = [(phase.name, reason) for phase in phases for reason in phase.resent]
+    if not resent:
+        return ""
+    reasons = sorted({reason.split(": ", 1)[-1][:160] for _, reason in resent})
+    return (
+        f", {len(resent)} batch(es) after being sent again: the gateway answered 5xx "
+        f"({'; '.join(reasons)}), and each was sent again after {RESEND_AFTER_SECONDS:.0f} s as a "
+        "tracking client does (its event ids make that safe: events already logged came back as "
+        "duplicates)"
+    )
 
 
 async def benchmark(gateway: Gateway, run: Run) -> None:
@@ -828,7 +865,7 @@ def render(run: Run) -> str:
         f"addressed by e-mail (skewed activity, {run.events_per_profile:.1f} events per customer in all); "
         "~70% product views, 14% adds to cart, 7% checkouts, 6% orders, 3% returns; web, app and store; "
         f"times within the last {WINDOW_DAYS} days (seed {options.seed}). Profiles are created by "
-        "their first event. Every event was accepted.",
+        f"their first event. Every event was accepted{resent_note(run.phases)}.",
         f"- Floor: {floor_description(floor, model, options.batch)}",
         "",
         "| path | events | events/s | first tenth | last tenth | last / first |",
