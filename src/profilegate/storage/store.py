@@ -15,6 +15,7 @@ from profilegate.storage.documents import Database, Document
 from profilegate.storage.events import EventLog, event_log
 from profilegate.storage.extension_definitions import ExtensionDefinitionRepository
 from profilegate.storage.identity_keys import IdentityKeyRepository
+from profilegate.storage.import_checkpoints import ImportCheckpointRepository
 from profilegate.storage.indexes import ensure_indexes, ensure_segment_indexes
 from profilegate.storage.layout import Layout, LayoutKind, load_layout
 from profilegate.storage.merges import MergeLog
@@ -41,6 +42,7 @@ class Repositories:
     audit: AuditLog
     persisted_operations: PersistedOperationRepository
     segment_members: SegmentMemberRepository
+    import_checkpoints: ImportCheckpointRepository
 
 
 def open_client(uri: str, *, listeners: Sequence[CommandListener] = ()) -> AsyncMongoClient[Document]:
@@ -126,6 +128,7 @@ async def prepare(
         segment_members=SegmentMemberRepository(
             layout.partitioned(database, "segment_members"), database["meta"]
         ),
+        import_checkpoints=ImportCheckpointRepository(database["import_checkpoints"]),
     )
     if layout.kind is LayoutKind.MONGODB:
         await repos.segment_members.hold_indexes()
