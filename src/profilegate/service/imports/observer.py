@@ -2,8 +2,9 @@
 
 Tracking tells the feed of every event it applied (``event_tracked``); an import of years of
 history would flood partners with them. The import's observer passes the profile writes on
-without their events, so the feed holds what changed (profile updated, segments entered and
-left, tier changed) once per profile and batch, and counts the profiles made and changed.
+with their events told in one ``events_imported`` change (how many, of which types, from when
+to when) per profile and tracked batch, beside what else changed (segments entered and left,
+tier changed); it also counts the profiles made and changed.
 """
 
 from collections.abc import Sequence
@@ -29,7 +30,7 @@ class ImportObserver:
     async def changed_all(self, writes: Sequence[ProfileWrite], now: datetime) -> None:
         for write in writes:
             (self.created if write.before is None else self.updated).add(write.after.id)
-        await self._feed.changed_all([replace(write, events=()) for write in writes], now)
+        await self._feed.changed_all([replace(write, summarised=True) for write in writes], now)
 
     async def merged(self, before: Profile, after: Profile, loser_id: str, now: datetime) -> None:
         await self._feed.merged(before, after, loser_id, now)
