@@ -133,6 +133,11 @@ async def _check_extensions(repos: Repositories, customers: CustomerOptions) -> 
 
 async def _checkpoint(run: _Run, path: Path) -> ImportCheckpoint:
     key = f"{run.options.format.value}:{file_digest(path)}"
+    if run.options.format is ImportFormat.SHOPIFY_CUSTOMERS:
+        # Another tag mapping or column choice makes other profiles of the same file.
+        chosen = run.options.customers
+        asked = (sorted(chosen.tag_extensions.items()), chosen.keep_unknown_columns, chosen.consent_purposes)
+        key += ":" + hashlib.sha256(repr(asked).encode()).hexdigest()[:16]
     if run.options.dry_run:
         return ImportCheckpoint(key)
     return await run.repos.import_checkpoints.get(key) or ImportCheckpoint(key)
