@@ -321,7 +321,8 @@ def render(results: list[LayoutResult], memory: list[Memory], options: Options, 
             f"`profilegate import --dry-run` (reads, parses, validates and groups every line, writes "
             f"nothing) peaked at **{item.dry_run_rss_mib:,.0f} MiB** RSS in {item.dry_run_seconds:,.0f} s; "
             f"a real `profilegate import` of the first {item.import_lines:,} lines (embedded layout, "
-            f"into a database of its own) peaked at **{item.import_rss_mib:,.0f} MiB** in {item.import_seconds:,.0f} s "
+            f"into a database of its own) peaked at **{item.import_rss_mib:,.0f} MiB** "
+            f"in {item.import_seconds:,.0f} s "
             "(maximum RSS of the process, from `wait4`).",
             "",
         ]
