@@ -50,6 +50,7 @@ from profilegate.service.seed import seed as load_fixtures
 from profilegate.service.segments import SegmentCatalogue
 from profilegate.service.segments import refresh_segments as refresh_segment_state
 from profilegate.service.tiers import ActivePolicy
+from profilegate.service.tracking import MAX_BATCH
 from profilegate.settings import Settings
 from profilegate.storage.index_plan import Retentions, create_planned, mongosh_script, planned_indexes
 from profilegate.storage.layout import Layout, load_layout
@@ -275,7 +276,9 @@ def import_command(
     chunk_rows: Annotated[
         int, typer.Option(min=1, help="Rows applied and checkpointed together.")
     ] = CHUNK_ROWS,
-    batch_events: Annotated[int, typer.Option(min=1, help="Events per tracked batch.")] = BATCH_EVENTS,
+    batch_events: Annotated[
+        int, typer.Option(min=1, max=MAX_BATCH, help="Events per tracked batch (at most tracking's limit).")
+    ] = BATCH_EVENTS,
 ) -> None:
     """Load a shop's history (events, Shopify orders or customers) exactly once; resumable:
     run the same command again after an interruption. See docs/import.md."""

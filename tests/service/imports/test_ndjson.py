@@ -39,6 +39,12 @@ def history() -> list[dict[str, Any]]:
     return [item for round_ in zip(*batches, strict=True) for item in round_]
 
 
+def recorder(repos: Repositories, catalogue: SegmentCatalogue) -> ChangeRecorder:
+    """The change feed as ``profilegate import`` writes it."""
+    policy = ActivePolicy(repos.tier_policies, cache_seconds=0)
+    return ChangeRecorder(repos.changes, catalogue, policy, partner_purpose="partner_sharing")
+
+
 async def metrics_of(repos: Repositories) -> dict[str, tuple[int, Decimal]]:
     found = {}
     for email in CUSTOMERS:
@@ -166,12 +172,7 @@ async def test_the_feed_gets_one_summary_per_imported_profile_and_no_entry_per_e
     repos: Repositories, rules: ProfileRules, tmp_path: Path
 ) -> None:
     path = write_ndjson(tmp_path / "events.ndjson", history())
-    feed = ChangeRecorder(
-        repos.changes,
-        SegmentCatalogue(repos, cache_seconds=0),
-        ActivePolicy(repos.tier_policies, cache_seconds=0),
-        partner_purpose="partner_sharing",
-    )
+    feed = recorder(repos, SegmentCatalogue(repos, cache_seconds=0))
 
     await import_files(repos, [path], options(rules, chunk_rows=10_000), NOW, observer=feed)
 
@@ -193,3 +194,21 @@ async def test_a_tag_mapped_to_an_undefined_extension_stops_before_anything_is_w
         await import_files(repos, [path], options(rules, ImportFormat.NDJSON, customers=customers), NOW)
 
     assert await all_profiles(repos) == {}
+
+
+async def test_a_chunk_of_a_thousand_and_more_customers_is_imported(
+    repos: Repositories, rules: ProfileRules, tmp_path: Path
+) -> None:
+    emails = [f"many{number}@example.com" for number in range(1100)]
+    events = [
+        event(f"m{n}", "page_view", NOW - timedelta(hours=1), email_ref(e)) for n, e in enumerate(emails)
+    ]
+    path = write_ndjson(tmp_path / "events.ndjson", events)
+    catalogue = SegmentCatalogue(repos, cache_seconds=0)
+    feed = recorder(repos, catalogue)
+
+    summary = await import_files(
+        repos, [path], options(rules), NOW, observer=feed, changed=catalogue.follow(NOW, feed)
+    )
+
+    assert (summary.counts.accepted, summary.counts.profiles_created) == (1100, 1100)

@@ -31,12 +31,16 @@ from profilegate.service.imports.records import Customer, Events, RawEvent, Reco
 from profilegate.service.imports.shopify_customers import CustomerOptions
 from profilegate.service.observers import UNOBSERVED, ProfileObserver
 from profilegate.service.profiles import ProfileRules, upsert_profile
-from profilegate.service.tracking import EventOutcome, Status, TrackingRules, track
+from profilegate.service.tracking import MAX_BATCH, EventOutcome, Status, TrackingRules, track
 from profilegate.storage.store import Repositories
 
 IMPORTER = Principal(name="import", role=Role.ADMIN)
 CHUNK_ROWS = 5_000
-BATCH_EVENTS = 2_000
+# A batch's lookups name each of its profiles (keys and tombstones): the embedded store's SQLite
+# engine refuses a query of about a thousand terms ("Expression tree is too large (maximum depth
+# 1000)"), which a batch of 2,000 events of 735 new customers reached. Half of tracking's own
+# batch limit (MAX_BATCH) keeps well below it.
+BATCH_EVENTS = MAX_BATCH // 2
 HASH_BLOCK = 1 << 20
 
 
@@ -46,7 +50,7 @@ class ImportOptions:
     tracking: TrackingRules
     customers: CustomerOptions = field(default_factory=CustomerOptions)
     chunk_rows: int = CHUNK_ROWS  # rows read, applied and checkpointed together
-    batch_events: int = BATCH_EVENTS  # events per tracked batch
+    batch_events: int = BATCH_EVENTS  # events per tracked batch, at most the tracking rules' max_batch
     strict: bool = False  # stop at the first rejected row, before its chunk is written
     dry_run: bool = False  # read, parse, validate and group, write nothing
 
@@ -238,7 +242,8 @@ def _validated(run: _Run, path: str, events: list[tuple[Events, RawEvent]]) -> I
 
 async def _track_events(run: _Run, path: str, events: list[tuple[Events, RawEvent]]) -> ImportCounts:
     ordered = sorted(events, key=lambda pair: _profile_key(pair[1]))
-    rules = replace(run.options.tracking, max_batch=run.options.batch_events)
+    tracking = run.options.tracking
+    rules = replace(tracking, max_batch=min(run.options.batch_events, tracking.max_batch))
     counts = ImportCounts(events=len(events))
     for start in range(0, len(ordered), rules.max_batch):
         batch = ordered[start : start + rules.max_batch]
