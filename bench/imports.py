@@ -183,11 +183,12 @@ async def import_phase(
         # A database of its own on the same store: neither path pays for the other's documents.
         repos = await prepare(client[IMPORT_DATABASE], settings.layout, **settings.store_options)
         now = datetime.now(UTC)
-        catalogue = SegmentCatalogue(repos, cache_seconds=0)
+        # Cached as the gateway caches them: read again after a few seconds, not per batch.
+        catalogue = SegmentCatalogue(repos, settings.segment_cache_seconds)
         feed = ChangeRecorder(
             repos.changes,
             catalogue,
-            ActivePolicy(repos.tier_policies, cache_seconds=0),
+            ActivePolicy(repos.tier_policies, settings.tier_policy_cache_seconds),
             partner_purpose=settings.partner_consent_purpose,
         )
         options = ImportOptions(ImportFormat.NDJSON, settings.tracking_rules)

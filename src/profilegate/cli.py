@@ -309,11 +309,12 @@ async def _import(
 ) -> ImportSummary:
     now = datetime.now(UTC)
     async with _repositories(settings) as repos:
-        catalogue = SegmentCatalogue(repos, cache_seconds=0)
+        # Cached as the gateway caches them: read again after a few seconds, not per batch.
+        catalogue = SegmentCatalogue(repos, settings.segment_cache_seconds)
         feed = ChangeRecorder(
             repos.changes,
             catalogue,
-            ActivePolicy(repos.tier_policies, cache_seconds=0),
+            ActivePolicy(repos.tier_policies, settings.tier_policy_cache_seconds),
             partner_purpose=settings.partner_consent_purpose,
         )
         return await import_files(
