@@ -48,6 +48,7 @@ from bench.ingest import Event, EventFactory, batches, post_track, send
 from bench.machine import gateway_versions, load_average, machine, publish
 from profilegate.service.changes import ChangeRecorder
 from profilegate.service.imports import ImportFormat, ImportOptions, import_files
+from profilegate.service.imports.run import BATCH_EVENTS, CHUNK_ROWS
 from profilegate.service.segments import SegmentCatalogue
 from profilegate.service.tiers import ActivePolicy
 from profilegate.settings import Settings
@@ -292,7 +293,7 @@ def render(results: list[LayoutResult], memory: list[Memory], options: Options, 
         f"{options.events:,} events of {options.profiles:,} customers through each path, on one gateway "
         "and its embedded store per layout (`POST /v1/track`: batches of "
         f"{options.batch}, {options.senders} senders; import: one NDJSON file, `import_files` as "
-        "`profilegate import` runs it, chunks of 5,000 rows, tracked batches of up to 500 events).",
+        "`profilegate import` runs it, f"chunks of {CHUNK_ROWS:,} rows, tracked batches of up to {BATCH_EVENTS} events).",
         "",
         "| layout | POST /v1/track events/s | its commands/event | import events/s | import commands/event "
         "| import / track | >= 10x | <= 0.2 commands/event |",
