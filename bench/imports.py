@@ -293,7 +293,8 @@ def render(results: list[LayoutResult], memory: list[Memory], options: Options, 
         f"{options.events:,} events of {options.profiles:,} customers through each path, on one gateway "
         "and its embedded store per layout (`POST /v1/track`: batches of "
         f"{options.batch}, {options.senders} senders; import: one NDJSON file, `import_files` as "
-        "`profilegate import` runs it, f"chunks of {CHUNK_ROWS:,} rows, tracked batches of up to {BATCH_EVENTS} events).",
+        "`profilegate import` runs it, "
+        f"chunks of {CHUNK_ROWS:,} rows, tracked batches of up to {BATCH_EVENTS} events).",
         "",
         "| layout | POST /v1/track events/s | its commands/event | import events/s | import commands/event "
         "| import / track | >= 10x | <= 0.2 commands/event |",
