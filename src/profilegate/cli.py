@@ -21,17 +21,30 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextC
 from profilegate import shop_report
 from profilegate.api.prometheus import clear_multiprocess_metrics
 from profilegate.api.schema import schema_sdl
-from profilegate.domain.errors import InvalidInput, ProfileNotFound
+from profilegate.domain.errors import DomainError, InvalidInput, ProfileNotFound
 from profilegate.domain.events import Channel
 from profilegate.domain.identities import IdentityType, normalise_identity
 from profilegate.domain.keys import Role
 from profilegate.domain.refs import ProfileRef
 from profilegate.domain.shop_metrics import Granularity, MetricsQuery, ShopReport
 from profilegate.embedded import EmbeddedStore, EmbeddedStoreError, running_store_uri
+from profilegate.import_display import import_progress, import_summary, rejection_report
 from profilegate.logs import log_config
 from profilegate.service.audiences import AudienceRequest, ExportFormat, audience_size, export_audience
 from profilegate.service.changes import ChangeRecorder
 from profilegate.service.gdpr import export_profile
+from profilegate.service.imports import (
+    CustomerOptions,
+    ImportFormat,
+    ImportOptions,
+    ImportProgress,
+    ImportStopped,
+    ImportSummary,
+    RejectedRow,
+    WrongFormat,
+    import_files,
+)
+from profilegate.service.imports.run import BATCH_EVENTS, CHUNK_ROWS
 from profilegate.service.keys import create_key
 from profilegate.service.rebuild import Progress as RebuildProgress
 from profilegate.service.rebuild import Rebuilt, rebuild_aggregates
@@ -41,6 +54,7 @@ from profilegate.service.segments import SegmentCatalogue
 from profilegate.service.segments import refresh_segments as refresh_segment_state
 from profilegate.service.shop_metrics import rebuild_shop_days, shop_metrics
 from profilegate.service.tiers import ActivePolicy
+from profilegate.service.tracking import MAX_BATCH
 from profilegate.settings import Settings
 from profilegate.storage.index_plan import Retentions, create_planned, mongosh_script, planned_indexes
 from profilegate.storage.layout import Layout, load_layout
@@ -278,6 +292,98 @@ def report(
     if csv_file is not None:
         with csv_file.open("w", newline="", encoding="utf-8") as out:
             shop_report.write_csv(found, currencies, out)
+
+
+@app.command("import")
+def import_command(
+    files: Annotated[list[Path], typer.Argument(exists=True, dir_okay=False, help="Files to import.")],
+    file_format: Annotated[ImportFormat, typer.Option("--format", help="What the files hold.")],
+    data_dir: DataDir = None,
+    tag: Annotated[
+        list[str] | None, typer.Option(help="A Shopify tag and the extension it sets: TAG=EXTENSION.")
+    ] = None,
+    tag_map: Annotated[
+        Path | None, typer.Option(exists=True, help='A JSON object of tags and extensions: {"VIP": "vip"}.')
+    ] = None,
+    keep_unknown_columns: Annotated[
+        bool, typer.Option(help="Keep a customer file's other columns as traits (camelCase names).")
+    ] = False,
+    report: Annotated[
+        Path, typer.Option(help="CSV of rejected rows (file, line, reason), appended to.")
+    ] = Path("import-rejected.csv"),
+    strict: Annotated[bool, typer.Option(help="Stop at the first rejected row, before its chunk.")] = False,
+    dry_run: Annotated[bool, typer.Option(help="Read, parse, validate and group; write nothing.")] = False,
+    chunk_rows: Annotated[
+        int, typer.Option(min=1, help="Rows applied and checkpointed together.")
+    ] = CHUNK_ROWS,
+    batch_events: Annotated[
+        int, typer.Option(min=1, max=MAX_BATCH, help="Events per tracked batch (at most tracking's limit).")
+    ] = BATCH_EVENTS,
+) -> None:
+    """Load a shop's history (events, Shopify orders or customers) exactly once; resumable:
+    run the same command again after an interruption. See docs/import.md."""
+    settings = _settings(data_dir)
+    customers = CustomerOptions(
+        tag_extensions=_tag_extensions(tag or [], tag_map),
+        keep_unknown_columns=keep_unknown_columns,
+        consent_purposes=settings.consent_purposes,
+        phone_region=settings.default_phone_region,
+    )
+    rules = settings.tracking_rules
+    options = ImportOptions(file_format, rules, customers, chunk_rows, batch_events, strict, dry_run)
+    with rejection_report(report) as rejected, import_progress(Console(stderr=True)) as show:
+        try:
+            summary = asyncio.run(_import(settings, files, options, rejected.write, show))
+        except (WrongFormat, DomainError, ImportStopped) as error:
+            typer.echo(f"error: {error}", err=True)
+            raise typer.Exit(1 if isinstance(error, ImportStopped) else 2) from None
+    typer.echo(import_summary(summary, report if rejected.count else None, dry_run=dry_run), err=True)
+
+
+async def _import(
+    settings: Settings,
+    files: list[Path],
+    options: ImportOptions,
+    rejected: Callable[[RejectedRow], None],
+    show: Callable[[ImportProgress], None],
+) -> ImportSummary:
+    now = datetime.now(UTC)
+    async with _repositories(settings) as repos:
+        # Cached as the gateway caches them: read again after a few seconds, not per batch.
+        catalogue = SegmentCatalogue(repos, settings.segment_cache_seconds)
+        feed = ChangeRecorder(
+            repos.changes,
+            catalogue,
+            ActivePolicy(repos.tier_policies, settings.tier_policy_cache_seconds),
+            partner_purpose=settings.partner_consent_purpose,
+        )
+        return await import_files(
+            repos,
+            files,
+            options,
+            now,
+            observer=feed,
+            changed=catalogue.follow(now, feed),
+            on_rejected=rejected,
+            on_progress=show,
+        )
+
+
+def _tag_extensions(pairs: list[str], tag_map: Path | None) -> dict[str, str]:
+    mapping: dict[str, str] = {}
+    if tag_map is not None:
+        loaded = orjson.loads(tag_map.read_bytes())
+        if not isinstance(loaded, dict) or not all(isinstance(v, str) for v in loaded.values()):
+            raise typer.BadParameter(
+                "must hold a JSON object of tag names and extension names", param_hint="--tag-map"
+            )
+        mapping.update(loaded)
+    for pair in pairs:
+        tag_name, separator, extension = pair.partition("=")
+        if not separator or not tag_name.strip() or not extension.strip():
+            raise typer.BadParameter(f"{pair!r} is not TAG=EXTENSION", param_hint="--tag")
+        mapping[tag_name.strip()] = extension.strip()
+    return mapping
 
 
 @app.command("refresh-segments")

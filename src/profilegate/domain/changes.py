@@ -27,6 +27,7 @@ class ChangeKind(StrEnum):
     EXTENSION_REMOVED = "extension_removed"
     CONSENT_CHANGED = "consent_changed"
     EVENT_TRACKED = "event_tracked"
+    EVENTS_IMPORTED = "events_imported"
     SEGMENT_ENTERED = "segment_entered"
     SEGMENT_LEFT = "segment_left"
     TIER_CHANGED = "tier_changed"
@@ -113,8 +114,12 @@ def profile_changes(
     *,
     partner_purpose: str,
     events: Sequence[TrackedEvent] = (),
+    summarised: bool = False,
 ) -> list[NewChange]:
-    """Every change worth telling between two states of one profile, in a stable order."""
+    """Every change worth telling between two states of one profile, in a stable order.
+
+    ``summarised``: the events are told in one ``events_imported`` change, not one each.
+    """
     consent = after.consents.get(partner_purpose)
     shareable = consent is not None and consent.granted
 
@@ -148,7 +153,10 @@ def profile_changes(
             payload = {"purpose": purpose, "granted": given.granted, "source": given.source}
             changes.append(change(ChangeKind.CONSENT_CHANGED, payload))
     changes += [change(kind, payload) for kind, payload in _extension_changes(before, after)]
-    changes += [change(ChangeKind.EVENT_TRACKED, _event_payload(event)) for event in events]
+    if summarised and events:
+        changes.append(change(ChangeKind.EVENTS_IMPORTED, _summary_payload(events)))
+    elif events:
+        changes += [change(ChangeKind.EVENT_TRACKED, _event_payload(event)) for event in events]
     was = () if standing_before is None else standing_before.segments
     for key in standing_after.segments:
         if key not in was:
@@ -221,6 +229,18 @@ def _extension_changes(before: Profile | None, after: Profile) -> list[tuple[Cha
         if name not in after.extensions:
             changes.append((ChangeKind.EXTENSION_REMOVED, {"name": name}))
     return changes
+
+
+def _summary_payload(events: Sequence[TrackedEvent]) -> dict[str, Any]:
+    types: dict[str, int] = {}
+    for event in events:
+        types[event.type.value] = types.get(event.type.value, 0) + 1
+    return {
+        "events": len(events),
+        "types": dict(sorted(types.items())),
+        "from": _iso(min(event.at for event in events)),
+        "to": _iso(max(event.at for event in events)),
+    }
 
 
 def _event_payload(event: TrackedEvent) -> dict[str, Any]:

@@ -63,6 +63,7 @@ class ChangeRecorder:
                 now,
                 partner_purpose=self._partner_purpose,
                 events=write.events,
+                summarised=write.summarised,
             )
         await self._append(changes)
 

@@ -15,11 +15,15 @@ from profilegate.domain.profiles import Profile
 
 @dataclass(frozen=True)
 class ProfileWrite:
-    """``after`` was written over ``before`` (None: it was created), applying ``events``."""
+    """``after`` was written over ``before`` (None: it was created), applying ``events``.
+
+    ``summarised``: the feed tells the events in one summary (an import), not one by one.
+    """
 
     before: Profile | None
     after: Profile
     events: Sequence[TrackedEvent] = ()
+    summarised: bool = False
 
 
 class ProfileObserver(Protocol):

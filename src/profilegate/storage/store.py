@@ -16,6 +16,7 @@ from profilegate.storage.documents import Database, Document
 from profilegate.storage.events import EventLog, event_log
 from profilegate.storage.extension_definitions import ExtensionDefinitionRepository
 from profilegate.storage.identity_keys import IdentityKeyRepository
+from profilegate.storage.import_checkpoints import ImportCheckpointRepository
 from profilegate.storage.indexes import ensure_indexes, ensure_segment_indexes
 from profilegate.storage.layout import Layout, LayoutKind, load_layout
 from profilegate.storage.merges import MergeLog
@@ -47,6 +48,7 @@ class Repositories:
     coupons: CouponRepository
     shop_days: ShopDayRepository
     segment_sizes: SegmentSizeRepository
+    import_checkpoints: ImportCheckpointRepository
 
 
 def open_client(uri: str, *, listeners: Sequence[CommandListener] = ()) -> AsyncMongoClient[Document]:
@@ -135,6 +137,7 @@ async def prepare(
         coupons=CouponRepository(layout.partitioned(database, "coupons"), database["coupon_campaigns"]),
         shop_days=ShopDayRepository(database["shop_days"]),
         segment_sizes=SegmentSizeRepository(database["segment_sizes"]),
+        import_checkpoints=ImportCheckpointRepository(database["import_checkpoints"]),
     )
     if layout.kind is LayoutKind.MONGODB:
         await repos.segment_members.hold_indexes()
