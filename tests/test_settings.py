@@ -109,3 +109,19 @@ def test_an_event_write_concern_that_is_neither_majority_nor_a_count_is_refused(
 
     with pytest.raises(ValidationError, match="event_write_concern"):
         Settings(mongodb_uri=None)
+
+
+def test_the_shop_days_are_those_of_the_shop_time_zone() -> None:
+    default = Settings(mongodb_uri="mongodb://unused")
+    berlin = Settings(mongodb_uri="mongodb://unused", shop_time_zone="Europe/Berlin", churn_days=30)
+
+    assert str(default.tracking_rules.shop.zone) == "UTC"
+    shop = berlin.tracking_rules.shop
+    assert (str(shop.zone), shop.churn_days) == ("Europe/Berlin", 30)
+
+
+def test_an_unknown_shop_time_zone_is_refused_naming_the_setting() -> None:
+    with pytest.raises(ValidationError) as refused:
+        Settings(mongodb_uri="mongodb://unused", shop_time_zone="Europe/Atlantis")
+
+    assert "PROFILEGATE_SHOP_TIME_ZONE: 'Europe/Atlantis' is not an IANA time zone" in str(refused.value)

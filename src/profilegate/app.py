@@ -168,7 +168,9 @@ async def _refresh_periodically(
     out of its window)."""
     while not await stopped(stopping, settings.segment_refresh_seconds):
         try:
-            await refresh_segments(segments.repos, segments, clock(), feed)
+            await refresh_segments(
+                segments.repos, segments, clock(), feed, zone=settings.tracking_rules.shop.zone
+            )
         except Exception:
             log.exception("refreshing the extensions segments maintain failed; trying again later")
 

@@ -18,12 +18,15 @@ from pydantic import ValidationError
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 
+from profilegate import shop_report
 from profilegate.api.prometheus import clear_multiprocess_metrics
 from profilegate.api.schema import schema_sdl
 from profilegate.domain.errors import InvalidInput, ProfileNotFound
+from profilegate.domain.events import Channel
 from profilegate.domain.identities import IdentityType, normalise_identity
 from profilegate.domain.keys import Role
 from profilegate.domain.refs import ProfileRef
+from profilegate.domain.shop_metrics import Granularity, MetricsQuery, ShopReport
 from profilegate.embedded import EmbeddedStore, EmbeddedStoreError, running_store_uri
 from profilegate.logs import log_config
 from profilegate.service.audiences import AudienceRequest, ExportFormat, audience_size, export_audience
@@ -36,6 +39,7 @@ from profilegate.service.seed import SeedRules
 from profilegate.service.seed import seed as load_fixtures
 from profilegate.service.segments import SegmentCatalogue
 from profilegate.service.segments import refresh_segments as refresh_segment_state
+from profilegate.service.shop_metrics import rebuild_shop_days, shop_metrics
 from profilegate.service.tiers import ActivePolicy
 from profilegate.settings import Settings
 from profilegate.storage.index_plan import Retentions, create_planned, mongosh_script, planned_indexes
@@ -207,18 +211,21 @@ def _retentions(settings: Settings) -> Retentions:
 
 @app.command("rebuild-aggregates")
 def rebuild(data_dir: DataDir = None) -> None:
-    """Recompute every profile's aggregates from the event log. Safe while the gateway runs."""
+    """Recompute every profile's aggregates and the shop's day rollups from the event log. Safe
+    while the gateway runs."""
     settings = _settings(data_dir)
 
-    async def run() -> Rebuilt:
+    async def run() -> tuple[Rebuilt, int]:
         async with _repositories(settings) as repos:
             with _progress_bar() as show:
-                return await rebuild_aggregates(
+                rebuilt = await rebuild_aggregates(
                     repos, datetime.now(UTC), settings.daily_retention_days, on_progress=show
                 )
+            return rebuilt, await rebuild_shop_days(repos, settings.tracking_rules.shop)
 
-    rebuilt = asyncio.run(run())
+    rebuilt, days = asyncio.run(run())
     summary = f"rebuilt {rebuilt.profiles} profiles ({rebuilt.changed} changed) from {rebuilt.events} events"
+    summary += f" and {days} shop day rollups"
     if rebuilt.unattributed:
         summary += f"; {rebuilt.unattributed} logged events belong to no profile (erased, or mid-merge)"
     typer.echo(summary, err=True)
@@ -240,6 +247,39 @@ def _progress_bar() -> Iterator[Callable[[RebuildProgress], None]]:
         yield show
 
 
+@app.command()
+def report(
+    first: Annotated[datetime, typer.Option("--from", formats=["%Y-%m-%d"], help="First shop day.")],
+    last: Annotated[datetime, typer.Option("--to", formats=["%Y-%m-%d"], help="Last shop day.")],
+    granularity: Annotated[Granularity, typer.Option(help="Length of each period.")] = Granularity.MONTH,
+    channel: Annotated[Channel | None, typer.Option(help="Only this channel's events.")] = None,
+    csv_file: Annotated[Path | None, typer.Option("--csv", help="Also write the rows as CSV here.")] = None,
+    data_dir: DataDir = None,
+) -> None:
+    """The shop metrics from --from to --to (days of PROFILEGATE_SHOP_TIME_ZONE; docs/metrics.md)."""
+    settings = _settings(data_dir)
+    rules = settings.tracking_rules
+    try:
+        query = MetricsQuery(first.date(), last.date(), granularity, channel, rules.shop.churn_days)
+    except InvalidInput as error:
+        typer.echo(error.message, err=True)
+        raise typer.Exit(2) from None
+
+    async def run() -> ShopReport:
+        async with _repositories(settings) as repos:
+            return await shop_metrics(repos, query)
+
+    found = asyncio.run(run())
+    currencies = rules.events.currencies
+    console = Console()
+    if not console.is_terminal:
+        console = Console(width=shop_report.PIPED_WIDTH)  # a file or a pipe: no wrapped columns
+    console.print(shop_report.table(found, currencies))
+    if csv_file is not None:
+        with csv_file.open("w", newline="", encoding="utf-8") as out:
+            shop_report.write_csv(found, currencies, out)
+
+
 @app.command("refresh-segments")
 def refresh_segments(data_dir: DataDir = None) -> None:
     """Bring segment member records and the extensions segments maintain in line with their
@@ -255,7 +295,8 @@ def refresh_segments(data_dir: DataDir = None) -> None:
                 ActivePolicy(repos.tier_policies, cache_seconds=0),
                 partner_purpose=settings.partner_consent_purpose,
             )
-            return (await refresh_segment_state(repos, catalogue, datetime.now(UTC), feed)).checked
+            zone = settings.tracking_rules.shop.zone
+            return (await refresh_segment_state(repos, catalogue, datetime.now(UTC), feed, zone=zone)).checked
 
     typer.echo(f"checked {asyncio.run(run())} members and holders", err=True)
 

@@ -8,11 +8,13 @@ from typing import Literal, TypedDict
 from pydantic import AliasChoices, Field, SecretStr, ValidationInfo, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from profilegate.domain.errors import InvalidInput
 from profilegate.domain.events import PROPERTY_LIMITS, EventRules
 from profilegate.domain.free_form import MONGODB_MAX_BYTES, MONGODB_MAX_DEPTH, FreeFormLimits
 from profilegate.domain.keys import Role
 from profilegate.domain.money import Currencies
 from profilegate.domain.rate_limits import RateLimit
+from profilegate.domain.shop_days import DEFAULT_CHURN_DAYS, ShopRules, shop_zone
 from profilegate.domain.traits import TraitLimits
 from profilegate.logs import LogFormat, LogLevel
 from profilegate.service.feed import FeedRules
@@ -100,6 +102,9 @@ class Settings(BaseSettings):
     daily_retention_days: int = Field(default=1130, ge=1)
     base_currency: str = Field(default="EUR", pattern=r"^[A-Z]{3}$")
     currency_rates: dict[str, Decimal] = Field(default_factory=dict)
+    # Shop metrics: the days of this IANA time zone are the shop's days (docs/metrics.md).
+    shop_time_zone: str = "UTC"
+    churn_days: int = Field(default=DEFAULT_CHURN_DAYS, ge=1, le=3650)
     max_event_skew_seconds: int = Field(default=300, ge=0)
     blocked_identities: tuple[str, ...] = ()
     tier_policy_cache_seconds: float = Field(default=5.0, ge=0)
@@ -158,6 +163,15 @@ class Settings(BaseSettings):
                 f"{name}={value} is {value * DAY_SECONDS} s, more than a TTL index's expireAfterSeconds "
                 f"holds ({MAX_TTL_SECONDS} s, {MAX_TTL_SECONDS // DAY_SECONDS} days)"
             )
+        return value
+
+    @field_validator("shop_time_zone")
+    @classmethod
+    def _known_time_zone(cls, value: str) -> str:
+        try:
+            shop_zone(value)
+        except InvalidInput as error:
+            raise ValueError(f"PROFILEGATE_SHOP_TIME_ZONE: {error.reason}") from error
         return value
 
     @model_validator(mode="after")
@@ -236,7 +250,10 @@ class Settings(BaseSettings):
     @property
     def tracking_rules(self) -> TrackingRules:
         return TrackingRules(
-            events=self.event_rules, profiles=self.profile_rules, retention_days=self.daily_retention_days
+            events=self.event_rules,
+            profiles=self.profile_rules,
+            retention_days=self.daily_retention_days,
+            shop=ShopRules(zone=shop_zone(self.shop_time_zone), churn_days=self.churn_days),
         )
 
     @property

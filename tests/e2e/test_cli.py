@@ -14,7 +14,9 @@ SEED_REPORT = re.compile(
     r"(\d+) events accepted, (\d+) duplicates$",
     re.MULTILINE,
 )
-REBUILD_REPORT = re.compile(r"^rebuilt (\d+) profiles \((\d+) changed\) from (\d+) events$", re.MULTILINE)
+REBUILD_REPORT = re.compile(
+    r"^rebuilt (\d+) profiles \((\d+) changed\) from (\d+) events and \d+ shop day rollups$", re.MULTILINE
+)
 # Seeding logs a few thousand events, and the embedded store pays O(documents already in the
 # segment) for each one it logs (DESIGN sec. 2): a seed takes minutes, not seconds.
 SEED_TIMEOUT_SECONDS = 600.0
@@ -139,6 +141,43 @@ def test_rebuild_aggregates_rebuilds_every_seeded_profile(data_dir: Path) -> Non
     report = REBUILD_REPORT.search(again.stderr)
     assert report is not None, again.stderr
     assert report.groups() == ("36", "0", accepted), "a second rebuild changes nothing"
+
+
+def test_report_prints_the_shop_metrics_and_writes_them_as_csv(data_dir: Path) -> None:
+    csv_file = data_dir.parent / "metrics.csv"
+
+    shown = run_cli(
+        "report", "--from", "2026-01-01", "--to", "2026-03-31", "--csv", str(csv_file),
+        "--data-dir", str(data_dir), cwd=data_dir.parent,
+    )  # fmt: skip
+
+    assert shown.returncode == 0, shown.stderr
+    assert "conversion rate" in " ".join(shown.stdout.split()), shown.stdout
+    lines = csv_file.read_text().splitlines()
+    assert lines[0].startswith("from,to,visitors,buyers,orders,conversion_rate,revenue,")
+    # one row per month, then the total over the range
+    assert [line.split(",")[:3] for line in lines[1:]] == [
+        ["2026-01-01", "2026-01-31", "0"],
+        ["2026-02-01", "2026-02-28", "0"],
+        ["2026-03-01", "2026-03-31", "0"],
+        ["2026-01-01", "2026-03-31", "0"],
+    ]
+
+
+def test_report_refuses_a_range_that_ends_before_it_starts(data_dir: Path) -> None:
+    shown = run_cli(
+        "report",
+        "--from",
+        "2026-03-01",
+        "--to",
+        "2026-02-01",
+        "--data-dir",
+        str(data_dir),
+        cwd=data_dir.parent,
+    )
+
+    assert shown.returncode == 2
+    assert "to: 2026-02-01 lies before from (2026-03-01)" in shown.stderr
 
 
 def test_export_schema_writes_the_committed_schema(tmp_path: Path) -> None:

@@ -33,6 +33,8 @@ EXPECTED: dict[str, set[tuple[str, tuple[tuple[str, int], ...], int | None]]] = 
     "segment_members": {ID, ("segment_until", (("segment", 1), ("until", 1)), None)},
     "changes": {ID, ("retention", (("at", 1),), 7 * DAY)},
     "audit": {ID, ("retention", (("at", 1),), 400 * DAY), ("profileId", (("profileId", 1),), None)},
+    "shop_days": {ID},
+    "segment_sizes": {ID},
     "merges": {ID, ("winner", (("winner", 1), ("at", -1)), None)},
     "meta": {ID},
     "api_keys": {ID, ("name", (("name", 1),), None)},
@@ -71,7 +73,7 @@ async def test_create_indexes_creates_every_collection_and_index(
     again = run_cli("create-indexes", cwd=tmp_path, env=env)
 
     assert created.returncode == 0, created.stderr
-    assert f"15 collections and 13 indexes ready in {database_name}" in created.stderr
+    assert f"17 collections and 13 indexes ready in {database_name}" in created.stderr
     assert again.returncode == 0, again.stderr
     assert await indexes(database) == EXPECTED
 

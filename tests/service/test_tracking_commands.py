@@ -7,7 +7,9 @@ in the request's context alone, so the feed follower's poll and the change strea
 timing): a change that adds a round trip to tracking fails here and must change the pinned
 number on purpose. The targets are those of the MongoDB layout (production): one event for a
 known customer <= 5, a new customer's first event <= 7, a batch of known customers <= 1.5
-per event, a batch of new customers <= 5 per event.
+per event, a batch of new customers <= 5 per event. Each request also writes the shop's day
+rollups in one bulk ``update`` (``shop_days``): with it one event for a known customer costs 6
+and a new customer's first event 8 on the MongoDB layout, one over each of those two targets.
 """
 
 import contextvars
@@ -89,11 +91,12 @@ async def test_one_event_for_a_known_customer(gateway: GatewayClient, now: datet
     await commands_of_track(gateway, [view("first", 0, now)])
     counts = await commands_of_track(gateway, [view("e1", 0, now)])
     if MONGODB:
-        # keys joined to profiles, the log, the profile, the feed's counter and the feed
-        assert counts == {"aggregate": 1, "insert": 2, "update": 1, "findAndModify": 1}
+        # keys joined to profiles, the log, the profile, the day rollups, the feed's counter and
+        # the feed
+        assert counts == {"aggregate": 1, "insert": 2, "update": 2, "findAndModify": 1}
     else:
         # keys and profiles are read apart; the log's segment reserves its slots
-        assert counts == {"find": 2, "insert": 2, "update": 1, "findAndModify": 2}
+        assert counts == {"find": 2, "insert": 2, "update": 2, "findAndModify": 2}
 
 
 async def test_first_event_of_a_new_customer(gateway: GatewayClient, now: datetime) -> None:
@@ -101,24 +104,24 @@ async def test_first_event_of_a_new_customer(gateway: GatewayClient, now: dateti
     counts = await commands_of_track(gateway, [view("e1", 1, now)])
     if MONGODB:
         # the key and its tombstone, the claim, the empty profile, the log, the profile's update,
-        # the feed's counter, the feed
-        assert counts == {"aggregate": 1, "insert": 4, "update": 1, "findAndModify": 1}
+        # the day rollups, the feed's counter, the feed
+        assert counts == {"aggregate": 1, "insert": 4, "update": 2, "findAndModify": 1}
     else:
-        assert counts == {"find": 2, "insert": 4, "update": 1, "findAndModify": 2}
+        assert counts == {"find": 2, "insert": 4, "update": 2, "findAndModify": 2}
 
 
 async def test_a_batch_for_known_customers(gateway: GatewayClient, now: datetime) -> None:
     await commands_of_track(gateway, [view(f"first-{c}", c, now) for c in range(40)])
     counts = await commands_of_track(gateway, [view(f"e{i}", i % 40, now) for i in range(100)])
     if MONGODB:
-        assert counts == {"aggregate": 1, "insert": 2, "update": 1, "findAndModify": 1}
+        assert counts == {"aggregate": 1, "insert": 2, "update": 2, "findAndModify": 1}
     else:
         # each of the 4 partitions of keys, profiles (and the updates) once; the log and the
         # feed each begin a segment in this batch
         assert counts == {
             "find": 8,
             "insert": 4,
-            "update": 4,
+            "update": 5,
             "findAndModify": 2,
             "createIndexes": 2,
             "listIndexes": 1,
@@ -129,13 +132,13 @@ async def test_a_batch_of_new_customers(gateway: GatewayClient, now: datetime) -
     await commands_of_track(gateway, [view("first", 1000, now)])
     counts = await commands_of_track(gateway, [view(f"e{i}", i, now) for i in range(100)])
     if MONGODB:
-        assert counts == {"aggregate": 1, "insert": 4, "update": 1, "findAndModify": 1}
+        assert counts == {"aggregate": 1, "insert": 4, "update": 2, "findAndModify": 1}
     else:
         # keys and profiles are claimed, inserted and updated partition by partition
         assert counts == {
             "find": 8,
             "insert": 13,
-            "update": 4,
+            "update": 5,
             "findAndModify": 2,
             "createIndexes": 2,
             "listIndexes": 1,

@@ -38,6 +38,7 @@ from profilegate.api.persisted import (
 )
 from profilegate.api.profiles import ProfileMutations, ProfileQueries
 from profilegate.api.segments import SegmentMutations, SegmentQueries
+from profilegate.api.shop_metrics import ShopMetricQueries
 from profilegate.api.tracking import TrackingMutations
 
 Query = merge_types(
@@ -52,6 +53,7 @@ Query = merge_types(
         GdprQueries,
         AuditQueries,
         PersistedQueries,
+        ShopMetricQueries,
     ),
 )
 Mutation = merge_types(

@@ -1,6 +1,6 @@
 """Segments over GraphQL: save and delete rules, list segments with their size, page members."""
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Annotated, Self
 
 import strawberry
@@ -18,6 +18,7 @@ from profilegate.api.permissions import ADMIN
 from profilegate.api.types import ProfileType
 from profilegate.domain.errors import DomainError, InvalidInput
 from profilegate.domain.segments import Segment
+from profilegate.domain.shop_metrics import check_range
 from profilegate.service.segment_members import MembersPath, members_path
 from profilegate.service.segments import (
     SegmentInput,
@@ -56,6 +57,12 @@ class SegmentMembers:
     )
 
 
+@strawberry.type(description="A segment's size on one shop day.")
+class SegmentSize:
+    day: date
+    size: int
+
+
 @strawberry.type(name="Segment")
 class SegmentObject:
     domain: strawberry.Private[Segment]
@@ -84,6 +91,22 @@ class SegmentObject:
     async def size(self, info: Info) -> int:
         context = info.context
         return await segment_size(context.repos, self.domain, await context.segments.all(), context.now)
+
+    @strawberry.field(
+        description=(
+            "The size on each shop day from `from` to `to` (at most 1,830 days), as the hourly refresh"
+            " last counted it that day; days without a refresh are missing."
+        )
+    )
+    async def size_history(
+        self, info: Info, from_: Annotated[date, strawberry.argument(name="from")], to: date
+    ) -> list[SegmentSize]:
+        try:
+            check_range(from_, to)
+        except InvalidInput as error:
+            raise bad_input(error) from error
+        found = await info.context.repos.segment_sizes.history(self.key, from_, to)
+        return [SegmentSize(day=day, size=size) for day, size in found]
 
     @strawberry.field(description="Which path `members` takes for this segment now.")
     async def members_path(self, info: Info) -> MembersPath:

@@ -9,6 +9,7 @@ import time
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
+from zoneinfo import ZoneInfo
 
 from profilegate.domain.errors import InvalidInput, UnknownExtension
 from profilegate.domain.keys import Principal, Role
@@ -37,6 +38,8 @@ from profilegate.service.segment_members import (
 from profilegate.storage.documents import Document
 from profilegate.storage.segment_query import segment_filter
 from profilegate.storage.store import Repositories
+
+UTC_ZONE = ZoneInfo("UTC")
 
 MAX_PAGE = 500
 MAX_REASON = 500
@@ -313,12 +316,21 @@ class Refreshed:
 
 
 async def refresh_segments(
-    repos: Repositories, catalogue: SegmentCatalogue, now: datetime, observer: ProfileObserver = UNOBSERVED
+    repos: Repositories,
+    catalogue: SegmentCatalogue,
+    now: datetime,
+    observer: ProfileObserver = UNOBSERVED,
+    *,
+    zone: ZoneInfo = UTC_ZONE,
 ) -> Refreshed:
     """What the gateway does every ``PROFILEGATE_SEGMENT_REFRESH_SECONDS``: the member records
-    follow time (and a backfill that did not finish is made), then the maintained extensions."""
-    recorded = await refresh_members(repos, await catalogue.all(), now)
+    follow time (and a backfill that did not finish is made), then the maintained extensions,
+    then each segment's size is recorded for today (a shop day of ``zone``)."""
+    segments = await catalogue.all()
+    recorded = await refresh_members(repos, segments, now)
     extensions = await refresh_rule_extensions(repos, catalogue, now, observer)
+    sizes = {segment.key: await segment_size(repos, segment, segments, now) for segment in segments}
+    await repos.segment_sizes.record(sizes, now.astimezone(zone).date(), now)
     return Refreshed(extensions.checked, recorded)
 
 

@@ -18,6 +18,7 @@ from profilegate.domain.errors import DomainError, InvalidInput
 from profilegate.domain.events import EventRules, TrackedEvent, parse_event
 from profilegate.domain.profiles import Profile
 from profilegate.domain.refs import ProfileRef
+from profilegate.domain.shop_days import ShopRules, day_rollups
 from profilegate.service.batch_profiles import profiles_of_batch
 from profilegate.service.observers import UNOBSERVED, ProfileObserver, ProfileWrite
 from profilegate.service.profiles import MAX_ATTEMPTS, ConcurrentModification, ProfileRules
@@ -59,6 +60,7 @@ class TrackingRules:
     profiles: ProfileRules
     retention_days: int = 400
     max_batch: int = MAX_BATCH
+    shop: ShopRules = field(default_factory=ShopRules)
 
 
 @dataclass
@@ -79,8 +81,9 @@ async def track(
     """Apply a batch; every event gets its own outcome and the valid rest is applied.
 
     The whole batch costs a fixed number of round trips, however many profiles it touches: one
-    lookup of its profiles (``batch_profiles``), one log append, one bulk write of the profiles
-    (and of the checkout documents whose content changed), one append to the feed. A profile
+    lookup of its profiles (``batch_profiles``), one log append, one bulk write of the shop's
+    day rollups, one of the profiles (and of the checkout documents whose content changed), one
+    append to the feed. A profile
     another writer changed meanwhile is applied again on its own.
 
     ``changed`` is called with the ids of the profiles events were applied to, once they are.
@@ -193,6 +196,11 @@ async def _apply_all(
             outcomes += _outcomes(group, set())
     if replayed:
         await repos.profiles.refresh_checkouts(replayed)
+    # Before the profiles: an event a profile's replay guard holds is in its shop day already,
+    # so a replay after a crash in between finds the event new and writes both again (a
+    # rollup is a set: the second write changes nothing).
+    applied_here = [(event, pid) for pid, (_, _, applied) in activities.items() for event in applied]
+    await repos.shop_days.add(day_rollups(applied_here, rules.shop.zone))
     written = await repos.profiles.write_activities([activity for _, activity, _ in activities.values()])
     for profile_id, (group, activity, applied) in activities.items():
         if profile_id in written:

@@ -55,6 +55,10 @@ PLACEMENTS: dict[str, Placement] = {
     "changes": Placement(None, "ordered by a counter and read by _id range; days of retention"),
     "audit": Placement(None, "ordered by a counter and read newest first; admin actions only"),
     "merges": Placement(None, "one per merge, read by winner on profile pages; small"),
+    "shop_days": Placement(
+        None, "one per shop day and channel (a year: at most 366 x 7); read as one range by day"
+    ),
+    "segment_sizes": Placement(None, "one per segment and shop day, written by the hourly refresh; small"),
     "meta": Placement(None, "a few documents: the layout and the counters that order the logs"),
     "api_keys": Placement(None, "a few documents, cached by every gateway"),
     "segments": Placement(None, "a few documents, cached by every gateway"),

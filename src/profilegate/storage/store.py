@@ -21,7 +21,9 @@ from profilegate.storage.merges import MergeLog
 from profilegate.storage.persisted_operations import PersistedOperationRepository
 from profilegate.storage.profiles import ProfileRepository
 from profilegate.storage.segment_members import SegmentMemberRepository
+from profilegate.storage.segment_sizes import SegmentSizeRepository
 from profilegate.storage.segments import SegmentRepository
+from profilegate.storage.shop_days import ShopDayRepository
 from profilegate.storage.tier_policies import TierPolicyRepository
 from profilegate.storage.tombstones import TombstoneRepository
 
@@ -41,6 +43,8 @@ class Repositories:
     audit: AuditLog
     persisted_operations: PersistedOperationRepository
     segment_members: SegmentMemberRepository
+    shop_days: ShopDayRepository
+    segment_sizes: SegmentSizeRepository
 
 
 def open_client(uri: str, *, listeners: Sequence[CommandListener] = ()) -> AsyncMongoClient[Document]:
@@ -126,6 +130,8 @@ async def prepare(
         segment_members=SegmentMemberRepository(
             layout.partitioned(database, "segment_members"), database["meta"]
         ),
+        shop_days=ShopDayRepository(database["shop_days"]),
+        segment_sizes=SegmentSizeRepository(database["segment_sizes"]),
     )
     if layout.kind is LayoutKind.MONGODB:
         await repos.segment_members.hold_indexes()

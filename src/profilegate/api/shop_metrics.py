@@ -1,0 +1,118 @@
+"""``shopMetrics``: the shop's conversion, order value, returns and customers, per period."""
+
+import datetime
+from typing import Annotated
+
+import strawberry
+
+from profilegate.api.context import Info
+from profilegate.api.errors import bad_input
+from profilegate.api.metrics import Money
+from profilegate.api.permissions import ADMIN
+from profilegate.domain.errors import InvalidInput
+from profilegate.domain.events import Channel
+from profilegate.domain.money import Currencies
+from profilegate.domain.shop_metrics import Granularity, MetricsQuery, PeriodMetrics, ShopReport
+from profilegate.service.shop_metrics import shop_metrics
+
+strawberry.enum(Granularity, name="Granularity", description="How long each period of `shopMetrics` is.")
+
+
+@strawberry.type(description="The shop's metrics over one period of shop days (docs/metrics.md).")
+class ShopPeriod:
+    from_: datetime.date = strawberry.field(name="from", description="The period's first shop day.")
+    to: datetime.date = strawberry.field(description="The period's last shop day.")
+    visitors: int = strawberry.field(description="Distinct profiles with any event, anonymous included.")
+    buyers: int = strawberry.field(description="Distinct profiles with an order.")
+    orders: int
+    conversion_rate: float | None = strawberry.field(description="buyers / visitors; null with no visitor.")
+    revenue: Money = strawberry.field(description="The orders' totals, gross of returns.")
+    returned: Money = strawberry.field(description="The amounts of the returns in the period.")
+    net_revenue: Money = strawberry.field(description="revenue - returned.")
+    average_order_value: Money | None = strawberry.field(description="revenue / orders; null with no order.")
+    net_average_order_value: Money | None = strawberry.field(description="netRevenue / orders.")
+    returns: int
+    return_rate: float | None = strawberry.field(description="returns / orders, both in the period.")
+    new_customers: int = strawberry.field(description="Buyers with no order before the period.")
+    returning_customers: int = strawberry.field(description="Buyers with an order before the period.")
+    repeat_purchase_rate: float | None = strawberry.field(description="returningCustomers / buyers.")
+    churned_customers: int = strawberry.field(
+        description="Customers whose last order lies the churn window before a day of the period."
+    )
+    customer_growth_rate: float | None = strawberry.field(
+        description=(
+            "(newCustomers - churnedCustomers) / customers with an order in the churn window before it."
+        )
+    )
+
+    @classmethod
+    def of(cls, found: PeriodMetrics, currencies: Currencies) -> "ShopPeriod":
+        def money(minor: int | None) -> Money | None:
+            return None if minor is None else Money.of(minor, currencies)
+
+        return cls(
+            from_=found.first,
+            to=found.last,
+            visitors=found.visitors,
+            buyers=found.buyers,
+            orders=found.orders,
+            conversion_rate=found.conversion_rate,
+            revenue=Money.of(found.revenue, currencies),
+            returned=Money.of(found.returned, currencies),
+            net_revenue=Money.of(found.revenue - found.returned, currencies),
+            average_order_value=money(found.average_order_value),
+            net_average_order_value=money(found.net_average_order_value),
+            returns=found.returns,
+            return_rate=found.return_rate,
+            new_customers=found.new_customers,
+            returning_customers=found.returning_customers,
+            repeat_purchase_rate=found.repeat_purchase_rate,
+            churned_customers=found.churned_customers,
+            customer_growth_rate=found.customer_growth_rate,
+        )
+
+
+@strawberry.type
+class ChannelPeriod:
+    channel: Channel
+    metrics: ShopPeriod
+
+
+@strawberry.type(description="`total` and `byChannel` over the whole range, `periods` one by one.")
+class ShopMetrics:
+    total: ShopPeriod
+    periods: list[ShopPeriod]
+    by_channel: list[ChannelPeriod]
+
+    @classmethod
+    def of(cls, report: ShopReport, currencies: Currencies) -> "ShopMetrics":
+        return cls(
+            total=ShopPeriod.of(report.total, currencies),
+            periods=[ShopPeriod.of(period, currencies) for period in report.periods],
+            by_channel=[
+                ChannelPeriod(channel=channel, metrics=ShopPeriod.of(found, currencies))
+                for channel, found in report.by_channel.items()
+            ],
+        )
+
+
+@strawberry.type
+class ShopMetricQueries:
+    @strawberry.field(
+        permission_classes=[ADMIN],
+        description="The shop's metrics from `from` to `to` (shop days, both included; at most 1,830).",
+    )
+    async def shop_metrics(
+        self,
+        info: Info,
+        from_: Annotated[datetime.date, strawberry.argument(name="from")],
+        to: datetime.date,
+        granularity: Granularity = Granularity.DAY,
+        channel: Channel | None = None,
+    ) -> ShopMetrics:
+        rules = info.context.tracking
+        try:
+            query = MetricsQuery(from_, to, granularity, channel, rules.shop.churn_days)
+        except InvalidInput as error:
+            raise bad_input(error) from error
+        return ShopMetrics.of(await shop_metrics(info.context.repos, query), rules.events.currencies)

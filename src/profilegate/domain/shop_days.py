@@ -1,0 +1,97 @@
+"""Shop days: what each day of the shop's time zone adds to the shop's metrics.
+
+A tracked event lands in the rollup of its shop day twice: once for all channels and once for
+its channel. A rollup holds sets, so writing the same events again changes nothing (a replay
+after a crash heals a rollup write that died, and counts nothing twice):
+
+- ``visitors``: digests of the profiles with any event that day (anonymous ones included);
+- ``buyers``: digests of the profiles with an ``order_completed`` that day;
+- ``orders``: order id digest -> order total, minor units of the base currency (an order
+  completed again under another event id is one order, as in the profile's aggregates);
+- ``returns``: event digest -> returned amount.
+"""
+
+import hashlib
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import date
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from profilegate.domain.aggregates import event_digest, order_key
+from profilegate.domain.errors import InvalidInput
+from profilegate.domain.events import Channel, EventType, TrackedEvent
+
+DEFAULT_CHURN_DAYS = 90
+
+
+@dataclass(frozen=True)
+class ShopRules:
+    """``zone``: the shop's time zone, whose days the rollups and periods are;
+    ``churn_days``: days without an order after which a customer counts as churned."""
+
+    zone: ZoneInfo = field(default_factory=lambda: ZoneInfo("UTC"))
+    churn_days: int = DEFAULT_CHURN_DAYS
+
+
+def visitor_digest(profile_id: str) -> str:
+    """A 64-bit stand-in for a profile id in the rollups' sets."""
+    return hashlib.blake2b(profile_id.encode(), digest_size=8).hexdigest()
+
+
+def shop_zone(name: str) -> ZoneInfo:
+    """The shop's time zone by its IANA name, e.g. "Europe/Berlin"."""
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError) as error:
+        raise InvalidInput("shopTimeZone", f"{name!r} is not an IANA time zone") from error
+
+
+def shop_day(event: TrackedEvent, zone: ZoneInfo) -> date:
+    return event.at.astimezone(zone).date()
+
+
+@dataclass
+class DayRollup:
+    """One shop day's sets, for all channels (``channel`` None) or one channel."""
+
+    day: date
+    channel: Channel | None = None
+    visitors: set[str] = field(default_factory=set)
+    buyers: set[str] = field(default_factory=set)
+    orders: dict[str, int] = field(default_factory=dict)
+    returns: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def key(self) -> str:
+        day = self.day.isoformat()
+        return day if self.channel is None else f"{day}|{self.channel.value}"
+
+    def add(self, event: TrackedEvent, profile_id: str) -> None:
+        self.visitors.add(visitor_digest(profile_id))
+        if event.type is EventType.ORDER_COMPLETED:
+            self.buyers.add(visitor_digest(profile_id))
+            self.orders[order_key(event.order_id or event.id)] = event.amount
+        elif event.type is EventType.ORDER_RETURNED:
+            self.returns[event_digest(event.id)] = event.amount
+
+
+def day_rollups(events: Iterable[tuple[TrackedEvent, str]], zone: ZoneInfo) -> list[DayRollup]:
+    """What these events, each with the profile id it was logged for, add to their shop days."""
+    rollups: dict[tuple[date, Channel | None], DayRollup] = {}
+    for event, profile_id in events:
+        day = shop_day(event, zone)
+        for channel in (None, event.channel):
+            rollups.setdefault((day, channel), DayRollup(day, channel)).add(event, profile_id)
+    return list(rollups.values())
+
+
+def merged(rollups: Iterable[DayRollup]) -> dict[str, DayRollup]:
+    """Rollups of the same day and channel joined, by key."""
+    joined: dict[str, DayRollup] = {}
+    for rollup in rollups:
+        into = joined.setdefault(rollup.key, DayRollup(rollup.day, rollup.channel))
+        into.visitors |= rollup.visitors
+        into.buyers |= rollup.buyers
+        into.orders |= rollup.orders
+        into.returns |= rollup.returns
+    return joined

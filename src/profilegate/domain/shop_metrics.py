@@ -1,0 +1,193 @@
+"""Shop metrics over a range of shop days, computed from the days' rollups (``shop_days``).
+
+Every metric is defined in docs/metrics.md; the definitions in short:
+
+- visitors: distinct profiles with any event in the period; buyers: with an order;
+- conversion rate = buyers / visitors; average order value = revenue / orders (gross), and
+  (revenue - returned) / orders (net);
+- return rate = returns / orders, both counted in the period;
+- a customer is a profile with an order; new customers: buyers with no order before the
+  period; returning: buyers with an order before it; repeat purchase rate = returning / buyers;
+- a customer churns ``churn_days`` after their last order; churned customers: those whose
+  churn day falls in the period; active customers at the start: an order in the
+  ``churn_days`` before it; customer growth rate = (new - churned) / active at the start.
+"""
+
+import bisect
+import calendar
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from datetime import date, timedelta
+from enum import StrEnum
+from fractions import Fraction
+
+from profilegate.domain.errors import InvalidInput
+from profilegate.domain.events import Channel
+from profilegate.domain.shop_days import DayRollup
+
+MAX_RANGE_DAYS = 1830  # five years of days in one answer
+_DAY = timedelta(days=1)
+
+
+class Granularity(StrEnum):
+    DAY = "day"
+    WEEK = "week"  # ISO weeks, Monday to Sunday
+    MONTH = "month"
+
+
+@dataclass(frozen=True)
+class MetricsQuery:
+    first: date
+    last: date
+    granularity: Granularity = Granularity.DAY
+    channel: Channel | None = None
+    churn_days: int = 90
+
+    def __post_init__(self) -> None:
+        check_range(self.first, self.last)
+
+
+def check_range(first: date, last: date) -> None:
+    """A range of shop days from ``first`` to ``last``, both included, asked for by ``from`` and ``to``."""
+    if last < first:
+        raise InvalidInput("to", f"{last} lies before from ({first})")
+    if (last - first).days + 1 > MAX_RANGE_DAYS:
+        raise InvalidInput("to", f"the range spans more than {MAX_RANGE_DAYS} days")
+
+
+@dataclass(frozen=True)
+class PeriodMetrics:
+    first: date
+    last: date
+    visitors: int
+    buyers: int
+    orders: int
+    revenue: int
+    returns: int
+    returned: int
+    new_customers: int
+    returning_customers: int
+    churned_customers: int
+    active_customers_at_start: int
+
+    @property
+    def conversion_rate(self) -> float | None:
+        return _ratio(self.buyers, self.visitors)
+
+    @property
+    def average_order_value(self) -> int | None:
+        return None if self.orders == 0 else _rounded(Fraction(self.revenue, self.orders))
+
+    @property
+    def net_average_order_value(self) -> int | None:
+        return None if self.orders == 0 else _rounded(Fraction(self.revenue - self.returned, self.orders))
+
+    @property
+    def return_rate(self) -> float | None:
+        return _ratio(self.returns, self.orders)
+
+    @property
+    def repeat_purchase_rate(self) -> float | None:
+        return _ratio(self.returning_customers, self.buyers)
+
+    @property
+    def customer_growth_rate(self) -> float | None:
+        return _ratio(self.new_customers - self.churned_customers, self.active_customers_at_start)
+
+
+@dataclass(frozen=True)
+class ShopReport:
+    total: PeriodMetrics
+    periods: list[PeriodMetrics]
+    by_channel: dict[Channel, PeriodMetrics]
+
+
+def shop_report(rollups: Iterable[DayRollup], query: MetricsQuery) -> ShopReport:
+    """``rollups``: every stored rollup up to ``query.last`` (the earlier ones tell who bought before)."""
+    stored = list(rollups)
+    scoped = _History([r for r in stored if r.channel is query.channel], query.churn_days)
+    by_channel = {
+        channel: _History([r for r in stored if r.channel is channel], query.churn_days).metrics(
+            query.first, query.last
+        )
+        for channel in Channel
+        if query.channel in (None, channel)
+    }
+    return ShopReport(
+        total=scoped.metrics(query.first, query.last),
+        periods=[scoped.metrics(first, last) for first, last in periods(query)],
+        by_channel={channel: found for channel, found in by_channel.items() if found.visitors},
+    )
+
+
+def periods(query: MetricsQuery) -> Iterator[tuple[date, date]]:
+    """The periods of the range, first and last day each, clipped to the range."""
+    start = query.first
+    while start <= query.last:
+        end = min(_period_end(start, query.granularity), query.last)
+        yield start, end
+        start = end + timedelta(days=1)
+
+
+def _period_end(start: date, granularity: Granularity) -> date:
+    match granularity:
+        case Granularity.DAY:
+            return start
+        case Granularity.WEEK:
+            return start + timedelta(days=6 - start.weekday())
+        case Granularity.MONTH:
+            return start.replace(day=calendar.monthrange(start.year, start.month)[1])
+
+
+class _History:
+    """The rollups of one scope (all channels or one), by day."""
+
+    def __init__(self, rollups: Sequence[DayRollup], churn_days: int) -> None:
+        self._by_day = {rollup.day: rollup for rollup in rollups}
+        self._days = sorted(self._by_day)
+        self._churn = timedelta(days=churn_days)
+        self._first_order: dict[str, date] = {}
+        for day in reversed(self._days):
+            self._first_order.update(dict.fromkeys(self._by_day[day].buyers, day))
+
+    def metrics(self, first: date, last: date) -> PeriodMetrics:
+        inside = self._within(first, last)
+        buyers = self._buyers(first, last)
+        new = sum(1 for buyer in buyers if self._first_order[buyer] >= first)
+        return PeriodMetrics(
+            first=first,
+            last=last,
+            visitors=len(set().union(*(r.visitors for r in inside))),
+            buyers=len(buyers),
+            orders=sum(len(r.orders) for r in inside),
+            revenue=sum(sum(r.orders.values()) for r in inside),
+            returns=sum(len(r.returns) for r in inside),
+            returned=sum(sum(r.returns.values()) for r in inside),
+            new_customers=new,
+            returning_customers=len(buyers) - new,
+            churned_customers=self._churned(first, last),
+            active_customers_at_start=len(self._buyers(first - self._churn, first - _DAY)),
+        )
+
+    def _churned(self, first: date, last: date) -> int:
+        """Customers whose last order up to ``last`` lies ``churn_days`` before a day of the
+        period: an order from ``first - churn`` to ``last - churn``, none after it up to ``last``."""
+        lapsed = self._buyers(first - self._churn, last - self._churn)
+        return len(lapsed - self._buyers(last - self._churn + _DAY, last))
+
+    def _within(self, first: date, last: date) -> list[DayRollup]:
+        days = self._days[bisect.bisect_left(self._days, first) : bisect.bisect_right(self._days, last)]
+        return [self._by_day[day] for day in days]
+
+    def _buyers(self, first: date, last: date) -> set[str]:
+        return set().union(*(r.buyers for r in self._within(first, last)))
+
+
+def _ratio(numerator: int, denominator: int) -> float | None:
+    return None if denominator == 0 else numerator / denominator
+
+
+def _rounded(value: Fraction) -> int:
+    """Half away from zero, to whole minor units."""
+    whole = int(abs(value) + Fraction(1, 2))
+    return whole if value >= 0 else -whole

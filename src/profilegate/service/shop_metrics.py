@@ -1,0 +1,30 @@
+"""The shop's metrics over a range of shop days: one read of the day rollups, however many
+profiles and events the range holds; and their rebuild from the event log."""
+
+from profilegate.domain.shop_days import ShopRules, day_rollups, merged
+from profilegate.domain.shop_metrics import MetricsQuery, ShopReport, shop_report
+from profilegate.storage.documents import Document
+from profilegate.storage.events import event_from_document
+from profilegate.storage.store import Repositories
+
+
+async def shop_metrics(repos: Repositories, query: MetricsQuery) -> ShopReport:
+    """``query.churn_days`` comes from the caller; the rollups are days of the shop's zone."""
+    return shop_report(await repos.shop_days.up_to(query.last), query)
+
+
+async def rebuild_shop_days(repos: Repositories, shop: ShopRules) -> int:
+    """Add every logged event to its shop day; how many day documents the log fills.
+
+    The rollups take what the log holds with the operators tracking uses, so events tracked
+    meanwhile are kept; a rollup the log no longer explains (its events erased or past the
+    log's retention) is not taken away: ``clear`` first for an exact copy of the log.
+    """
+    logged: dict[str, Document] = {}
+    async for document in repos.events.scan():
+        logged.setdefault(document["_id"], document)
+    rollups = merged(
+        day_rollups(((event_from_document(d), d["profileId"]) for d in logged.values()), shop.zone)
+    )
+    await repos.shop_days.add(rollups.values())
+    return len(rollups)

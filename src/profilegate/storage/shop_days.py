@@ -1,0 +1,75 @@
+"""The ``shop_days`` collection: one rollup document per shop day, and per day and channel.
+
+``_id`` is ``"2026-03-29"`` (all channels) or ``"2026-03-29|web"``. A tracked batch adds to its
+days in one bulk write, with operators that make a repeated write change nothing
+(``$addToSet`` on the sets, ``$set`` of one field per order): a replay heals a lost write.
+
+A year holds at most 366 x 7 documents, in both layouts one collection (there is no new
+document per event, so the embedded store's cost of creating documents does not grow with
+traffic). The sets grow with a day's distinct visitors: a 16-hex-digit digest each, so a day
+document stays under MongoDB's 16 MiB document limit up to about 500,000 distinct visitors a
+day (https://www.mongodb.com/docs/manual/reference/limits/).
+"""
+
+from collections.abc import Iterable
+from datetime import date
+from typing import Any
+
+from pymongo import UpdateOne
+
+from profilegate.domain.events import Channel
+from profilegate.domain.shop_days import DayRollup
+from profilegate.storage.documents import Collection, Document
+
+# Every day document up to the last day asked for comes in one batch (the first batch of a
+# find holds 101 documents unless told otherwise); only past 16 MiB does the driver ask again.
+READ_BATCH = 100_000
+
+
+class ShopDayRepository:
+    def __init__(self, collection: Collection) -> None:
+        self._collection = collection
+
+    async def add(self, rollups: Iterable[DayRollup]) -> None:
+        """Add to the stored rollups, in one round trip."""
+        writes = [UpdateOne({"_id": r.key}, _addition(r), upsert=True) for r in rollups]
+        if writes:
+            await self._collection.bulk_write(writes, ordered=False)
+
+    async def up_to(self, last: date) -> list[DayRollup]:
+        """Every stored rollup of the days up to ``last``, in one round trip."""
+        cursor = self._collection.find({"day": {"$lte": last.isoformat()}}, batch_size=READ_BATCH)
+        return [_rollup(document) async for document in cursor]
+
+    async def clear(self) -> None:
+        await self._collection.delete_many({})
+
+
+def _addition(rollup: DayRollup) -> dict[str, Any]:
+    update: dict[str, Any] = {
+        "$setOnInsert": {
+            "day": rollup.day.isoformat(),
+            "channel": None if rollup.channel is None else rollup.channel.value,
+        },
+        "$addToSet": {"visitors": {"$each": sorted(rollup.visitors)}},
+    }
+    if rollup.buyers:
+        update["$addToSet"]["buyers"] = {"$each": sorted(rollup.buyers)}
+    amounts = {f"orders.{k}": v for k, v in rollup.orders.items()} | {
+        f"returns.{k}": v for k, v in rollup.returns.items()
+    }
+    if amounts:
+        update["$set"] = amounts
+    return update
+
+
+def _rollup(document: Document) -> DayRollup:
+    channel = document.get("channel")
+    return DayRollup(
+        day=date.fromisoformat(document["day"]),
+        channel=None if channel is None else Channel(channel),
+        visitors=set(document.get("visitors", [])),
+        buyers=set(document.get("buyers", [])),
+        orders=dict(document.get("orders", {})),
+        returns=dict(document.get("returns", {})),
+    )

@@ -1,0 +1,149 @@
+"""The shop's day rollups agree with a direct computation over the tracked events, and a
+rebuild from the event log gives the same rollups, whatever the stream (replays, ids reused
+for another person, late events, a DST change in the shop's time zone)."""
+
+import dataclasses
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from hypothesis import HealthCheck, given, note, settings
+from hypothesis import strategies as st
+
+from profilegate.domain.events import Channel
+from profilegate.domain.shop_days import ShopRules
+from profilegate.domain.shop_metrics import Granularity, MetricsQuery, PeriodMetrics, periods, shop_report
+from profilegate.service.shop_metrics import rebuild_shop_days
+from profilegate.service.tracking import Status, track
+from profilegate.storage.store import Repositories
+from tests.conftest import fresh_repositories
+from tests.service.raw_events import event, order
+from tests.service.test_rebuild import default_tracking
+
+NOW = datetime(2026, 11, 20, 10, 0, tzinfo=UTC)
+BERLIN = ZoneInfo("Europe/Berlin")  # summer time ends on 2026-10-25, inside the stream's range
+FIRST_DAY = date(2026, 9, 20)
+VISITORS = ("a0", "a1", "a2", "a3", "a4")
+CHANNELS = ("web", "store", "app")
+KINDS = ("page_view", "product_view", "order_completed", "order_returned")
+CHURN_DAYS = 14
+amounts = st.integers(min_value=1, max_value=20_000).map(lambda cents: str(Decimal(cents) / 100))
+moments = st.integers(min_value=0, max_value=60 * 24 * 60).map(lambda m: NOW - timedelta(minutes=m))
+
+
+@st.composite
+def raw_event(draw: st.DrawFn) -> dict[str, Any]:
+    kind, who, channel = (
+        draw(st.sampled_from(KINDS)),
+        draw(st.sampled_from(VISITORS)),
+        draw(st.sampled_from(CHANNELS)),
+    )
+    event_id, at, ref = f"e{draw(st.integers(0, 19))}", draw(moments), {"anonymousId": who}
+    if kind == "order_completed":
+        return order(event_id, f"order-{event_id}", draw(amounts), at, ref, channel)
+    if kind == "order_returned":
+        return event(event_id, kind, at, ref, channel, orderId="order-x", amount=draw(amounts))
+    if kind == "product_view":
+        return event(event_id, kind, at, ref, channel, sku="A1")
+    return event(event_id, kind, at, ref, channel, url="https://shop.example/")
+
+
+@dataclass
+class Day:
+    visitors: set[str] = field(default_factory=set)
+    buyers: set[str] = field(default_factory=set)
+    orders: list[int] = field(default_factory=list)
+    returns: list[int] = field(default_factory=list)
+
+
+def direct_days(accepted: list[dict[str, Any]], channel: str | None) -> dict[date, Day]:
+    """Each shop day's visitors, buyers, order totals and returned amounts, from the raw events."""
+    days: dict[date, Day] = defaultdict(Day)
+    for raw in accepted:
+        if channel not in (None, raw["channel"]):
+            continue
+        day = days[datetime.fromisoformat(raw["at"]).astimezone(BERLIN).date()]
+        day.visitors.add(raw["anonymousId"])
+        if raw["type"] == "order_completed":
+            day.buyers.add(raw["anonymousId"])
+            day.orders.append(cents(raw["properties"]["total"]))
+        elif raw["type"] == "order_returned":
+            day.returns.append(cents(raw["properties"]["amount"]))
+    return days
+
+
+def cents(text: str) -> int:
+    return int(Decimal(text) * 100)
+
+
+def direct_period(days: dict[date, Day], first: date, last: date) -> dict[str, int]:
+    inside = [d for day, d in days.items() if first <= day <= last]
+    buyers = {b for d in inside for b in d.buyers}
+    before = {b for day, d in days.items() if day < first for b in d.buyers}
+    last_order: dict[str, date] = {}
+    for day in sorted(days):
+        if day <= last:
+            last_order.update(dict.fromkeys(days[day].buyers, day))
+    churn = timedelta(days=CHURN_DAYS)
+    return {
+        "visitors": len({v for d in inside for v in d.visitors}),
+        "buyers": len(buyers),
+        "orders": sum(len(d.orders) for d in inside),
+        "revenue": sum(sum(d.orders) for d in inside),
+        "returns": sum(len(d.returns) for d in inside),
+        "returned": sum(sum(d.returns) for d in inside),
+        "new_customers": len(buyers - before),
+        "returning_customers": len(buyers & before),
+        "churned_customers": sum(1 for day in last_order.values() if first <= day + churn <= last),
+        "active_customers_at_start": len(
+            {b for day, d in days.items() if first - churn <= day < first for b in d.buyers}
+        ),
+    }
+
+
+def as_direct(found: PeriodMetrics) -> dict[str, int]:
+    return {name: getattr(found, name) for name in direct_period({}, FIRST_DAY, FIRST_DAY)}
+
+
+async def assert_agree(repos: Repositories, accepted: list[dict[str, Any]], query: MetricsQuery) -> None:
+    report = shop_report(await repos.shop_days.up_to(query.last), query)
+    days = direct_days(accepted, None if query.channel is None else query.channel.value)
+    for (first, last), found in zip(periods(query), report.periods, strict=True):
+        assert as_direct(found) == direct_period(days, first, last), (first, last)
+    assert as_direct(report.total) == direct_period(days, query.first, query.last)
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    batches=st.lists(st.lists(raw_event(), min_size=1, max_size=6), min_size=1, max_size=8),
+    granularity=st.sampled_from(Granularity),
+    span=st.tuples(st.integers(0, 70), st.integers(0, 70)),
+    channel=st.sampled_from((None, "web", "store")),
+)
+async def test_rollups_equal_a_direct_computation_and_a_rebuild(
+    store_uri: str,
+    batches: list[list[dict[str, Any]]],
+    granularity: Granularity,
+    span: tuple[int, int],
+    channel: str | None,
+) -> None:
+    note(repr(batches))
+    tracking = dataclasses.replace(default_tracking(), shop=ShopRules(zone=BERLIN, churn_days=CHURN_DAYS))
+    first, last = sorted(FIRST_DAY + timedelta(days=offset) for offset in span)
+    query = MetricsQuery(first, last, granularity, None if channel is None else Channel(channel), CHURN_DAYS)
+    async with fresh_repositories(store_uri) as repos:
+        accepted: list[dict[str, Any]] = []
+        for batch in batches:
+            result = await track(repos, batch, tracking, NOW)
+            accepted += [
+                raw for raw, o in zip(batch, result.results, strict=True) if o.status is Status.ACCEPTED
+            ]
+        await assert_agree(repos, accepted, query)
+        live = await repos.shop_days.up_to(NOW.date())
+        await repos.shop_days.clear()
+        await rebuild_shop_days(repos, tracking.shop)
+        rebuilt = await repos.shop_days.up_to(NOW.date())
+        assert sorted(rebuilt, key=lambda r: r.key) == sorted(live, key=lambda r: r.key)
