@@ -35,9 +35,13 @@ async def test_the_console_shell_is_served_with_a_strict_policy(settings: Settin
         assert module.headers["x-content-type-options"] == "nosniff"
 
 
+# The SVG namespace is a name the DOM needs to make SVG elements, never fetched.
+SVG_NAMESPACE = "http://www.w3.org/2000/svg"
+
+
 def test_no_console_file_names_another_origin() -> None:
     for path in (STATIC / "admin").iterdir():
-        text = path.read_text()
+        text = path.read_text().replace(f'"{SVG_NAMESPACE}"', "")
         assert not re.search(r"https?://", text), f"{path.name} names another origin"
 
 

@@ -5,6 +5,7 @@ import { auditPage } from "./audit.js";
 import { customerPage } from "./customer.js";
 import { extensionsPage } from "./extensions.js";
 import { loyaltyPage } from "./loyalty.js";
+import { metricsPage } from "./metrics.js";
 import { segmentsPage } from "./segments.js";
 import { errorLine } from "./ui.js";
 
@@ -12,6 +13,7 @@ const PAGES = {
   customer: customerPage,
   segments: segmentsPage,
   loyalty: loyaltyPage,
+  metrics: metricsPage,
   extensions: extensionsPage,
   audit: auditPage,
 };
