@@ -101,3 +101,13 @@ def test_the_vendored_graphiql_is_the_pinned_packages() -> None:
         assert entry["version"] == pins[package] == locked[f"node_modules/{package}"]["version"], name
         digest = hashlib.sha256((STATIC / "graphiql" / name).read_bytes()).hexdigest()
         assert digest == entry["sha256"], f"{name} differs from what scripts/vendor-web copied"
+
+
+async def test_the_shell_tells_the_console_whether_graphiql_is_served(settings: Settings) -> None:
+    async with running(create_app(settings)) as http:
+        development = (await http.get("/admin")).text
+    async with running(create_app(settings.model_copy(update={"env": "production"}))) as http:
+        production = (await http.get("/admin")).text
+    assert '<html lang="en" data-graphiql="on">' in development
+    assert '<html lang="en" data-graphiql="off">' in production
+    assert 'id="graphiql-link" hidden' in production  # hidden even before any script runs

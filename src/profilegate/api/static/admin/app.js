@@ -72,6 +72,8 @@ $("login").addEventListener("submit", async (event) => {
   }
 });
 $("logout").addEventListener("click", () => loggedOut());
+// The gateway renders data-graphiql="on" only when it serves GraphiQL (never in production).
+$("graphiql-link").hidden = document.documentElement.dataset.graphiql !== "on";
 window.addEventListener("hashchange", route);
 
 if (session.key()) loggedIn().catch((error) => loggedOut(`Not logged in: ${error.message}`));
