@@ -45,6 +45,12 @@ def test_no_console_file_names_another_origin() -> None:
         assert not re.search(r"https?://", text), f"{path.name} names another origin"
 
 
+def test_no_console_module_uses_the_browsers_own_dialogs() -> None:
+    for path in (STATIC / "admin").glob("*.js"):
+        called = re.search(r"(?<![\w.])(window\.)?(prompt|confirm|alert)\s*\(", path.read_text())
+        assert called is None, f"{path.name} calls {called.group(0) if called else ''}"
+
+
 async def test_graphiql_is_served_from_the_gateway_in_development(settings: Settings) -> None:
     async with running(create_app(settings)) as http:
         page = await http.get("/graphql", headers=HTML)
