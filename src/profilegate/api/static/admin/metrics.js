@@ -81,16 +81,21 @@ export function metricsPage(container) {
   return show(form, result, { from: isoDay(start), to: isoDay(today), granularity: "DAY", channel: null });
 }
 
+let asked = 0;
+
 async function show(form, result, variables) {
+  const mine = ++asked;
   clearFormErrors(form);
   loading(result, "the shop metrics");
   let report;
   try {
     ({ shopMetrics: report } = await graphql(METRICS, variables));
   } catch (error) {
+    if (mine !== asked) return;
     result.replaceChildren();
     return formError(form, error);
   }
+  if (mine !== asked) return; // a later range was asked for meanwhile
   const { total, periods } = report;
   if (total.visitors === 0) return empty(result, `No visitor from ${total.from} to ${total.to}.`);
   const labels = periods.map((p) => (p.from === p.to ? p.from : `${p.from} to ${p.to}`));
