@@ -1,11 +1,12 @@
 """The console's shop metrics page in a real browser: events tracked through /v1/track become
 the range's figures, a chart per figure and a table of the periods, with nothing from elsewhere."""
 
+import asyncio
 from typing import Any
 
 import httpx
 import pytest
-from playwright.async_api import expect
+from playwright.async_api import Route, expect
 
 from tests.browser.conftest import Console
 from tests.browser.test_console import call, log_in
@@ -13,12 +14,12 @@ from tests.browser.test_console import call, log_in
 pytestmark = pytest.mark.browser
 
 
-def view(event_id: str, who: str, at: str) -> dict[str, Any]:
+def view(event_id: str, who: str, at: str, channel: str = "web") -> dict[str, Any]:
     return {
         "id": event_id,
         "type": "page_view",
         "at": at,
-        "channel": "web",
+        "channel": channel,
         "anonymousId": who,
         "properties": {"url": "https://shop.example/"},
     }
@@ -53,13 +54,14 @@ def track(base: str, events: list[dict[str, Any]]) -> None:
 
 
 def seed_three_days(base: str) -> None:
-    """Three visitors over 17-19 Nov 2026; ann and bo order on the 18th, ann again on the 19th."""
+    """Three visitors over 17-19 Nov 2026 (cy in the app, the others on the web); ann and bo
+    order on the 18th, ann again on the 19th, and bo returns hers on the 19th."""
     track(
         base,
         [
             view("v1", "ann", "2026-11-17T09:00:00Z"),
             view("v2", "bo", "2026-11-18T09:00:00Z"),
-            view("v3", "cy", "2026-11-18T10:00:00Z"),
+            view("v3", "cy", "2026-11-18T10:00:00Z", channel="app"),
             order("o1", "ann", "2026-11-18T11:00:00Z", "100.00"),
             order("o2", "bo", "2026-11-18T12:00:00Z", "50.00"),
             order("o3", "ann", "2026-11-19T08:00:00Z", "30.00"),
@@ -75,12 +77,13 @@ def seed_three_days(base: str) -> None:
     )
 
 
-async def show(console: Console, first: str, last: str, granularity: str = "DAY") -> None:
+async def show(console: Console, first: str, last: str, granularity: str = "DAY", channel: str = "") -> None:
     page = console.page
     form = page.get_by_role("form", name="Shop metrics range")
     await form.get_by_label("From").fill(first)
     await form.get_by_label("To").fill(last)
     await form.get_by_label("Granularity").select_option(granularity)
+    await form.get_by_label("Channel").select_option(channel)
     await form.get_by_role("button", name="Show metrics").click()
 
 
@@ -89,7 +92,16 @@ async def test_tracked_events_show_as_figures_charts_and_a_table(console: Consol
     page = console.page
     await log_in(console)
     await page.get_by_role("link", name="Shop metrics").click()
+    held = asyncio.Event()
+
+    async def hold(route: Route) -> None:
+        await held.wait()
+        await route.continue_()
+
+    await page.route("**/graphql", hold)
     await show(console, "2026-11-17", "2026-11-19")
+    await expect(page.get_by_role("status").filter(has_text="Loading the shop metrics")).to_be_visible()
+    held.set()
     figures = {
         "visitors": "3",
         "buyers": "2",
@@ -130,6 +142,12 @@ async def test_weeks_a_range_without_visitors_and_a_refused_range(console: Conso
     await expect(periods.get_by_role("row", name="2026-11-16 to 2026-11-22")).to_be_visible()
     await show(console, "2026-10-01", "2026-10-31")
     await expect(page.get_by_text("No visitor from 2026-10-01 to 2026-10-31.")).to_be_visible()
+    await show(console, "2026-11-17", "2026-11-19", channel="APP")
+    await expect(page.locator('[data-figure="visitors"] dd')).to_have_text("1")
+    await expect(page.locator('[data-figure="conversionRate"] dd')).to_have_text("0.0%")
+    await expect(page.locator('[data-figure="averageOrderValue"] dd')).to_have_text("—")  # no order
+    await show(console, "2026-11-17", "2026-11-19", channel="WEB")
+    await expect(page.locator('[data-figure="visitors"] dd')).to_have_text("2")
     await show(console, "2026-11-19", "2026-11-17")
     to = page.get_by_label("To")
     await expect(to).to_have_attribute("aria-invalid", "true")
