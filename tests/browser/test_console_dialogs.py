@@ -48,6 +48,8 @@ async def test_removing_an_extension_asks_for_the_reason_in_a_dialog(console: Co
     await expect(dialog).to_have_count(0)
     await expect(remove).to_be_focused()
     await remove.click()
+    await dialog.get_by_role("button", name="Remove vip-care").click()  # no reason yet
+    await expect(dialog.get_by_role("alert")).to_contain_text("give a reason")
     await reason.fill("   ")
     await dialog.get_by_role("button", name="Remove vip-care").click()
     await expect(dialog.get_by_role("alert")).to_contain_text("give a reason")

@@ -15,7 +15,7 @@ export function ask({ title, message, reason = null, confirm, danger = false }) 
     const cancel = h("button", { type: "button", class: "secondary" }, "Cancel");
     const form = h(
       "form",
-      { class: "stacked" },
+      { class: "stacked", novalidate: true }, // a blank reason is answered in words below
       h("h2", { id: `${id}-title` }, title),
       h("p", { id: `${id}-message` }, message),
       input ? field(reason, input) : null,
