@@ -140,7 +140,8 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] = utc_now) -
     async def healthz(request: Request) -> JSONResponse:
         return JSONResponse({"status": "alive"})
 
-    pages = (console_routes() if settings.admin_console else []) + (graphiql_routes() if ide else [])
+    console = console_routes(graphiql=ide is not None) if settings.admin_console else []
+    pages = console + (graphiql_routes() if ide else [])
     return Starlette(
         routes=[
             *pages,

@@ -35,10 +35,20 @@ async def test_the_console_shell_is_served_with_a_strict_policy(settings: Settin
         assert module.headers["x-content-type-options"] == "nosniff"
 
 
+# The SVG namespace is a name the DOM needs to make SVG elements, never fetched.
+SVG_NAMESPACE = "http://www.w3.org/2000/svg"
+
+
 def test_no_console_file_names_another_origin() -> None:
     for path in (STATIC / "admin").iterdir():
-        text = path.read_text()
+        text = path.read_text().replace(f'"{SVG_NAMESPACE}"', "")
         assert not re.search(r"https?://", text), f"{path.name} names another origin"
+
+
+def test_no_console_module_uses_the_browsers_own_dialogs() -> None:
+    for path in (STATIC / "admin").glob("*.js"):
+        called = re.search(r"(?<![\w.])(window\.)?(prompt|confirm|alert)\s*\(", path.read_text())
+        assert called is None, f"{path.name} calls {called.group(0) if called else ''}"
 
 
 async def test_graphiql_is_served_from_the_gateway_in_development(settings: Settings) -> None:
@@ -97,3 +107,13 @@ def test_the_vendored_graphiql_is_the_pinned_packages() -> None:
         assert entry["version"] == pins[package] == locked[f"node_modules/{package}"]["version"], name
         digest = hashlib.sha256((STATIC / "graphiql" / name).read_bytes()).hexdigest()
         assert digest == entry["sha256"], f"{name} differs from what scripts/vendor-web copied"
+
+
+async def test_the_shell_tells_the_console_whether_graphiql_is_served(settings: Settings) -> None:
+    async with running(create_app(settings)) as http:
+        development = (await http.get("/admin")).text
+    async with running(create_app(settings.model_copy(update={"env": "production"}))) as http:
+        production = (await http.get("/admin")).text
+    assert '<html lang="en" data-graphiql="on">' in development
+    assert '<html lang="en" data-graphiql="off">' in production
+    assert 'id="graphiql-link" hidden' in production  # hidden even before any script runs

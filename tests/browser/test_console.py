@@ -143,7 +143,7 @@ async def test_a_key_that_is_not_an_admin_key_is_refused(console: Console) -> No
 async def test_graphiql_loads_from_the_gateway_and_runs_a_query(console: Console) -> None:
     page = console.page
     await log_in(console)  # GraphiQL sends the key the console holds in this tab
-    await page.goto(f"{console.base}/graphql")
+    await page.get_by_role("navigation", name="Pages").get_by_role("link", name="GraphiQL").click()
     editor = page.locator(EDITOR).first
     await expect(editor).to_be_visible()
     await page.evaluate(

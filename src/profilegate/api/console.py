@@ -9,7 +9,7 @@ and React are copied from the npm packages web/package-lock.json pins (scripts/v
 from pathlib import Path
 
 from starlette.requests import Request
-from starlette.responses import FileResponse, HTMLResponse, Response
+from starlette.responses import HTMLResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.types import Message, Receive, Scope, Send
@@ -31,6 +31,10 @@ GRAPHIQL_POLICY = (
     "base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
 )
 HARDENING = {"x-content-type-options": "nosniff", "referrer-policy": "no-referrer"}
+# The shell says whether this gateway serves GraphiQL, so the console links to it only then;
+# the file itself says "off", and only a gateway serving GraphiQL turns it on.
+GRAPHIQL_OFF = 'data-graphiql="off"'
+GRAPHIQL_ON = 'data-graphiql="on"'
 
 
 class PolicedFiles(StaticFiles):
@@ -46,10 +50,22 @@ class PolicedFiles(StaticFiles):
         await super().__call__(scope, receive, with_headers)
 
 
-async def console_page(request: Request) -> Response:
+def console_shell(graphiql: bool) -> str:
+    """The console's page, telling its script whether GraphiQL is served next to it."""
+    html = (STATIC / "admin" / "index.html").read_text()
+    if GRAPHIQL_OFF not in html:
+        raise RuntimeError(f"the console's index.html lost its {GRAPHIQL_OFF} attribute")
+    return html.replace(GRAPHIQL_OFF, GRAPHIQL_ON) if graphiql else html
+
+
+def console_page(shell: str) -> Route:
     """The console's shell; it holds no data, every figure comes from ``/graphql`` with a key."""
     headers = {"content-security-policy": CONSOLE_POLICY, "cache-control": "no-cache", **HARDENING}
-    return FileResponse(STATIC / "admin" / "index.html", media_type="text/html", headers=headers)
+
+    async def page(request: Request) -> Response:
+        return HTMLResponse(shell, headers=headers)
+
+    return Route(CONSOLE_PATH, page, methods=["GET"])
 
 
 def graphiql_page() -> HTMLResponse:
@@ -58,9 +74,10 @@ def graphiql_page() -> HTMLResponse:
     return HTMLResponse(html, headers=headers)
 
 
-def console_routes() -> list[Route | Mount]:
+def console_routes(graphiql: bool) -> list[Route | Mount]:
+    """The console's page and assets; ``graphiql``: whether this gateway serves GraphiQL."""
     return [
-        Route(CONSOLE_PATH, console_page, methods=["GET"]),
+        console_page(console_shell(graphiql)),
         Mount(ASSETS_PATH, PolicedFiles(directory=STATIC / "admin")),
     ]
 

@@ -5,6 +5,7 @@ import { auditPage } from "./audit.js";
 import { customerPage } from "./customer.js";
 import { extensionsPage } from "./extensions.js";
 import { loyaltyPage } from "./loyalty.js";
+import { metricsPage } from "./metrics.js";
 import { segmentsPage } from "./segments.js";
 import { errorLine } from "./ui.js";
 
@@ -12,6 +13,7 @@ const PAGES = {
   customer: customerPage,
   segments: segmentsPage,
   loyalty: loyaltyPage,
+  metrics: metricsPage,
   extensions: extensionsPage,
   audit: auditPage,
 };
@@ -70,6 +72,8 @@ $("login").addEventListener("submit", async (event) => {
   }
 });
 $("logout").addEventListener("click", () => loggedOut());
+// The gateway renders data-graphiql="on" only when it serves GraphiQL (never in production).
+$("graphiql-link").hidden = document.documentElement.dataset.graphiql !== "on";
 window.addEventListener("hashchange", route);
 
 if (session.key()) loggedIn().catch((error) => loggedOut(`Not logged in: ${error.message}`));

@@ -1,6 +1,7 @@
 // One customer: find by identity or id; profile, extensions (set/remove with a reason), tier
 // and what-if, segments with their explanation, merges, events, export and erase.
 import { expect, graphql } from "./api.js";
+import { ask } from "./dialog.js";
 import { clearFormErrors, empty, errorLine, failed, field, formError, h, loading, table, when } from "./ui.js";
 
 const PROFILE_FIELDS = `id version createdAt updatedAt traits identities { type value }
@@ -104,8 +105,10 @@ function extensionsPanel(profile, definitions, ref, refresh) {
     : h("p", { class: "state empty" }, "No extension in force.");
   const status = h("div", { role: "status" });
   const remove = async (name) => {
-    const reason = prompt(`Why remove ${name}?`);
-    if (!reason) return;
+    const reason = await ask({ title: `Remove ${name}`, confirm: `Remove ${name}`,
+      message: `The profile loses the extension ${name}; the reason is kept in the audit log.`,
+      reason: "Reason for removing it" });
+    if (reason === null) return;
     try {
       const { removeExtension } = await graphql(REMOVE, { ref, name, reason });
       expect(removeExtension, "ExtensionChanged");
@@ -228,8 +231,11 @@ function privacyPanel(ref, result) {
   });
   const eraseButton = h("button", { type: "button", class: "danger" }, "Erase (GDPR art. 17)");
   eraseButton.addEventListener("click", async () => {
-    const reason = prompt(`Erasing ${ref.id} cannot be undone. Type the reason to confirm:`);
-    if (!reason) return;
+    const reason = await ask({ title: "Erase this profile", confirm: "Erase profile", danger: true,
+      message: `Erasing ${ref.id} deletes it, the profiles merged into it, their identities and events; `
+        + "it cannot be undone. Write the reason without personal data: it is kept in the audit log.",
+      reason: "Reason for the erasure" });
+    if (reason === null) return;
     try {
       const { eraseProfile } = await graphql(ERASE, { ref, reason });
       const erased = expect(eraseProfile, "ProfileErased");

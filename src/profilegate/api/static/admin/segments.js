@@ -2,6 +2,7 @@
 // parser's line and column marked under the line they name), previews its size and members,
 // saves and deletes.
 import { expect, graphql } from "./api.js";
+import { ask } from "./dialog.js";
 import { clearFormErrors, empty, errorLine, failed, field, formError, h, loading, table } from "./ui.js";
 
 const LIST = "{ segments { key name rule size maintainsExtension } }";
@@ -62,7 +63,9 @@ function edit(editor, segment, saved) {
       segment ? h("button", { type: "button", class: "danger", onclick: () => remove() }, "Delete segment") : null),
   );
   const remove = async () => {
-    if (!confirm(`Delete segment ${segment.key}?`)) return;
+    const sure = await ask({ title: `Delete segment ${segment.key}`, confirm: "Delete segment", danger: true,
+      message: `${segment.name} and its membership records are deleted; the profiles in it stay.` });
+    if (sure === null) return;
     try {
       const { deleteSegment } = await graphql(DELETE, { key: segment.key });
       expect(deleteSegment, "SegmentDeleted");

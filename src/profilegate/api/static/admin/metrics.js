@@ -1,0 +1,119 @@
+// Shop metrics: a range of shop days, a granularity and a channel; the range's totals, a chart
+// per figure over the periods, and the same periods as a table.
+import { graphql } from "./api.js";
+import { timeChart } from "./chart.js";
+import { clearFormErrors, empty, field, formError, h, loading, table } from "./ui.js";
+
+const FIGURES = `from to visitors buyers orders conversionRate revenue { amount currency }
+  averageOrderValue { amount currency } returnRate newCustomers returningCustomers`;
+const METRICS = `query($from: Date!, $to: Date!, $granularity: Granularity!, $channel: Channel) {
+  shopMetrics(from: $from, to: $to, granularity: $granularity, channel: $channel) {
+    total { ${FIGURES} } periods { ${FIGURES} } } }`;
+const GRANULARITIES = [["DAY", "Day"], ["WEEK", "Week (ISO)"], ["MONTH", "Month"]];
+const CHANNELS = [["", "All channels"], ["WEB", "Web"], ["APP", "App"], ["STORE", "Store"], ["EMAIL", "E-mail"],
+  ["CALLCENTER", "Call centre"], ["PARTNER", "Partner"]];
+const DEFAULT_DAYS = 30;
+
+const count = (n) => n.toLocaleString("en");
+const rate = (r) => (r === null ? "—" : `${(r * 100).toFixed(1)}%`);
+const amount = (money) => (money === null ? null : Number(money.amount));
+const money = (m) => (m === null ? "—" : `${m.amount} ${m.currency}`);
+
+// Every figure of the page: how it is read from a period, shown, and charted.
+const TOTALS = [
+  ["visitors", "Visitors", (p) => count(p.visitors)],
+  ["buyers", "Buyers", (p) => count(p.buyers)],
+  ["orders", "Orders", (p) => count(p.orders)],
+  ["conversionRate", "Conversion rate", (p) => rate(p.conversionRate)],
+  ["revenue", "Revenue", (p) => money(p.revenue)],
+  ["averageOrderValue", "Average order value", (p) => money(p.averageOrderValue)],
+  ["returnRate", "Return rate", (p) => rate(p.returnRate)],
+  ["newCustomers", "New customers", (p) => count(p.newCustomers)],
+  ["returningCustomers", "Returning customers", (p) => count(p.returningCustomers)],
+];
+
+function charts(periods, currency) {
+  const of = (read) => periods.map(read);
+  const cash = (v) => `${v.toFixed(2)} ${currency}`;
+  const percent = (v) => `${(v * 100).toFixed(1)}%`;
+  return [
+    { key: "visitors", title: "Visitors and buyers", format: count,
+      series: [{ name: "visitors", values: of((p) => p.visitors) }, { name: "buyers", values: of((p) => p.buyers) }] },
+    { key: "orders", title: "Orders", format: count, series: [{ name: "orders", values: of((p) => p.orders) }] },
+    { key: "conversionRate", title: "Conversion rate", format: percent,
+      series: [{ name: "conversion rate", values: of((p) => p.conversionRate) }] },
+    { key: "revenue", title: "Revenue", format: cash, series: [{ name: "revenue", values: of((p) => amount(p.revenue)) }] },
+    { key: "averageOrderValue", title: "Average order value", format: cash,
+      series: [{ name: "average order value", values: of((p) => amount(p.averageOrderValue)) }] },
+    { key: "returnRate", title: "Return rate", format: percent,
+      series: [{ name: "return rate", values: of((p) => p.returnRate) }] },
+    { key: "customers", title: "New and returning customers", format: count,
+      series: [{ name: "new", values: of((p) => p.newCustomers) }, { name: "returning", values: of((p) => p.returningCustomers) }] },
+  ];
+}
+
+function isoDay(date) {
+  const pad = (n) => String(n).padStart(2, "0");
+  return `${date.getFullYear()}-${pad(date.getMonth() + 1)}-${pad(date.getDate())}`;
+}
+
+export function metricsPage(container) {
+  const today = new Date();
+  const start = new Date(today.getFullYear(), today.getMonth(), today.getDate() - (DEFAULT_DAYS - 1));
+  const result = h("div", { "aria-live": "polite" });
+  const form = h(
+    "form",
+    { "aria-label": "Shop metrics range" },
+    field("From", h("input", { name: "from", type: "date", required: true, value: isoDay(start) })),
+    field("To", h("input", { name: "to", type: "date", required: true, value: isoDay(today) })),
+    field("Granularity", h("select", { name: "granularity" }, GRANULARITIES.map(([v, t]) => h("option", { value: v }, t)))),
+    field("Channel", h("select", { name: "channel" }, CHANNELS.map(([v, t]) => h("option", { value: v }, t)))),
+    h("button", { type: "submit" }, "Show metrics"),
+  );
+  form.addEventListener("submit", (event) => {
+    event.preventDefault();
+    const data = new FormData(form);
+    show(form, result, { from: data.get("from"), to: data.get("to"), granularity: data.get("granularity"),
+      channel: data.get("channel") || null });
+  });
+  container.append(h("h2", {}, "Shop metrics"),
+    h("p", { class: "state" }, "Shop days of the shop's time zone, both ends included (docs/metrics.md)."), form, result);
+  return show(form, result, { from: isoDay(start), to: isoDay(today), granularity: "DAY", channel: null });
+}
+
+let asked = 0;
+
+async function show(form, result, variables) {
+  const mine = ++asked;
+  clearFormErrors(form);
+  loading(result, "the shop metrics");
+  let report;
+  try {
+    ({ shopMetrics: report } = await graphql(METRICS, variables));
+  } catch (error) {
+    if (mine !== asked) return;
+    result.replaceChildren();
+    return formError(form, error);
+  }
+  if (mine !== asked) return; // a later range was asked for meanwhile
+  const { total, periods } = report;
+  if (total.visitors === 0) return empty(result, `No visitor from ${total.from} to ${total.to}.`);
+  const labels = periods.map((p) => (p.from === p.to ? p.from : `${p.from} to ${p.to}`));
+  result.replaceChildren(
+    h("section", { class: "panel", "aria-labelledby": "m-totals" },
+      h("h3", { id: "m-totals" }, `${total.from} to ${total.to}`),
+      h("dl", { class: "figures" }, TOTALS.map(([key, name, shown]) =>
+        h("div", { "data-figure": key }, h("dt", {}, name), h("dd", {}, shown(total)))))),
+    h("div", { class: "grid charts" }, charts(periods, total.revenue.currency).map((chart) =>
+      h("figure", { class: "panel chart-panel" }, h("figcaption", {}, chart.title),
+        timeChart({ ...chart, labels }),
+        chart.series.length > 1
+          ? h("ul", { class: "legend", "aria-hidden": "true" }, chart.series.map((one, which) =>
+            h("li", { class: `series-${which}` }, one.name)))
+          : null))),
+    h("section", { class: "panel", "aria-labelledby": "m-periods" },
+      h("h3", { id: "m-periods" }, "Periods"),
+      table(["Period", ...TOTALS.map(([, name]) => name)],
+        periods.map((p, index) => [labels[index], ...TOTALS.map(([, , shown]) => shown(p))]))),
+  );
+}

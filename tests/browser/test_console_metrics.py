@@ -1,0 +1,155 @@
+"""The console's shop metrics page in a real browser: events tracked through /v1/track become
+the range's figures, a chart per figure and a table of the periods, with nothing from elsewhere."""
+
+import asyncio
+from typing import Any
+
+import httpx
+import pytest
+from playwright.async_api import Route, expect
+
+from tests.browser.conftest import Console
+from tests.browser.test_console import call, log_in
+
+pytestmark = pytest.mark.browser
+
+
+def view(event_id: str, who: str, at: str, channel: str = "web") -> dict[str, Any]:
+    return {
+        "id": event_id,
+        "type": "page_view",
+        "at": at,
+        "channel": channel,
+        "anonymousId": who,
+        "properties": {"url": "https://shop.example/"},
+    }
+
+
+def order(event_id: str, who: str, at: str, total: str) -> dict[str, Any]:
+    properties = {
+        "orderId": f"o-{event_id}",
+        "total": total,
+        "currency": "EUR",
+        "items": [{"sku": "A1", "price": total, "quantity": 1}],
+    }
+    return {
+        "id": event_id,
+        "type": "order_completed",
+        "at": at,
+        "channel": "web",
+        "anonymousId": who,
+        "properties": properties,
+    }
+
+
+def track(base: str, events: list[dict[str, Any]]) -> None:
+    created = call(
+        base, 'mutation { createApiKey(name: "shop", role: INGEST) { ... on ApiKeyCreated { token } } }'
+    )
+    token = created["createApiKey"]["token"]
+    response = httpx.post(
+        f"{base}/v1/track", json={"events": events}, headers={"authorization": f"Bearer {token}"}
+    )
+    assert response.json()["accepted"] == len(events), response.json()
+
+
+def seed_three_days(base: str) -> None:
+    """Three visitors over 17-19 Nov 2026 (cy in the app, the others on the web); ann and bo
+    order on the 18th, ann again on the 19th, and bo returns hers on the 19th."""
+    track(
+        base,
+        [
+            view("v1", "ann", "2026-11-17T09:00:00Z"),
+            view("v2", "bo", "2026-11-18T09:00:00Z"),
+            view("v3", "cy", "2026-11-18T10:00:00Z", channel="app"),
+            order("o1", "ann", "2026-11-18T11:00:00Z", "100.00"),
+            order("o2", "bo", "2026-11-18T12:00:00Z", "50.00"),
+            order("o3", "ann", "2026-11-19T08:00:00Z", "30.00"),
+            {
+                "id": "r1",
+                "type": "order_returned",
+                "at": "2026-11-19T09:00:00Z",
+                "channel": "web",
+                "anonymousId": "bo",
+                "properties": {"orderId": "o-o2", "amount": "50.00", "currency": "EUR"},
+            },
+        ],
+    )
+
+
+async def show(console: Console, first: str, last: str, granularity: str = "DAY", channel: str = "") -> None:
+    page = console.page
+    form = page.get_by_role("form", name="Shop metrics range")
+    await form.get_by_label("From").fill(first)
+    await form.get_by_label("To").fill(last)
+    await form.get_by_label("Granularity").select_option(granularity)
+    await form.get_by_label("Channel").select_option(channel)
+    await form.get_by_role("button", name="Show metrics").click()
+
+
+async def test_tracked_events_show_as_figures_charts_and_a_table(console: Console) -> None:
+    seed_three_days(console.base)
+    page = console.page
+    await log_in(console)
+    await page.get_by_role("link", name="Shop metrics").click()
+    held = asyncio.Event()
+
+    async def hold(route: Route) -> None:
+        await held.wait()
+        await route.continue_()
+
+    await page.route("**/graphql", hold)
+    await show(console, "2026-11-17", "2026-11-19")
+    await expect(page.get_by_role("status").filter(has_text="Loading the shop metrics")).to_be_visible()
+    held.set()
+    figures = {
+        "visitors": "3",
+        "buyers": "2",
+        "orders": "3",
+        "conversionRate": "66.7%",
+        "revenue": "180.00 EUR",
+        "averageOrderValue": "60.00 EUR",
+        "returnRate": "33.3%",
+        "newCustomers": "2",
+        "returningCustomers": "0",
+    }
+    for key, shown in figures.items():
+        await expect(page.locator(f'[data-figure="{key}"] dd')).to_have_text(shown)
+    revenue = page.locator('svg[data-chart="revenue"]')
+    await expect(revenue).to_have_attribute(
+        "aria-label",
+        "Revenue per period from 2026-11-17 to 2026-11-19: revenue highest 150.00 EUR (2026-11-18)",
+    )
+    bars = revenue.locator("rect")
+    await expect(bars).to_have_count(3)
+    assert [await bar.get_attribute("data-value") for bar in await bars.all()] == ["0", "150", "30"]
+    await expect(page.locator('svg[data-chart="visitors"] rect')).to_have_count(6)  # visitors and buyers
+    periods = page.get_by_role("region", name="Periods")
+    await expect(periods.get_by_role("row")).to_have_count(4)
+    await expect(periods.get_by_role("row", name="2026-11-19")).to_contain_text("100.0%")  # 1 return, 1 order
+    await console.screenshot("console-metrics.png")
+    await console.assert_stayed_home()
+
+
+async def test_weeks_a_range_without_visitors_and_a_refused_range(console: Console) -> None:
+    seed_three_days(console.base)
+    page = console.page
+    await log_in(console)
+    await page.goto(f"{console.base}/admin#metrics")
+    await show(console, "2026-11-09", "2026-11-22", "WEEK")
+    await expect(page.locator('svg[data-chart="orders"] rect')).to_have_count(2)
+    periods = page.get_by_role("region", name="Periods")
+    await expect(periods.get_by_role("row", name="2026-11-16 to 2026-11-22")).to_be_visible()
+    await show(console, "2026-10-01", "2026-10-31")
+    await expect(page.get_by_text("No visitor from 2026-10-01 to 2026-10-31.")).to_be_visible()
+    await show(console, "2026-11-17", "2026-11-19", channel="APP")
+    await expect(page.locator('[data-figure="visitors"] dd')).to_have_text("1")
+    await expect(page.locator('[data-figure="conversionRate"] dd')).to_have_text("0.0%")
+    await expect(page.locator('[data-figure="averageOrderValue"] dd')).to_have_text("—")  # no order
+    await show(console, "2026-11-17", "2026-11-19", channel="WEB")
+    await expect(page.locator('[data-figure="visitors"] dd')).to_have_text("2")
+    await show(console, "2026-11-19", "2026-11-17")
+    to = page.get_by_label("To")
+    await expect(to).to_have_attribute("aria-invalid", "true")
+    await expect(page.get_by_role("alert")).to_contain_text("lies before from")
+    await console.assert_stayed_home()
