@@ -2,7 +2,9 @@
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
+import uuid
 from collections.abc import AsyncIterator, Callable
 from datetime import datetime
 
@@ -28,6 +30,7 @@ from profilegate.service.changes import ChangeRecorder
 from profilegate.service.feed import FeedFollower
 from profilegate.service.keys import Authenticator
 from profilegate.service.segments import SegmentCatalogue, refresh_segments
+from profilegate.service.shop_rollups import WriteBehindShopDays
 from profilegate.service.tiers import ActivePolicy
 from profilegate.settings import Settings
 from profilegate.storage.command_timing import CommandTimer
@@ -74,6 +77,7 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] = utc_now) -
             client = open_client(uri, listeners=[CommandTimer(prometheus.observe_store_command)])
             tasks: list[asyncio.Task[None]] = []
             stopping = asyncio.Event()
+            rollups: WriteBehindShopDays | None = None
             try:
                 database = client[settings.database]
                 repos = await prepare(
@@ -82,6 +86,16 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] = utc_now) -
                     **settings.store_options,
                     segment_indexes=settings.segment_indexes and not embedded,
                 )
+                rollups = WriteBehindShopDays(
+                    repos.shop_days,
+                    repos.events,
+                    settings.tracking_rules.shop.zone,
+                    clock,
+                    writer=uuid.uuid4().hex,
+                    flush_seconds=settings.shop_rollup_flush_seconds,
+                )
+                await rollups.start()
+                repos = dataclasses.replace(repos, shop_days=rollups)
                 app.state.database = database
                 admin_key = settings.admin_key.get_secret_value() if settings.admin_key else None
                 rules = settings.profile_rules
@@ -98,6 +112,7 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] = utc_now) -
                     written=follower.stored_here,
                 )
                 tasks += [
+                    asyncio.create_task(rollups.run(stopping)),
                     asyncio.create_task(follower.run(stopping)),
                     asyncio.create_task(_prune_periodically(follower, settings, clock, stopping)),
                     asyncio.create_task(prometheus.sample_feed_periodically(follower, stopping)),
@@ -135,6 +150,8 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] = utc_now) -
                     for task in pending:
                         task.cancel()
                     await asyncio.gather(*tasks, return_exceptions=True)
+                if rollups is not None:
+                    await _stop_quietly(rollups)
                 await close_client(client, within=CLOSE_TIMEOUT_SECONDS)
 
     async def healthz(request: Request) -> JSONResponse:
@@ -184,6 +201,15 @@ async def stopped(stopping: asyncio.Event, seconds: float) -> bool:
     with contextlib.suppress(TimeoutError):
         await asyncio.wait_for(stopping.wait(), seconds)
     return stopping.is_set()
+
+
+async def _stop_quietly(rollups: WriteBehindShopDays) -> None:
+    """Write the rollups held and drop the mark; if the store fails now, the mark stays and the
+    next process to start rolls the events up again from the log."""
+    try:
+        await rollups.stop()
+    except Exception:
+        log.exception("writing the shop's day rollups at shutdown failed: recovered at the next start")
 
 
 async def _prune_periodically(

@@ -105,6 +105,8 @@ class Settings(BaseSettings):
     # Shop metrics: the days of this IANA time zone are the shop's days (docs/metrics.md).
     shop_time_zone: str = "UTC"
     churn_days: int = Field(default=DEFAULT_CHURN_DAYS, ge=1, le=3650)
+    # How often a process writes the day rollups it holds (service/shop_rollups.py).
+    shop_rollup_flush_seconds: float = Field(default=1.0, gt=0, le=60)
     max_event_skew_seconds: int = Field(default=300, ge=0)
     blocked_identities: tuple[str, ...] = ()
     tier_policy_cache_seconds: float = Field(default=5.0, ge=0)

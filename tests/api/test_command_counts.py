@@ -28,21 +28,19 @@ from tests.gateway import FrozenClock, GatewayClient, running
 
 # Store commands per operation, by command name, one table per layout. batch_existing is
 # BATCH_EVENTS events over BATCH_CUSTOMERS known customers in one request, batch_new
-# BATCH_EVENTS events of as many new customers. Every tracked request has one ``update`` of
-# the shop's day rollups (``shop_days``, one bulk write for the whole batch, however many days
-# and channels it touches): the price of shop metrics that need no scan.
+# BATCH_EVENTS events of as many new customers.
 EMBEDDED_COUNTS: dict[str, dict[str, int]] = {
     "checkout_known": {"find": 1},
     "checkout_guest": {"find": 1},
-    "event_existing": {"find": 2, "findAndModify": 2, "insert": 2, "update": 2},
-    "event_new": {"find": 2, "findAndModify": 2, "insert": 4, "update": 2},
+    "event_existing": {"find": 2, "findAndModify": 2, "insert": 2, "update": 1},
+    "event_new": {"find": 2, "findAndModify": 2, "insert": 4, "update": 1},
     "batch_existing": {
         "createIndexes": 2,
         "find": 8,
         "findAndModify": 2,
         "insert": 4,
         "listIndexes": 1,
-        "update": 5,
+        "update": 4,
     },
     "batch_new": {
         "createIndexes": 2,
@@ -50,7 +48,7 @@ EMBEDDED_COUNTS: dict[str, dict[str, int]] = {
         "findAndModify": 2,
         "insert": 13,
         "listIndexes": 1,
-        "update": 5,
+        "update": 4,
     },
     "identify": {"find": 7, "findAndModify": 2, "insert": 5, "update": 1},
     "set_extension": {"find": 3, "findAndModify": 2, "insert": 2, "update": 3},
@@ -58,10 +56,10 @@ EMBEDDED_COUNTS: dict[str, dict[str, int]] = {
 MONGODB_COUNTS: dict[str, dict[str, int]] = {
     "checkout_known": {"find": 1},
     "checkout_guest": {"find": 1},
-    "event_existing": {"aggregate": 1, "findAndModify": 1, "insert": 2, "update": 2},
-    "event_new": {"aggregate": 1, "findAndModify": 1, "insert": 4, "update": 2},
-    "batch_existing": {"aggregate": 1, "findAndModify": 1, "insert": 2, "update": 2},
-    "batch_new": {"aggregate": 1, "findAndModify": 1, "insert": 4, "update": 2},
+    "event_existing": {"aggregate": 1, "findAndModify": 1, "insert": 2, "update": 1},
+    "event_new": {"aggregate": 1, "findAndModify": 1, "insert": 4, "update": 1},
+    "batch_existing": {"aggregate": 1, "findAndModify": 1, "insert": 2, "update": 1},
+    "batch_new": {"aggregate": 1, "findAndModify": 1, "insert": 4, "update": 1},
     "identify": {"find": 7, "findAndModify": 2, "insert": 5, "update": 1},
     "set_extension": {"find": 3, "findAndModify": 2, "insert": 2, "update": 3},
 }

@@ -7,11 +7,10 @@ in the request's context alone, so the feed follower's poll and the change strea
 timing): a change that adds a round trip to tracking fails here and must change the pinned
 number on purpose. The targets are those of the MongoDB layout (production): one event for a
 known customer <= 5, a new customer's first event <= 7, a batch of known customers <= 1.5
-per event, a batch of new customers <= 5 per event. Each request also writes the shop's day
-rollups in one bulk ``update`` (``shop_days``): with it one event for a known customer costs 6
-and a new customer's first event 8 on the MongoDB layout, one over each of those two targets.
-An order that redeems an issued coupon costs one command more (the coupon's conditional
-update); orders without one cost nothing more.
+per event, a batch of new customers <= 5 per event. The shop's day rollups cost a request
+nothing: the gateway writes them behind, once a second for all requests, off the request
+(``service.shop_rollups``). An order that redeems an issued coupon costs one command more
+(the coupon's conditional update); orders without one cost nothing more.
 """
 
 import contextvars
@@ -93,12 +92,11 @@ async def test_one_event_for_a_known_customer(gateway: GatewayClient, now: datet
     await commands_of_track(gateway, [view("first", 0, now)])
     counts = await commands_of_track(gateway, [view("e1", 0, now)])
     if MONGODB:
-        # keys joined to profiles, the log, the profile, the day rollups, the feed's counter and
-        # the feed
-        assert counts == {"aggregate": 1, "insert": 2, "update": 2, "findAndModify": 1}
+        # keys joined to profiles, the log, the profile, the feed's counter and the feed
+        assert counts == {"aggregate": 1, "insert": 2, "update": 1, "findAndModify": 1}
     else:
         # keys and profiles are read apart; the log's segment reserves its slots
-        assert counts == {"find": 2, "insert": 2, "update": 2, "findAndModify": 2}
+        assert counts == {"find": 2, "insert": 2, "update": 1, "findAndModify": 2}
 
 
 async def test_first_event_of_a_new_customer(gateway: GatewayClient, now: datetime) -> None:
@@ -106,24 +104,24 @@ async def test_first_event_of_a_new_customer(gateway: GatewayClient, now: dateti
     counts = await commands_of_track(gateway, [view("e1", 1, now)])
     if MONGODB:
         # the key and its tombstone, the claim, the empty profile, the log, the profile's update,
-        # the day rollups, the feed's counter, the feed
-        assert counts == {"aggregate": 1, "insert": 4, "update": 2, "findAndModify": 1}
+        # the feed's counter, the feed
+        assert counts == {"aggregate": 1, "insert": 4, "update": 1, "findAndModify": 1}
     else:
-        assert counts == {"find": 2, "insert": 4, "update": 2, "findAndModify": 2}
+        assert counts == {"find": 2, "insert": 4, "update": 1, "findAndModify": 2}
 
 
 async def test_a_batch_for_known_customers(gateway: GatewayClient, now: datetime) -> None:
     await commands_of_track(gateway, [view(f"first-{c}", c, now) for c in range(40)])
     counts = await commands_of_track(gateway, [view(f"e{i}", i % 40, now) for i in range(100)])
     if MONGODB:
-        assert counts == {"aggregate": 1, "insert": 2, "update": 2, "findAndModify": 1}
+        assert counts == {"aggregate": 1, "insert": 2, "update": 1, "findAndModify": 1}
     else:
         # each of the 4 partitions of keys, profiles (and the updates) once; the log and the
         # feed each begin a segment in this batch
         assert counts == {
             "find": 8,
             "insert": 4,
-            "update": 5,
+            "update": 4,
             "findAndModify": 2,
             "createIndexes": 2,
             "listIndexes": 1,
@@ -134,13 +132,13 @@ async def test_a_batch_of_new_customers(gateway: GatewayClient, now: datetime) -
     await commands_of_track(gateway, [view("first", 1000, now)])
     counts = await commands_of_track(gateway, [view(f"e{i}", i, now) for i in range(100)])
     if MONGODB:
-        assert counts == {"aggregate": 1, "insert": 4, "update": 2, "findAndModify": 1}
+        assert counts == {"aggregate": 1, "insert": 4, "update": 1, "findAndModify": 1}
     else:
         # keys and profiles are claimed, inserted and updated partition by partition
         assert counts == {
             "find": 8,
             "insert": 13,
-            "update": 5,
+            "update": 4,
             "findAndModify": 2,
             "createIndexes": 2,
             "listIndexes": 1,
@@ -191,11 +189,10 @@ async def test_an_order_that_redeems_a_coupon_costs_one_command_more(
     # a code that is not one of ours costs nothing; an issued one its conditional update
     assert counts == plain + Counter({"findAndModify": 1})
     if MONGODB:
-        # an order also rewrites the checkout copies of the profile (its spend changed), and every
-        # request the shop's day rollups
-        assert counts == {"aggregate": 1, "insert": 2, "update": 4, "findAndModify": 2}
+        # an order also rewrites the checkout copies of the profile (its spend changed)
+        assert counts == {"aggregate": 1, "insert": 2, "update": 3, "findAndModify": 2}
     else:
-        assert counts == {"find": 2, "insert": 2, "update": 4, "findAndModify": 3}
+        assert counts == {"find": 2, "insert": 2, "update": 3, "findAndModify": 3}
 
 
 async def test_a_store_purchase_named_by_its_coupon_alone(gateway: GatewayClient, now: datetime) -> None:
@@ -203,6 +200,6 @@ async def test_a_store_purchase_named_by_its_coupon_alone(gateway: GatewayClient
     counts = await commands_of_track(gateway, [coupon_order("o1", code, now)])
     # the coupon's update names the profile, which is then read by id (no identity key to read)
     if MONGODB:
-        assert counts == {"find": 1, "insert": 2, "update": 4, "findAndModify": 2}
+        assert counts == {"find": 1, "insert": 2, "update": 3, "findAndModify": 2}
     else:
-        assert counts == {"find": 1, "insert": 2, "update": 4, "findAndModify": 3}
+        assert counts == {"find": 1, "insert": 2, "update": 3, "findAndModify": 3}

@@ -83,16 +83,29 @@ async def track(
     """Apply a batch; every event gets its own outcome and the valid rest is applied.
 
     The whole batch costs a fixed number of round trips, however many profiles it touches: one
-    lookup of its profiles (``batch_profiles``), one log append, one bulk write of the shop's
-    day rollups, one of the profiles (and of the checkout documents whose content changed), one
-    append to the feed. A profile
-    another writer changed meanwhile is applied again on its own.
+    lookup of its profiles (``batch_profiles``), one log append, one bulk write of the profiles
+    (and of the checkout documents whose content changed), one append to the feed; the shop's
+    day rollups are handed to ``repos.shop_days``, which the
+    gateway writes behind (``service.shop_rollups``). A profile another writer changed
+    meanwhile is applied again on its own.
 
     ``changed`` is called with the ids of the profiles events were applied to, once they are.
     """
     if len(raw_events) > rules.max_batch:
         reason = f"the batch holds {len(raw_events)} events, more than the limit of {rules.max_batch}"
         return TrackResult([EventOutcome(_raw_id(raw), Status.REJECTED, reason) for raw in raw_events])
+    with repos.shop_days.receiving(now):  # its events are logged before their rollups are written
+        return await _track(repos, raw_events, rules, now, changed, observer)
+
+
+async def _track(
+    repos: Repositories,
+    raw_events: Sequence[object],
+    rules: TrackingRules,
+    now: datetime,
+    changed: Callable[[set[str]], Awaitable[None]] | None,
+    observer: ProfileObserver,
+) -> TrackResult:
     outcomes: list[EventOutcome | None] = [None] * len(raw_events)
     counted: dict[int, TrackedEvent] = {}
     groups = _grouped(await _addressed(repos, _parsed(raw_events, rules, now, outcomes), outcomes, counted))
@@ -239,9 +252,10 @@ async def _apply_all(
             outcomes += _outcomes(group, set())
     if replayed:
         await repos.profiles.refresh_checkouts(replayed)
-    # Before the profiles: an event a profile's replay guard holds is in its shop day already,
-    # so a replay after a crash in between finds the event new and writes both again (a
-    # rollup is a set: the second write changes nothing).
+    # Before the profiles: an event a profile's replay guard holds is in its shop day already
+    # (or in the write-behind buffer, which a crash leaves to the recovery from the log), so a
+    # replay after a crash in between finds the event new and writes both again (a rollup is a
+    # set: the second write changes nothing).
     applied_here = [(event, pid) for pid, (_, _, applied) in activities.items() for event in applied]
     await repos.shop_days.add(day_rollups(applied_here, rules.shop.zone))
     written = await repos.profiles.write_activities([activity for _, activity, _ in activities.values()])

@@ -95,6 +95,14 @@ class EventLog:
             async for document in collection.find({}):
                 yield document
 
+    async def received_since(self, moment: datetime) -> AsyncIterator[Document]:
+        """Every logged document received at or after ``moment`` (duplicates included): in the
+        MongoDB layout a range of the TTL index on ``receivedAt``; on the embedded store every
+        segment is read (a segment's places are handed out in order, its receipts are not)."""
+        for collection in await self._log.stored():
+            async for document in collection.find({"receivedAt": {"$gte": moment}}):
+                yield document
+
     async def hold_retention(self) -> None:
         await self._log.hold_retention()
 

@@ -4,6 +4,13 @@
 days in one bulk write, with operators that make a repeated write change nothing
 (``$addToSet`` on the sets, ``$set`` of one field per order): a replay heals a lost write.
 
+The gateway writes them behind (``service.shop_rollups``): each process keeps one document of
+its own here, ``_id`` ``"writer|<process>"`` (no ``day``, so no read of the days finds it),
+saying from when on the event log may hold events whose rollups it has not written yet
+(``safeFrom``) and when it last said so (``heartbeat``); it is written in the same bulk as the
+rollups, after them. A process that stops saying so is taken for dead, and the events logged
+since its ``safeFrom`` are rolled up again.
+
 A year holds at most 366 x 7 documents, in both layouts one collection (there is no new
 document per event, so the embedded store's cost of creating documents does not grow with
 traffic). The sets grow with a day's distinct visitors: a 16-hex-digit digest each, so a day
@@ -11,8 +18,10 @@ document stays under MongoDB's 16 MiB document limit up to about 500,000 distinc
 day (https://www.mongodb.com/docs/manual/reference/limits/).
 """
 
+import contextlib
 from collections.abc import Iterable
-from datetime import date
+from dataclasses import dataclass
+from datetime import date, datetime
 from typing import Any
 
 from pymongo import UpdateOne
@@ -24,17 +33,49 @@ from profilegate.storage.documents import Collection, Document
 # Every day document up to the last day asked for comes in one batch (the first batch of a
 # find holds 101 documents unless told otherwise); only past 16 MiB does the driver ask again.
 READ_BATCH = 100_000
+WRITER_PREFIX = "writer|"
+
+
+@dataclass(frozen=True)
+class WriterMark:
+    """What one process says of the rollups it holds: the event log may hold events received
+    from ``safe_from`` on whose rollups it has not written; said at ``heartbeat``."""
+
+    writer: str
+    safe_from: datetime
+    heartbeat: datetime
 
 
 class ShopDayRepository:
     def __init__(self, collection: Collection) -> None:
         self._collection = collection
 
-    async def add(self, rollups: Iterable[DayRollup]) -> None:
-        """Add to the stored rollups, in one round trip."""
+    async def add(self, rollups: Iterable[DayRollup], mark: WriterMark | None = None) -> None:
+        """Add to the stored rollups, then record ``mark``, in one round trip (an ordered bulk:
+        a mark is never stored without the rollups before it)."""
         writes = [UpdateOne({"_id": r.key}, _addition(r), upsert=True) for r in rollups]
+        if mark is not None:
+            fields = {"safeFrom": mark.safe_from, "heartbeat": mark.heartbeat}
+            writes.append(UpdateOne({"_id": WRITER_PREFIX + mark.writer}, {"$set": fields}, upsert=True))
         if writes:
-            await self._collection.bulk_write(writes, ordered=False)
+            await self._collection.bulk_write(writes, ordered=True)
+
+    def receiving(self, received_at: datetime) -> contextlib.AbstractContextManager[None]:
+        """Around a tracking request received at ``received_at``: nothing to hold back when the
+        rollups are written at once (see ``service.shop_rollups`` for the buffer that does)."""
+        return contextlib.nullcontext()
+
+    async def writers_silent_since(self, moment: datetime) -> list[WriterMark]:
+        """The marks of the processes that said nothing since ``moment``."""
+        writers = {"$gte": WRITER_PREFIX, "$lt": WRITER_PREFIX + "\uffff"}
+        cursor = self._collection.find({"_id": writers, "heartbeat": {"$lt": moment}})
+        return [
+            WriterMark(found["_id"].removeprefix(WRITER_PREFIX), found["safeFrom"], found["heartbeat"])
+            async for found in cursor
+        ]
+
+    async def drop_writer(self, writer: str) -> None:
+        await self._collection.delete_one({"_id": WRITER_PREFIX + writer})
 
     async def up_to(self, last: date) -> list[DayRollup]:
         """Every stored rollup of the days up to ``last``, in one round trip."""
