@@ -125,3 +125,12 @@ def test_an_unknown_shop_time_zone_is_refused_naming_the_setting() -> None:
         Settings(mongodb_uri="mongodb://unused", shop_time_zone="Europe/Atlantis")
 
     assert "PROFILEGATE_SHOP_TIME_ZONE: 'Europe/Atlantis' is not an IANA time zone" in str(refused.value)
+
+
+def test_a_silence_too_short_for_the_flushes_is_refused_naming_both_settings() -> None:
+    with pytest.raises(ValidationError) as refused:
+        Settings(mongodb_uri="mongodb://unused", shop_rollup_flush_seconds=30, shop_rollup_silent_seconds=60)
+
+    message = str(refused.value)
+    assert "PROFILEGATE_SHOP_ROLLUP_SILENT_SECONDS" in message
+    assert "PROFILEGATE_SHOP_ROLLUP_FLUSH_SECONDS" in message

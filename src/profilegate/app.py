@@ -93,6 +93,7 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] = utc_now) -
                     clock,
                     writer=uuid.uuid4().hex,
                     flush_seconds=settings.shop_rollup_flush_seconds,
+                    silent_seconds=settings.shop_rollup_silent_seconds,
                 )
                 await rollups.start()
                 repos = dataclasses.replace(repos, shop_days=rollups)

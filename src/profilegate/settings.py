@@ -105,8 +105,10 @@ class Settings(BaseSettings):
     # Shop metrics: the days of this IANA time zone are the shop's days (docs/metrics.md).
     shop_time_zone: str = "UTC"
     churn_days: int = Field(default=DEFAULT_CHURN_DAYS, ge=1, le=3650)
-    # How often a process writes the day rollups it holds (service/shop_rollups.py).
+    # How often a process writes the day rollups it holds, and how long a process may say
+    # nothing before its held rollups are recovered from the log (service/shop_rollups.py).
     shop_rollup_flush_seconds: float = Field(default=1.0, gt=0, le=60)
+    shop_rollup_silent_seconds: float = Field(default=60.0, ge=1, le=3600)
     max_event_skew_seconds: int = Field(default=300, ge=0)
     blocked_identities: tuple[str, ...] = ()
     tier_policy_cache_seconds: float = Field(default=5.0, ge=0)
@@ -175,6 +177,15 @@ class Settings(BaseSettings):
         except InvalidInput as error:
             raise ValueError(f"PROFILEGATE_SHOP_TIME_ZONE: {error.reason}") from error
         return value
+
+    @model_validator(mode="after")
+    def _a_live_process_is_never_taken_for_silent(self) -> "Settings":
+        if self.shop_rollup_silent_seconds <= 3 * self.shop_rollup_flush_seconds:
+            raise ValueError(
+                "PROFILEGATE_SHOP_ROLLUP_SILENT_SECONDS must be more than three times "
+                "PROFILEGATE_SHOP_ROLLUP_FLUSH_SECONDS (a process renews its mark at each flush)"
+            )
+        return self
 
     @model_validator(mode="after")
     def _layout_options_fit_the_layout(self) -> "Settings":

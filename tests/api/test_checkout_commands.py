@@ -181,6 +181,7 @@ def layout_settings(kind: LayoutKind, store_uri: str, database: str) -> Settings
         # A long poll and long caches: nothing reads the store in the background while counting.
         feed_poll_seconds=60.0,
         shop_rollup_flush_seconds=60.0,
+        shop_rollup_silent_seconds=600.0,
         feed_hole_seconds=0.05,
         key_cache_seconds=600.0,
         tier_policy_cache_seconds=600.0,

@@ -9,9 +9,12 @@ the rollups; a busy process writes them once a second for all its requests.
 Nothing is lost to a crash: an event is logged before its rollups are handed over, and the mark
 only moves past a receipt time once every request received before it has had its rollups
 written (a request in flight holds it back). A process whose mark has not been renewed for
-``silent_seconds`` is taken for dead, by itself after a restart or by any other process: the
-events logged since its ``safeFrom`` are rolled up again (rollups are sets, so what was written
-already counts once) and its mark is dropped.
+``silent_seconds`` is taken for dead by any other process (one restarted in its place
+included): the events logged since its ``safeFrom`` are rolled up again (rollups are sets, so
+what was written already counts once) and its mark is dropped. A live process renews its mark
+at every flush, and ``silent_seconds`` is more than three flushes (a setting check); a process
+stalled for longer than ``silent_seconds`` is taken for dead too, which costs nothing but a
+second write, and it marks itself again at its next flush.
 
 Within a process, a read of the rollups (``up_to``) writes the buffer first, so the process's
 own answers include every event it acknowledged; another process's events appear within
@@ -33,8 +36,8 @@ from profilegate.storage.shop_days import ShopDayRepository, WriterMark
 
 log = logging.getLogger("profilegate.shop_rollups")
 
-HEARTBEAT_SECONDS = 10.0  # an idle process renews its mark this often
-SILENT_SECONDS = 60.0  # a mark not renewed for this long is a dead process's
+SILENT_SECONDS = 60.0  # by default, a mark not renewed for this long is a dead process's
+HEARTBEAT_SHARE = 6  # an idle process renews its mark every silent_seconds / 6
 CLOCK_MARGIN = timedelta(seconds=5)  # receipts of requests taken a little before the clock read
 
 
@@ -47,9 +50,10 @@ class WriteBehindShopDays(ShopDayRepository):
         clock: Callable[[], datetime],
         writer: str,
         flush_seconds: float,
+        silent_seconds: float = SILENT_SECONDS,
     ) -> None:
         self._stored, self._events, self._zone, self._clock = stored, events, zone, clock
-        self.writer, self.flush_seconds = writer, flush_seconds
+        self.writer, self.flush_seconds, self.silent_seconds = writer, flush_seconds, silent_seconds
         self._buffer: list[DayRollup] = []  # as handed over; merged once, when written
         self._in_flight: Counter[datetime] = Counter()
         self._lock = asyncio.Lock()
@@ -113,7 +117,8 @@ class WriteBehindShopDays(ShopDayRepository):
 
     async def recover(self) -> int:
         """Roll up again the events logged since each silent process's mark; how many."""
-        silent = await self._stored.writers_silent_since(self._clock() - timedelta(seconds=SILENT_SECONDS))
+        since = self._clock() - timedelta(seconds=self.silent_seconds)
+        silent = await self._stored.writers_silent_since(since)
         recovered = 0
         for mark in silent:
             if mark.writer == self.writer:
@@ -135,7 +140,7 @@ class WriteBehindShopDays(ShopDayRepository):
 
     async def run(self, stopping: asyncio.Event) -> None:
         """Flush every ``flush_seconds`` (or renew the mark when idle), look for silent processes
-        every ``SILENT_SECONDS``; a failed write is logged and retried at the next turn."""
+        every ``silent_seconds``; a failed write is logged and retried at the next turn."""
         last_recovery = asyncio.get_running_loop().time()
         with contextlib.suppress(Exception):
             await self.recover()
@@ -147,12 +152,12 @@ class WriteBehindShopDays(ShopDayRepository):
             try:
                 if self._buffer or self._mark_due():
                     await self.flush()
-                if asyncio.get_running_loop().time() - last_recovery >= SILENT_SECONDS:
+                if asyncio.get_running_loop().time() - last_recovery >= self.silent_seconds:
                     last_recovery = asyncio.get_running_loop().time()
                     await self.recover()
             except Exception:
                 log.exception("writing the shop's day rollups failed; retrying in %.1fs", self.flush_seconds)
 
     def _mark_due(self) -> bool:
-        due = timedelta(seconds=HEARTBEAT_SECONDS)
+        due = timedelta(seconds=self.silent_seconds / HEARTBEAT_SHARE)
         return self._last_mark is None or self._clock() - self._last_mark >= due
