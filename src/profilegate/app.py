@@ -205,10 +205,10 @@ async def stopped(stopping: asyncio.Event, seconds: float) -> bool:
 
 
 async def _stop_quietly(rollups: WriteBehindShopDays) -> None:
-    """Write the rollups held and drop the mark; if the store fails now, the mark stays and the
-    next process to start rolls the events up again from the log."""
+    """Write the rollups held and drop the mark, within ``STOP_TIMEOUT_SECONDS``; if the store
+    fails or is gone, the mark stays and the next process rolls the events up again from the log."""
     try:
-        await rollups.stop()
+        await asyncio.wait_for(rollups.stop(), timeout=STOP_TIMEOUT_SECONDS)  # the store may be gone
     except Exception:
         log.exception("writing the shop's day rollups at shutdown failed: recovered at the next start")
 
