@@ -9,6 +9,7 @@ from profilegate.api.context import Info
 from profilegate.api.errors import bad_input
 from profilegate.api.metrics import Money
 from profilegate.api.permissions import ADMIN
+from profilegate.domain.engaged_time import EngagedTime
 from profilegate.domain.errors import InvalidInput
 from profilegate.domain.events import Channel
 from profilegate.domain.money import Currencies
@@ -16,6 +17,20 @@ from profilegate.domain.shop_metrics import Granularity, MetricsQuery, PeriodMet
 from profilegate.service.shop_metrics import shop_metrics
 
 strawberry.enum(Granularity, name="Granularity", description="How long each period of `shopMetrics` is.")
+
+
+@strawberry.type(description="Engaged time on product pages in a period (docs/metrics.md).")
+class EngagedSeconds:
+    views: int = strawberry.field(description="Product views in the period.")
+    measured: int = strawberry.field(
+        description="Views with an engaged time: reported, or a next event within the session timeout."
+    )
+    median: float | None = strawberry.field(description="Median engaged seconds; null with none measured.")
+    mean: float | None = strawberry.field(description="Mean engaged seconds; null with none measured.")
+
+    @classmethod
+    def of(cls, found: EngagedTime) -> "EngagedSeconds":
+        return cls(views=found.views, measured=found.measured, median=found.median, mean=found.mean)
 
 
 @strawberry.type(description="The shop's metrics over one period of shop days (docs/metrics.md).")
@@ -44,6 +59,7 @@ class ShopPeriod:
             "(newCustomers - churnedCustomers) / customers with an order in the churn window before it."
         )
     )
+    product_page_seconds: EngagedSeconds
 
     @classmethod
     def of(cls, found: PeriodMetrics, currencies: Currencies) -> "ShopPeriod":
@@ -69,6 +85,7 @@ class ShopPeriod:
             repeat_purchase_rate=found.repeat_purchase_rate,
             churned_customers=found.churned_customers,
             customer_growth_rate=found.customer_growth_rate,
+            product_page_seconds=EngagedSeconds.of(found.product_page),
         )
 
 
@@ -112,7 +129,9 @@ class ShopMetricQueries:
     ) -> ShopMetrics:
         rules = info.context.tracking
         try:
-            query = MetricsQuery(from_, to, granularity, channel, rules.shop.churn_days)
+            query = MetricsQuery(
+                from_, to, granularity, channel, rules.shop.churn_days, rules.shop.session_timeout
+            )
         except InvalidInput as error:
             raise bad_input(error) from error
         return ShopMetrics.of(await shop_metrics(info.context.repos, query), rules.events.currencies)

@@ -8,13 +8,18 @@ after a crash heals a rollup write that died, and counts nothing twice):
 - ``buyers``: digests of the profiles with an ``order_completed`` that day;
 - ``orders``: order id digest -> order total, minor units of the base currency (an order
   completed again under another event id is one order, as in the profile's aggregates);
-- ``returns``: event digest -> returned amount.
+- ``returns``: event digest -> returned amount;
+- ``times``: visitor digest -> the instants (epoch milliseconds) of their events that day,
+  which end the engaged time of their product views before them;
+- ``product_views``: event digest -> the view's visitor, instant and reported
+  ``engagedSeconds`` (None when it reported none: then the gap to the visitor's next event
+  tells, when the shop's metrics are asked for; see :mod:`profilegate.domain.engaged_time`).
 """
 
 import hashlib
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from profilegate.domain.aggregates import event_digest, order_key
@@ -22,15 +27,19 @@ from profilegate.domain.errors import InvalidInput
 from profilegate.domain.events import Channel, EventType, TrackedEvent
 
 DEFAULT_CHURN_DAYS = 90
+DEFAULT_SESSION_TIMEOUT_MINUTES = 30
+DEFAULT_SESSION_TIMEOUT = timedelta(minutes=DEFAULT_SESSION_TIMEOUT_MINUTES)
 
 
 @dataclass(frozen=True)
 class ShopRules:
     """``zone``: the shop's time zone, whose days the rollups and periods are;
-    ``churn_days``: days without an order after which a customer counts as churned."""
+    ``churn_days``: days without an order after which a customer counts as churned;
+    ``session_timeout``: the longest gap between two events of a visitor in one session."""
 
     zone: ZoneInfo = field(default_factory=lambda: ZoneInfo("UTC"))
     churn_days: int = DEFAULT_CHURN_DAYS
+    session_timeout: timedelta = DEFAULT_SESSION_TIMEOUT
 
 
 def visitor_digest(profile_id: str) -> str:
@@ -50,6 +59,22 @@ def shop_day(event: TrackedEvent, zone: ZoneInfo) -> date:
     return event.at.astimezone(zone).date()
 
 
+@dataclass(frozen=True)
+class ProductViewMark:
+    """A product view: whose, when (epoch milliseconds), and the engaged seconds it reported."""
+
+    visitor: str
+    at: int
+    engaged_seconds: float | None = None
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def epoch_millis(moment: datetime) -> int:
+    return (moment - _EPOCH) // timedelta(milliseconds=1)
+
+
 @dataclass
 class DayRollup:
     """One shop day's sets, for all channels (``channel`` None) or one channel."""
@@ -60,6 +85,8 @@ class DayRollup:
     buyers: set[str] = field(default_factory=set)
     orders: dict[str, int] = field(default_factory=dict)
     returns: dict[str, int] = field(default_factory=dict)
+    times: dict[str, set[int]] = field(default_factory=dict)
+    product_views: dict[str, ProductViewMark] = field(default_factory=dict)
 
     @property
     def key(self) -> str:
@@ -67,7 +94,15 @@ class DayRollup:
         return day if self.channel is None else f"{day}|{self.channel.value}"
 
     def add(self, event: TrackedEvent, profile_id: str) -> None:
-        self.visitors.add(visitor_digest(profile_id))
+        visitor = visitor_digest(profile_id)
+        self.visitors.add(visitor)
+        at = epoch_millis(event.at)
+        self.times.setdefault(visitor, set()).add(at)
+        if event.type is EventType.PRODUCT_VIEW:
+            engaged = event.properties.get("engagedSeconds")
+            self.product_views[event_digest(event.id)] = ProductViewMark(
+                visitor, at, None if engaged is None else float(engaged)
+            )
         if event.type is EventType.ORDER_COMPLETED:
             self.buyers.add(visitor_digest(profile_id))
             self.orders[order_key(event.order_id or event.id)] = event.amount
@@ -94,4 +129,7 @@ def merged(rollups: Iterable[DayRollup]) -> dict[str, DayRollup]:
         into.buyers |= rollup.buyers
         into.orders |= rollup.orders
         into.returns |= rollup.returns
+        into.product_views |= rollup.product_views
+        for visitor, times in rollup.times.items():
+            into.times.setdefault(visitor, set()).update(times)
     return joined

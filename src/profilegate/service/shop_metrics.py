@@ -1,6 +1,8 @@
 """The shop's metrics over a range of shop days: one read of the day rollups, however many
 profiles and events the range holds; and their rebuild from the event log."""
 
+from datetime import timedelta
+
 from profilegate.domain.shop_days import ShopRules, day_rollups, merged
 from profilegate.domain.shop_metrics import MetricsQuery, ShopReport, shop_report
 from profilegate.storage.documents import Document
@@ -9,8 +11,9 @@ from profilegate.storage.store import Repositories
 
 
 async def shop_metrics(repos: Repositories, query: MetricsQuery) -> ShopReport:
-    """``query.churn_days`` comes from the caller; the rollups are days of the shop's zone."""
-    return shop_report(await repos.shop_days.up_to(query.last), query)
+    """``query.churn_days`` and ``session_timeout`` come from the caller; the rollups are days of
+    the shop's zone, read up to the day after the last (whose events end the last day's views)."""
+    return shop_report(await repos.shop_days.up_to(query.last + timedelta(days=1)), query)
 
 
 async def rebuild_shop_days(repos: Repositories, shop: ShopRules) -> int:

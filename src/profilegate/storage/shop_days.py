@@ -2,7 +2,8 @@
 
 ``_id`` is ``"2026-03-29"`` (all channels) or ``"2026-03-29|web"``. A tracked batch adds to its
 days in one bulk write, with operators that make a repeated write change nothing
-(``$addToSet`` on the sets, ``$set`` of one field per order): a replay heals a lost write.
+(``$addToSet`` on the sets, ``$set`` of one field per order and per product view): a replay
+heals a lost write.
 
 A year holds at most 366 x 7 documents, in both layouts one collection (there is no new
 document per event, so the embedded store's cost of creating documents does not grow with
@@ -18,7 +19,7 @@ from typing import Any
 from pymongo import UpdateOne
 
 from profilegate.domain.events import Channel
-from profilegate.domain.shop_days import DayRollup
+from profilegate.domain.shop_days import DayRollup, ProductViewMark
 from profilegate.storage.documents import Collection, Document
 
 # Every day document up to the last day asked for comes in one batch (the first batch of a
@@ -51,13 +52,16 @@ def _addition(rollup: DayRollup) -> dict[str, Any]:
             "day": rollup.day.isoformat(),
             "channel": None if rollup.channel is None else rollup.channel.value,
         },
-        "$addToSet": {"visitors": {"$each": sorted(rollup.visitors)}},
+        "$addToSet": {"visitors": {"$each": sorted(rollup.visitors)}}
+        | {f"times.{v}": {"$each": sorted(times)} for v, times in rollup.times.items()},
     }
     if rollup.buyers:
         update["$addToSet"]["buyers"] = {"$each": sorted(rollup.buyers)}
-    amounts = {f"orders.{k}": v for k, v in rollup.orders.items()} | {
-        f"returns.{k}": v for k, v in rollup.returns.items()
-    }
+    amounts = (
+        {f"orders.{k}": v for k, v in rollup.orders.items()}
+        | {f"returns.{k}": v for k, v in rollup.returns.items()}
+        | {f"productViews.{k}": [v.visitor, v.at, v.engaged_seconds] for k, v in rollup.product_views.items()}
+    )
     if amounts:
         update["$set"] = amounts
     return update
@@ -72,4 +76,9 @@ def _rollup(document: Document) -> DayRollup:
         buyers=set(document.get("buyers", [])),
         orders=dict(document.get("orders", {})),
         returns=dict(document.get("returns", {})),
+        times={visitor: set(times) for visitor, times in document.get("times", {}).items()},
+        product_views={
+            key: ProductViewMark(visitor, at, engaged)
+            for key, (visitor, at, engaged) in document.get("productViews", {}).items()
+        },
     )
