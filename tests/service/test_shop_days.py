@@ -52,14 +52,25 @@ def raw_event(draw: st.DrawFn) -> dict[str, Any]:
     )
     event_id, at, ref = f"e{draw(st.integers(0, 19))}", draw(moments), {"anonymousId": who}
     if kind == "order_completed":
-        return order(event_id, f"order-{event_id}", draw(amounts), at, ref, channel)
+        placed = order(event_id, f"order-{event_id}", draw(amounts), at, ref, channel)
+        method = draw(st.sampled_from((None, "card", "PayPal")))
+        return (
+            placed
+            if method is None
+            else {**placed, "properties": {**placed["properties"], "paymentMethod": method}}
+        )
     if kind == "order_returned":
         return event(event_id, kind, at, ref, channel, orderId="order-x", amount=draw(amounts))
     if kind == "product_view":
         seconds = draw(engaged)
         extra = {} if seconds is None else {"engagedSeconds": seconds}
         return event(event_id, kind, at, ref, channel, sku="A1", **extra)
-    return event(event_id, kind, at, ref, channel, url="https://shop.example/")
+    came_from = draw(
+        st.sampled_from(
+            ({}, {"utmSource": "News", "utmMedium": "email"}, {"referrer": "https://a.example/x"})
+        )
+    )
+    return event(event_id, kind, at, ref, channel, url="https://shop.example/", **came_from)
 
 
 @dataclass
@@ -150,6 +161,30 @@ async def assert_agree(repos: Repositories, accepted: list[dict[str, Any]], quer
     for (first, last), found in zip(periods(query), report.periods, strict=True):
         assert as_direct(found) == direct_period(days, first, last), (first, last)
     assert as_direct(report.total) == direct_period(days, query.first, query.last)
+    assert payment_methods(report.total) == direct_payment_methods(accepted, query)
+
+
+def payment_methods(found: PeriodMetrics) -> dict[str | None, tuple[int, int]]:
+    return {row.method: (row.orders, row.revenue) for row in found.breakdowns.payment_methods}
+
+
+def direct_payment_methods(
+    accepted: list[dict[str, Any]], query: MetricsQuery
+) -> dict[str | None, tuple[int, int]]:
+    """Orders and revenue per lower-cased payment method; an order id sent twice counts once (the last)."""
+    last_by_order: dict[str, dict[str, Any]] = {}
+    for raw in accepted:
+        day = datetime.fromisoformat(raw["at"]).astimezone(BERLIN).date()
+        in_scope = query.channel is None or raw["channel"] == query.channel.value
+        if raw["type"] == "order_completed" and in_scope and query.first <= day <= query.last:
+            last_by_order[raw["properties"]["orderId"]] = raw["properties"]
+    found: dict[str | None, tuple[int, int]] = {}
+    for properties in last_by_order.values():
+        method = properties.get("paymentMethod")
+        method = None if method is None else method.lower()
+        orders, revenue = found.get(method, (0, 0))
+        found[method] = (orders + 1, revenue + cents(properties["total"]))
+    return found
 
 
 async def assert_engaged_time_agrees(

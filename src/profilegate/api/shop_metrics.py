@@ -13,6 +13,7 @@ from profilegate.domain.engaged_time import EngagedTime
 from profilegate.domain.errors import InvalidInput
 from profilegate.domain.events import Channel
 from profilegate.domain.money import Currencies
+from profilegate.domain.shop_breakdowns import MAX_ROWS, MAX_TOP_PRODUCTS, Breakdowns
 from profilegate.domain.shop_metrics import Granularity, MetricsQuery, PeriodMetrics, ShopReport
 from profilegate.service.shop_metrics import shop_metrics
 
@@ -31,6 +32,31 @@ class EngagedSeconds:
     @classmethod
     def of(cls, found: EngagedTime) -> "EngagedSeconds":
         return cls(views=found.views, measured=found.measured, median=found.median, mean=found.mean)
+
+
+@strawberry.type(description="Visitors and last-touch orders of one traffic source (docs/metrics.md).")
+class SourceBreakdown:
+    source: str = strawberry.field(
+        description='utm source or referrer host; "(direct)" for orders without a touch.'
+    )
+    medium: str = strawberry.field(description='utm medium, "referral", or "(none)".')
+    visitors: int
+    orders: int
+    revenue: Money
+
+
+@strawberry.type(description="Units sold and revenue of one product (sku) in a period.")
+class ProductBreakdown:
+    sku: str
+    units: int
+    revenue: Money = strawberry.field(description="The lines' shares of their orders' totals.")
+
+
+@strawberry.type(description="Orders paid one way in a period.")
+class PaymentMethodBreakdown:
+    method: str | None = strawberry.field(description="The orders' paymentMethod; null when none was given.")
+    orders: int
+    revenue: Money
 
 
 @strawberry.type(description="The shop's metrics over one period of shop days (docs/metrics.md).")
@@ -60,6 +86,25 @@ class ShopPeriod:
         )
     )
     product_page_seconds: EngagedSeconds
+    by_source: list[SourceBreakdown] = strawberry.field(
+        description=f'Per traffic source, most orders first; at most {MAX_ROWS} (the rest as "(other)").'
+    )
+    payment_methods: list[PaymentMethodBreakdown] = strawberry.field(
+        description=f'Per payment method, most orders first; at most {MAX_ROWS} (the rest as "(other)").'
+    )
+    _breakdowns: strawberry.Private[Breakdowns]
+    _currencies: strawberry.Private[Currencies]
+
+    @strawberry.field(
+        description=f"Products by units sold, then revenue; `first` at most {MAX_TOP_PRODUCTS}."
+    )
+    def top_products(self, first: int = 10) -> list[ProductBreakdown]:
+        if not 0 <= first <= MAX_TOP_PRODUCTS:
+            raise bad_input(InvalidInput("first", f"must be from 0 to {MAX_TOP_PRODUCTS}"))
+        return [
+            ProductBreakdown(sku=p.sku, units=p.units, revenue=Money.of(p.revenue, self._currencies))
+            for p in self._breakdowns.top_products(first)
+        ]
 
     @classmethod
     def of(cls, found: PeriodMetrics, currencies: Currencies) -> "ShopPeriod":
@@ -86,6 +131,24 @@ class ShopPeriod:
             churned_customers=found.churned_customers,
             customer_growth_rate=found.customer_growth_rate,
             product_page_seconds=EngagedSeconds.of(found.product_page),
+            by_source=[
+                SourceBreakdown(
+                    source=row.source,
+                    medium=row.medium,
+                    visitors=row.visitors,
+                    orders=row.orders,
+                    revenue=Money.of(row.revenue, currencies),
+                )
+                for row in found.breakdowns.by_source
+            ],
+            payment_methods=[
+                PaymentMethodBreakdown(
+                    method=row.method, orders=row.orders, revenue=Money.of(row.revenue, currencies)
+                )
+                for row in found.breakdowns.payment_methods
+            ],
+            _breakdowns=found.breakdowns,
+            _currencies=currencies,
         )
 
 

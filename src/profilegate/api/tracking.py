@@ -81,6 +81,9 @@ class OrderCompletedInput:
     discount: Decimal | None = None
     coupon_code: str | None = None
     store_id: str | None = None
+    payment_method: str | None = strawberry.field(
+        default=None, description='How the order was paid, e.g. "card"; shopMetrics.paymentMethods.'
+    )
 
 
 @strawberry.input

@@ -113,6 +113,7 @@ class OrderCompleted(_Properties):
     discount: Amount = Decimal(0)
     coupon_code: Text | None = None
     store_id: Text | None = None
+    payment_method: Text | None = None  # e.g. "card", "paypal", "invoice"; shopMetrics.paymentMethods
 
 
 class ReturnedItem(_Properties):

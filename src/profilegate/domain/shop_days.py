@@ -13,7 +13,10 @@ after a crash heals a rollup write that died, and counts nothing twice):
   which end the engaged time of their product views before them;
 - ``product_views``: event digest -> the view's visitor, instant and reported
   ``engagedSeconds`` (None when it reported none: then the gap to the visitor's next event
-  tells, when the shop's metrics are asked for; see :mod:`profilegate.domain.engaged_time`).
+  tells, when the shop's metrics are asked for; see :mod:`profilegate.domain.engaged_time`);
+- ``order_marks``: order id digest -> buyer, instant, payment method and lines, and
+  ``touches``: event digest -> visitor, instant and traffic source, for the breakdowns
+  (:mod:`profilegate.domain.shop_marks`).
 """
 
 import hashlib
@@ -25,6 +28,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from profilegate.domain.aggregates import event_digest, order_key
 from profilegate.domain.errors import InvalidInput
 from profilegate.domain.events import Channel, EventType, TrackedEvent
+from profilegate.domain.shop_marks import OrderMark, Touch, order_mark, touch
 
 DEFAULT_CHURN_DAYS = 90
 DEFAULT_SESSION_TIMEOUT_MINUTES = 30
@@ -87,6 +91,8 @@ class DayRollup:
     returns: dict[str, int] = field(default_factory=dict)
     times: dict[str, set[int]] = field(default_factory=dict)
     product_views: dict[str, ProductViewMark] = field(default_factory=dict)
+    order_marks: dict[str, OrderMark] = field(default_factory=dict)
+    touches: dict[str, Touch] = field(default_factory=dict)
 
     @property
     def key(self) -> str:
@@ -103,9 +109,13 @@ class DayRollup:
             self.product_views[event_digest(event.id)] = ProductViewMark(
                 visitor, at, None if engaged is None else float(engaged)
             )
+        came_from = touch(event, visitor, at)
+        if came_from is not None:
+            self.touches[event_digest(event.id)] = came_from
         if event.type is EventType.ORDER_COMPLETED:
             self.buyers.add(visitor_digest(profile_id))
             self.orders[order_key(event.order_id or event.id)] = event.amount
+            self.order_marks[order_key(event.order_id or event.id)] = order_mark(event, visitor, at)
         elif event.type is EventType.ORDER_RETURNED:
             self.returns[event_digest(event.id)] = event.amount
 
@@ -130,6 +140,8 @@ def merged(rollups: Iterable[DayRollup]) -> dict[str, DayRollup]:
         into.orders |= rollup.orders
         into.returns |= rollup.returns
         into.product_views |= rollup.product_views
+        into.order_marks |= rollup.order_marks
+        into.touches |= rollup.touches
         for visitor, times in rollup.times.items():
             into.times.setdefault(visitor, set()).update(times)
     return joined

@@ -12,7 +12,9 @@ Every metric is defined in docs/metrics.md; the definitions in short:
   churn day falls in the period; active customers at the start: an order in the
   ``churn_days`` before it; customer growth rate = (new - churned) / active at the start;
 - product page seconds: the median and mean engaged time of the period's product views
-  (:mod:`profilegate.domain.engaged_time`).
+  (:mod:`profilegate.domain.engaged_time`);
+- breakdowns by traffic source, product and payment method
+  (:mod:`profilegate.domain.shop_breakdowns`).
 """
 
 import bisect
@@ -26,9 +28,11 @@ from fractions import Fraction
 from profilegate.domain.engaged_time import MAX_SESSION_TIMEOUT, EngagedTime, engaged_time
 from profilegate.domain.errors import InvalidInput
 from profilegate.domain.events import Channel
+from profilegate.domain.shop_breakdowns import Breakdowns, breakdowns
 from profilegate.domain.shop_days import DEFAULT_SESSION_TIMEOUT, DayRollup
 
 NO_VIEWS = EngagedTime(0, ())
+NO_BREAKDOWNS = Breakdowns()
 MAX_RANGE_DAYS = 1830  # five years of days in one answer
 _DAY = timedelta(days=1)
 
@@ -77,6 +81,7 @@ class PeriodMetrics:
     churned_customers: int
     active_customers_at_start: int
     product_page: EngagedTime = NO_VIEWS
+    breakdowns: Breakdowns = NO_BREAKDOWNS
 
     @property
     def conversion_rate(self) -> float | None:
@@ -176,6 +181,7 @@ class _History:
             churned_customers=self._churned(first, last),
             active_customers_at_start=len(self._buyers(first - self._churn, first - _DAY)),
             product_page=engaged_time(inside, self._by_day, self._session_timeout),
+            breakdowns=breakdowns(inside),
         )
 
     def _churned(self, first: date, last: date) -> int:

@@ -20,6 +20,7 @@ from pymongo import UpdateOne
 
 from profilegate.domain.events import Channel
 from profilegate.domain.shop_days import DayRollup, ProductViewMark
+from profilegate.domain.shop_marks import OrderLine, OrderMark, Touch
 from profilegate.storage.documents import Collection, Document
 
 # Every day document up to the last day asked for comes in one batch (the first batch of a
@@ -61,10 +62,21 @@ def _addition(rollup: DayRollup) -> dict[str, Any]:
         {f"orders.{k}": v for k, v in rollup.orders.items()}
         | {f"returns.{k}": v for k, v in rollup.returns.items()}
         | {f"productViews.{k}": [v.visitor, v.at, v.engaged_seconds] for k, v in rollup.product_views.items()}
+        | {f"orderMarks.{k}": _order_mark(mark) for k, mark in rollup.order_marks.items()}
+        | {f"touches.{k}": [t.visitor, t.at, t.source, t.medium] for k, t in rollup.touches.items()}
     )
     if amounts:
         update["$set"] = amounts
     return update
+
+
+def _order_mark(mark: OrderMark) -> list[Any]:
+    return [mark.visitor, mark.at, mark.payment_method, [[li.sku, li.units, li.revenue] for li in mark.lines]]
+
+
+def _read_order_mark(stored: list[Any]) -> OrderMark:
+    visitor, at, payment_method, lines = stored
+    return OrderMark(visitor, at, payment_method, tuple(OrderLine(*line) for line in lines))
 
 
 def _rollup(document: Document) -> DayRollup:
@@ -81,4 +93,6 @@ def _rollup(document: Document) -> DayRollup:
             key: ProductViewMark(visitor, at, engaged)
             for key, (visitor, at, engaged) in document.get("productViews", {}).items()
         },
+        order_marks={key: _read_order_mark(mark) for key, mark in document.get("orderMarks", {}).items()},
+        touches={key: Touch(*stored) for key, stored in document.get("touches", {}).items()},
     )
