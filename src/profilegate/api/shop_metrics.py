@@ -8,7 +8,7 @@ import strawberry
 from profilegate.api.context import Info
 from profilegate.api.errors import bad_input
 from profilegate.api.metrics import Money
-from profilegate.api.permissions import ADMIN
+from profilegate.api.permissions import MetricsReaders
 from profilegate.domain.engaged_time import EngagedTime
 from profilegate.domain.errors import InvalidInput
 from profilegate.domain.events import Channel
@@ -179,8 +179,11 @@ class ShopMetrics:
 @strawberry.type
 class ShopMetricQueries:
     @strawberry.field(
-        permission_classes=[ADMIN],
-        description="The shop's metrics from `from` to `to` (shop days, both included; at most 1,830).",
+        permission_classes=[MetricsReaders],
+        description=(
+            "The shop's metrics from `from` to `to` (shop days, both included; at most 1,830); with "
+            "`segment`, of that segment's current members only. Admins, and partner keys granted shopMetrics."
+        ),
     )
     async def shop_metrics(
         self,
@@ -189,12 +192,16 @@ class ShopMetricQueries:
         to: datetime.date,
         granularity: Granularity = Granularity.DAY,
         channel: Channel | None = None,
+        segment: Annotated[
+            str | None, strawberry.argument(description="A segment's key: only its members count.")
+        ] = None,
     ) -> ShopMetrics:
         rules = info.context.tracking
         try:
             query = MetricsQuery(
                 from_, to, granularity, channel, rules.shop.churn_days, rules.shop.session_timeout
             )
+            report = await shop_metrics(info.context.repos, query, segment)
         except InvalidInput as error:
             raise bad_input(error) from error
-        return ShopMetrics.of(await shop_metrics(info.context.repos, query), rules.events.currencies)
+        return ShopMetrics.of(report, rules.events.currencies)

@@ -16,7 +16,8 @@ after a crash heals a rollup write that died, and counts nothing twice):
   tells, when the shop's metrics are asked for; see :mod:`profilegate.domain.engaged_time`);
 - ``order_marks``: order id digest -> buyer, instant, payment method and lines, and
   ``touches``: event digest -> visitor, instant and traffic source, for the breakdowns
-  (:mod:`profilegate.domain.shop_marks`).
+  (:mod:`profilegate.domain.shop_marks`); ``returners``: return event digest -> visitor, so
+  that a segment's share of the returns is known.
 """
 
 import hashlib
@@ -93,6 +94,7 @@ class DayRollup:
     product_views: dict[str, ProductViewMark] = field(default_factory=dict)
     order_marks: dict[str, OrderMark] = field(default_factory=dict)
     touches: dict[str, Touch] = field(default_factory=dict)
+    returners: dict[str, str] = field(default_factory=dict)  # return event digest -> visitor
 
     @property
     def key(self) -> str:
@@ -118,6 +120,25 @@ class DayRollup:
             self.order_marks[order_key(event.order_id or event.id)] = order_mark(event, visitor, at)
         elif event.type is EventType.ORDER_RETURNED:
             self.returns[event_digest(event.id)] = event.amount
+            self.returners[event_digest(event.id)] = visitor
+
+    def only(self, members: set[str]) -> "DayRollup":
+        """This day's sets with only the visitors in ``members`` (digests) and what they did."""
+        orders = {k: mark for k, mark in self.order_marks.items() if mark.visitor in members}
+        returns = {k: v for k, v in self.returners.items() if v in members}
+        return DayRollup(
+            day=self.day,
+            channel=self.channel,
+            visitors=self.visitors & members,
+            buyers=self.buyers & members,
+            orders={k: total for k, total in self.orders.items() if k in orders},
+            returns={k: amount for k, amount in self.returns.items() if k in returns},
+            times={v: times for v, times in self.times.items() if v in members},
+            product_views={k: view for k, view in self.product_views.items() if view.visitor in members},
+            order_marks=orders,
+            touches={k: t for k, t in self.touches.items() if t.visitor in members},
+            returners=returns,
+        )
 
 
 def day_rollups(events: Iterable[tuple[TrackedEvent, str]], zone: ZoneInfo) -> list[DayRollup]:
@@ -142,6 +163,7 @@ def merged(rollups: Iterable[DayRollup]) -> dict[str, DayRollup]:
         into.product_views |= rollup.product_views
         into.order_marks |= rollup.order_marks
         into.touches |= rollup.touches
+        into.returners |= rollup.returners
         for visitor, times in rollup.times.items():
             into.times.setdefault(visitor, set()).update(times)
     return joined

@@ -64,6 +64,7 @@ def _addition(rollup: DayRollup) -> dict[str, Any]:
         | {f"productViews.{k}": [v.visitor, v.at, v.engaged_seconds] for k, v in rollup.product_views.items()}
         | {f"orderMarks.{k}": _order_mark(mark) for k, mark in rollup.order_marks.items()}
         | {f"touches.{k}": [t.visitor, t.at, t.source, t.medium] for k, t in rollup.touches.items()}
+        | {f"returners.{k}": visitor for k, visitor in rollup.returners.items()}
     )
     if amounts:
         update["$set"] = amounts
@@ -95,4 +96,5 @@ def _rollup(document: Document) -> DayRollup:
         },
         order_marks={key: _read_order_mark(mark) for key, mark in document.get("orderMarks", {}).items()},
         touches={key: Touch(*stored) for key, stored in document.get("touches", {}).items()},
+        returners=dict(document.get("returners", {})),
     )
