@@ -1,5 +1,7 @@
 """Which store the settings describe, and how a database is laid out for it."""
 
+from datetime import timedelta
+
 import pytest
 from pydantic import ValidationError
 
@@ -118,6 +120,18 @@ def test_the_shop_days_are_those_of_the_shop_time_zone() -> None:
     assert str(default.tracking_rules.shop.zone) == "UTC"
     shop = berlin.tracking_rules.shop
     assert (str(shop.zone), shop.churn_days) == ("Europe/Berlin", 30)
+
+
+def test_the_session_timeout_is_30_minutes_unless_set_and_at_most_12_hours() -> None:
+    default = Settings(mongodb_uri="mongodb://unused").tracking_rules.shop
+    set_to_45 = Settings(mongodb_uri="mongodb://unused", session_timeout_minutes=45).tracking_rules.shop
+
+    assert (default.session_timeout, set_to_45.session_timeout) == (
+        timedelta(minutes=30),
+        timedelta(minutes=45),
+    )
+    with pytest.raises(ValidationError, match="session_timeout_minutes"):
+        Settings(mongodb_uri="mongodb://unused", session_timeout_minutes=721)
 
 
 def test_an_unknown_shop_time_zone_is_refused_naming_the_setting() -> None:

@@ -274,7 +274,9 @@ def report(
     settings = _settings(data_dir)
     rules = settings.tracking_rules
     try:
-        query = MetricsQuery(first.date(), last.date(), granularity, channel, rules.shop.churn_days)
+        query = MetricsQuery(
+            first.date(), last.date(), granularity, channel, rules.shop.churn_days, rules.shop.session_timeout
+        )
     except InvalidInput as error:
         typer.echo(error.message, err=True)
         raise typer.Exit(2) from None

@@ -14,7 +14,12 @@ from profilegate.domain.free_form import MONGODB_MAX_BYTES, MONGODB_MAX_DEPTH, F
 from profilegate.domain.keys import Role
 from profilegate.domain.money import Currencies
 from profilegate.domain.rate_limits import RateLimit
-from profilegate.domain.shop_days import DEFAULT_CHURN_DAYS, ShopRules, shop_zone
+from profilegate.domain.shop_days import (
+    DEFAULT_CHURN_DAYS,
+    DEFAULT_SESSION_TIMEOUT_MINUTES,
+    ShopRules,
+    shop_zone,
+)
 from profilegate.domain.traits import TraitLimits
 from profilegate.logs import LogFormat, LogLevel
 from profilegate.service.feed import FeedRules
@@ -109,6 +114,9 @@ class Settings(BaseSettings):
     # nothing before its held rollups are recovered from the log (service/shop_rollups.py).
     shop_rollup_flush_seconds: float = Field(default=1.0, gt=0, le=60)
     shop_rollup_silent_seconds: float = Field(default=60.0, ge=1, le=3600)
+    # The longest gap between a visitor's events in one session, for engaged time; at most
+    # 12 hours, so a view's next event is on its shop day or the next (docs/metrics.md).
+    session_timeout_minutes: int = Field(default=DEFAULT_SESSION_TIMEOUT_MINUTES, ge=1, le=720)
     max_event_skew_seconds: int = Field(default=300, ge=0)
     blocked_identities: tuple[str, ...] = ()
     tier_policy_cache_seconds: float = Field(default=5.0, ge=0)
@@ -266,7 +274,11 @@ class Settings(BaseSettings):
             events=self.event_rules,
             profiles=self.profile_rules,
             retention_days=self.daily_retention_days,
-            shop=ShopRules(zone=shop_zone(self.shop_time_zone), churn_days=self.churn_days),
+            shop=ShopRules(
+                zone=shop_zone(self.shop_time_zone),
+                churn_days=self.churn_days,
+                session_timeout=timedelta(minutes=self.session_timeout_minutes),
+            ),
         )
 
     @property

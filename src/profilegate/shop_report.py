@@ -9,7 +9,7 @@ from rich.table import Table
 from profilegate.domain.money import Currencies
 from profilegate.domain.shop_metrics import PeriodMetrics, ShopReport
 
-PIPED_WIDTH = 240
+PIPED_WIDTH = 280
 
 type Column = tuple[str, Callable[[PeriodMetrics], str]]
 
@@ -20,6 +20,9 @@ def columns(currencies: Currencies) -> list[Column]:
 
     def rate(value: float | None) -> str:
         return "" if value is None else f"{value:.4f}"
+
+    def seconds(value: float | None) -> str:
+        return "" if value is None else f"{value:.1f}"
 
     return [
         ("from", lambda p: p.first.isoformat()),
@@ -38,6 +41,8 @@ def columns(currencies: Currencies) -> list[Column]:
         ("repeat_purchase_rate", lambda p: rate(p.repeat_purchase_rate)),
         ("churned_customers", lambda p: str(p.churned_customers)),
         ("customer_growth_rate", lambda p: rate(p.customer_growth_rate)),
+        ("product_page_seconds_median", lambda p: seconds(p.product_page.median)),
+        ("product_page_seconds_mean", lambda p: seconds(p.product_page.mean)),
     ]
 
 

@@ -239,7 +239,7 @@ async def test_a_bad_scope_field_is_refused_naming_it(gateway: GatewayClient) ->
     assert result.data["createApiKey"] == {
         "__typename": "InvalidInputError",
         "field": "fields[1]",
-        "message": "fields[1]: must be identities, traits or traits.<key>",
+        "message": "fields[1]: must be identities, traits, traits.<key> or shopMetrics",
     }
 
 

@@ -1,6 +1,7 @@
 """The shop's day rollups agree with a direct computation over the tracked events, and a
 rebuild from the event log gives the same rollups, whatever the stream (replays, ids reused
-for another person, late events, a DST change in the shop's time zone)."""
+for another person, late and out-of-order events, a DST change in the shop's time zone,
+sessions across midnight): engaged time on product pages included."""
 
 import dataclasses
 from collections import defaultdict
@@ -13,10 +14,10 @@ from zoneinfo import ZoneInfo
 from hypothesis import HealthCheck, given, note, settings
 from hypothesis import strategies as st
 
-from profilegate.domain.events import Channel
+from profilegate.domain.events import MAX_ENGAGED_SECONDS, Channel
 from profilegate.domain.shop_days import ShopRules
-from profilegate.domain.shop_metrics import Granularity, MetricsQuery, PeriodMetrics, periods, shop_report
-from profilegate.service.shop_metrics import rebuild_shop_days
+from profilegate.domain.shop_metrics import Granularity, MetricsQuery, PeriodMetrics, periods
+from profilegate.service.shop_metrics import rebuild_shop_days, shop_metrics
 from profilegate.service.tracking import Status, track
 from profilegate.storage.store import Repositories
 from tests.conftest import fresh_repositories
@@ -26,12 +27,20 @@ from tests.service.test_rebuild import default_tracking
 NOW = datetime(2026, 11, 20, 10, 0, tzinfo=UTC)
 BERLIN = ZoneInfo("Europe/Berlin")  # summer time ends on 2026-10-25, inside the stream's range
 FIRST_DAY = date(2026, 9, 20)
-VISITORS = ("a0", "a1", "a2", "a3", "a4")
+VISITORS = ("a0", "a1", "a2", "a3")
 CHANNELS = ("web", "store", "app")
 KINDS = ("page_view", "product_view", "order_completed", "order_returned")
 CHURN_DAYS = 14
 amounts = st.integers(min_value=1, max_value=20_000).map(lambda cents: str(Decimal(cents) / 100))
-moments = st.integers(min_value=0, max_value=60 * 24 * 60).map(lambda m: NOW - timedelta(minutes=m))
+SESSION_TIMEOUT = timedelta(minutes=20)
+# Minutes before NOW (10:00Z): anywhere in 60 days, or within an hour around two of Berlin's
+# midnights, the night into 2026-11-20 (23:00Z) and the one into the 25-hour 2026-10-25
+# (22:00Z), so sessions, gaps just past the timeout and sessions across midnight occur.
+moments = st.one_of(
+    st.integers(min_value=0, max_value=60 * 24 * 60),
+    *[st.integers(640, 700), st.integers(26 * 24 * 60 + 690, 26 * 24 * 60 + 750)] * 2,
+).map(lambda m: NOW - timedelta(minutes=m))
+engaged = st.one_of(st.none(), st.none(), st.none(), st.integers(0, 5000), st.floats(0, 100, allow_nan=False))
 
 
 @st.composite
@@ -43,12 +52,25 @@ def raw_event(draw: st.DrawFn) -> dict[str, Any]:
     )
     event_id, at, ref = f"e{draw(st.integers(0, 19))}", draw(moments), {"anonymousId": who}
     if kind == "order_completed":
-        return order(event_id, f"order-{event_id}", draw(amounts), at, ref, channel)
+        placed = order(event_id, f"order-{event_id}", draw(amounts), at, ref, channel)
+        method = draw(st.sampled_from((None, "card", "PayPal")))
+        return (
+            placed
+            if method is None
+            else {**placed, "properties": {**placed["properties"], "paymentMethod": method}}
+        )
     if kind == "order_returned":
         return event(event_id, kind, at, ref, channel, orderId="order-x", amount=draw(amounts))
     if kind == "product_view":
-        return event(event_id, kind, at, ref, channel, sku="A1")
-    return event(event_id, kind, at, ref, channel, url="https://shop.example/")
+        seconds = draw(engaged)
+        extra = {} if seconds is None else {"engagedSeconds": seconds}
+        return event(event_id, kind, at, ref, channel, sku="A1", **extra)
+    came_from = draw(
+        st.sampled_from(
+            ({}, {"utmSource": "News", "utmMedium": "email"}, {"referrer": "https://a.example/x"})
+        )
+    )
+    return event(event_id, kind, at, ref, channel, url="https://shop.example/", **came_from)
 
 
 @dataclass
@@ -57,6 +79,31 @@ class Day:
     buyers: set[str] = field(default_factory=set)
     orders: list[int] = field(default_factory=list)
     returns: list[int] = field(default_factory=list)
+
+
+def direct_engaged_seconds(
+    accepted: list[dict[str, Any]], channel: str | None, first: date, last: date
+) -> Any:
+    """Product views of the period and the engaged seconds of those measured, sorted: the
+    reported (capped) seconds, or the gap to the visitor's next later event within the timeout."""
+    scoped = [raw for raw in accepted if channel in (None, raw["channel"])]
+    views, seconds = 0, list[float]()
+    for raw in scoped:
+        at = datetime.fromisoformat(raw["at"])
+        if raw["type"] != "product_view" or not first <= at.astimezone(BERLIN).date() <= last:
+            continue
+        views += 1
+        if "engagedSeconds" in raw["properties"]:
+            seconds.append(float(min(raw["properties"]["engagedSeconds"], MAX_ENGAGED_SECONDS)))
+            continue
+        later = [
+            datetime.fromisoformat(other["at"]) - at
+            for other in scoped
+            if other["anonymousId"] == raw["anonymousId"] and datetime.fromisoformat(other["at"]) > at
+        ]
+        if later and min(later) <= SESSION_TIMEOUT:
+            seconds.append(min(later).total_seconds())
+    return views, sorted(seconds)
 
 
 def direct_days(accepted: list[dict[str, Any]], channel: str | None) -> dict[date, Day]:
@@ -109,11 +156,50 @@ def as_direct(found: PeriodMetrics) -> dict[str, int]:
 
 
 async def assert_agree(repos: Repositories, accepted: list[dict[str, Any]], query: MetricsQuery) -> None:
-    report = shop_report(await repos.shop_days.up_to(query.last), query)
+    report = await shop_metrics(repos, query)
     days = direct_days(accepted, None if query.channel is None else query.channel.value)
     for (first, last), found in zip(periods(query), report.periods, strict=True):
         assert as_direct(found) == direct_period(days, first, last), (first, last)
     assert as_direct(report.total) == direct_period(days, query.first, query.last)
+    assert payment_methods(report.total) == direct_payment_methods(accepted, query)
+
+
+def payment_methods(found: PeriodMetrics) -> dict[str | None, tuple[int, int]]:
+    return {row.method: (row.orders, row.revenue) for row in found.breakdowns.payment_methods}
+
+
+def direct_payment_methods(
+    accepted: list[dict[str, Any]], query: MetricsQuery
+) -> dict[str | None, tuple[int, int]]:
+    """Orders and revenue per lower-cased payment method; an order id sent twice counts once (the last)."""
+    last_by_order: dict[str, dict[str, Any]] = {}
+    for raw in accepted:
+        day = datetime.fromisoformat(raw["at"]).astimezone(BERLIN).date()
+        in_scope = query.channel is None or raw["channel"] == query.channel.value
+        if raw["type"] == "order_completed" and in_scope and query.first <= day <= query.last:
+            last_by_order[raw["properties"]["orderId"]] = raw["properties"]
+    found: dict[str | None, tuple[int, int]] = {}
+    for properties in last_by_order.values():
+        method = properties.get("paymentMethod")
+        method = None if method is None else method.lower()
+        orders, revenue = found.get(method, (0, 0))
+        found[method] = (orders + 1, revenue + cents(properties["total"]))
+    return found
+
+
+async def assert_engaged_time_agrees(
+    repos: Repositories, accepted: list[dict[str, Any]], query: MetricsQuery
+) -> None:
+    """Over the stream's whole range, where its sessions are, and its periods."""
+    query = dataclasses.replace(query, first=FIRST_DAY, last=NOW.date())
+    report = await shop_metrics(repos, query)
+    channel = None if query.channel is None else query.channel.value
+    for (first, last), found in [
+        *zip(periods(query), report.periods, strict=True),
+        ((FIRST_DAY, NOW.date()), report.total),
+    ]:
+        engaged = direct_engaged_seconds(accepted, channel, first, last)
+        assert (found.product_page.views, list(found.product_page.seconds)) == engaged, (first, last)
 
 
 @settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -131,9 +217,11 @@ async def test_rollups_equal_a_direct_computation_and_a_rebuild(
     channel: str | None,
 ) -> None:
     note(repr(batches))
-    tracking = dataclasses.replace(default_tracking(), shop=ShopRules(zone=BERLIN, churn_days=CHURN_DAYS))
+    shop = ShopRules(zone=BERLIN, churn_days=CHURN_DAYS, session_timeout=SESSION_TIMEOUT)
+    tracking = dataclasses.replace(default_tracking(), shop=shop)
     first, last = sorted(FIRST_DAY + timedelta(days=offset) for offset in span)
-    query = MetricsQuery(first, last, granularity, None if channel is None else Channel(channel), CHURN_DAYS)
+    scope = None if channel is None else Channel(channel)
+    query = MetricsQuery(first, last, granularity, scope, CHURN_DAYS, SESSION_TIMEOUT)
     async with fresh_repositories(store_uri) as repos:
         accepted: list[dict[str, Any]] = []
         for batch in batches:
@@ -142,6 +230,7 @@ async def test_rollups_equal_a_direct_computation_and_a_rebuild(
                 raw for raw, o in zip(batch, result.results, strict=True) if o.status is Status.ACCEPTED
             ]
         await assert_agree(repos, accepted, query)
+        await assert_engaged_time_agrees(repos, accepted, query)
         live = await repos.shop_days.up_to(NOW.date())
         await repos.shop_days.clear()
         await rebuild_shop_days(repos, tracking.shop)

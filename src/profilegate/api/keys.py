@@ -55,7 +55,10 @@ class KeyMutations:
         fields: Annotated[
             list[str] | None,
             strawberry.argument(
-                description="Personal fields a partner's feed shows: identities, traits, traits.<key>."
+                description=(
+                    "Personal fields a partner's feed shows: identities, traits, traits.<key>; "
+                    "shopMetrics lets a partner key read shopMetrics."
+                )
             ),
         ] = None,
         allowed_origins: Annotated[

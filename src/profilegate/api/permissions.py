@@ -28,3 +28,13 @@ def allow(*roles: Role) -> type[BasePermission]:
 
 ADMIN = allow(Role.ADMIN)
 ANYONE = allow(*Role)
+
+
+class MetricsReaders(BasePermission):
+    """Admins, and partners whose key grants ``shopMetrics`` among its fields."""
+
+    message = "this field needs the admin role or a partner key granted shopMetrics"
+    error_extensions = {"code": "FORBIDDEN"}  # noqa: RUF012  (strawberry reads a class attribute)
+
+    def has_permission(self, source: Any, info: Info, **kwargs: Any) -> bool:
+        return info.context.principal.may_read_shop_metrics

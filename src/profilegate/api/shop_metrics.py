@@ -8,14 +8,55 @@ import strawberry
 from profilegate.api.context import Info
 from profilegate.api.errors import bad_input
 from profilegate.api.metrics import Money
-from profilegate.api.permissions import ADMIN
+from profilegate.api.permissions import MetricsReaders
+from profilegate.domain.engaged_time import EngagedTime
 from profilegate.domain.errors import InvalidInput
 from profilegate.domain.events import Channel
 from profilegate.domain.money import Currencies
+from profilegate.domain.shop_breakdowns import MAX_ROWS, MAX_TOP_PRODUCTS, Breakdowns
 from profilegate.domain.shop_metrics import Granularity, MetricsQuery, PeriodMetrics, ShopReport
 from profilegate.service.shop_metrics import shop_metrics
 
 strawberry.enum(Granularity, name="Granularity", description="How long each period of `shopMetrics` is.")
+
+
+@strawberry.type(description="Engaged time on product pages in a period (docs/metrics.md).")
+class EngagedSeconds:
+    views: int = strawberry.field(description="Product views in the period.")
+    measured: int = strawberry.field(
+        description="Views with an engaged time: reported, or a next event within the session timeout."
+    )
+    median: float | None = strawberry.field(description="Median engaged seconds; null with none measured.")
+    mean: float | None = strawberry.field(description="Mean engaged seconds; null with none measured.")
+
+    @classmethod
+    def of(cls, found: EngagedTime) -> "EngagedSeconds":
+        return cls(views=found.views, measured=found.measured, median=found.median, mean=found.mean)
+
+
+@strawberry.type(description="Visitors and last-touch orders of one traffic source (docs/metrics.md).")
+class SourceBreakdown:
+    source: str = strawberry.field(
+        description='utm source or referrer host; "(direct)" for orders without a touch.'
+    )
+    medium: str = strawberry.field(description='utm medium, "referral", or "(none)".')
+    visitors: int
+    orders: int
+    revenue: Money
+
+
+@strawberry.type(description="Units sold and revenue of one product (sku) in a period.")
+class ProductBreakdown:
+    sku: str
+    units: int
+    revenue: Money = strawberry.field(description="The lines' shares of their orders' totals.")
+
+
+@strawberry.type(description="Orders paid one way in a period.")
+class PaymentMethodBreakdown:
+    method: str | None = strawberry.field(description="The orders' paymentMethod; null when none was given.")
+    orders: int
+    revenue: Money
 
 
 @strawberry.type(description="The shop's metrics over one period of shop days (docs/metrics.md).")
@@ -44,6 +85,26 @@ class ShopPeriod:
             "(newCustomers - churnedCustomers) / customers with an order in the churn window before it."
         )
     )
+    product_page_seconds: EngagedSeconds
+    by_source: list[SourceBreakdown] = strawberry.field(
+        description=f'Per traffic source, most orders first; at most {MAX_ROWS} (the rest as "(other)").'
+    )
+    payment_methods: list[PaymentMethodBreakdown] = strawberry.field(
+        description=f'Per payment method, most orders first; at most {MAX_ROWS} (the rest as "(other)").'
+    )
+    _breakdowns: strawberry.Private[Breakdowns]
+    _currencies: strawberry.Private[Currencies]
+
+    @strawberry.field(
+        description=f"Products by units sold, then revenue; `first` at most {MAX_TOP_PRODUCTS}."
+    )
+    def top_products(self, first: int = 10) -> list[ProductBreakdown]:
+        if not 0 <= first <= MAX_TOP_PRODUCTS:
+            raise bad_input(InvalidInput("first", f"must be from 0 to {MAX_TOP_PRODUCTS}"))
+        return [
+            ProductBreakdown(sku=p.sku, units=p.units, revenue=Money.of(p.revenue, self._currencies))
+            for p in self._breakdowns.top_products(first)
+        ]
 
     @classmethod
     def of(cls, found: PeriodMetrics, currencies: Currencies) -> "ShopPeriod":
@@ -69,6 +130,25 @@ class ShopPeriod:
             repeat_purchase_rate=found.repeat_purchase_rate,
             churned_customers=found.churned_customers,
             customer_growth_rate=found.customer_growth_rate,
+            product_page_seconds=EngagedSeconds.of(found.product_page),
+            by_source=[
+                SourceBreakdown(
+                    source=row.source,
+                    medium=row.medium,
+                    visitors=row.visitors,
+                    orders=row.orders,
+                    revenue=Money.of(row.revenue, currencies),
+                )
+                for row in found.breakdowns.by_source
+            ],
+            payment_methods=[
+                PaymentMethodBreakdown(
+                    method=row.method, orders=row.orders, revenue=Money.of(row.revenue, currencies)
+                )
+                for row in found.breakdowns.payment_methods
+            ],
+            _breakdowns=found.breakdowns,
+            _currencies=currencies,
         )
 
 
@@ -99,8 +179,11 @@ class ShopMetrics:
 @strawberry.type
 class ShopMetricQueries:
     @strawberry.field(
-        permission_classes=[ADMIN],
-        description="The shop's metrics from `from` to `to` (shop days, both included; at most 1,830).",
+        permission_classes=[MetricsReaders],
+        description=(
+            "The shop's metrics from `from` to `to` (shop days, both included; at most 1,830); with "
+            "`segment`, of that segment's current members only. Admins, and partner keys granted shopMetrics."
+        ),
     )
     async def shop_metrics(
         self,
@@ -109,10 +192,16 @@ class ShopMetricQueries:
         to: datetime.date,
         granularity: Granularity = Granularity.DAY,
         channel: Channel | None = None,
+        segment: Annotated[
+            str | None, strawberry.argument(description="A segment's key: only its members count.")
+        ] = None,
     ) -> ShopMetrics:
         rules = info.context.tracking
         try:
-            query = MetricsQuery(from_, to, granularity, channel, rules.shop.churn_days)
+            query = MetricsQuery(
+                from_, to, granularity, channel, rules.shop.churn_days, rules.shop.session_timeout
+            )
+            report = await shop_metrics(info.context.repos, query, segment)
         except InvalidInput as error:
             raise bad_input(error) from error
-        return ShopMetrics.of(await shop_metrics(info.context.repos, query), rules.events.currencies)
+        return ShopMetrics.of(report, rules.events.currencies)

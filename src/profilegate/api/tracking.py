@@ -12,12 +12,16 @@ from profilegate.api import prometheus
 from profilegate.api.context import Info
 from profilegate.api.permissions import allow
 from profilegate.api.types import IdentityInput, ProfileRefInput
-from profilegate.domain.events import Channel
+from profilegate.domain.events import MAX_ENGAGED_SECONDS, Channel
 from profilegate.domain.keys import Role
 from profilegate.service.tracking import EventOutcome, Status, TrackResult, track
 
 TRACKERS = allow(Role.ADMIN, Role.INGEST, Role.STOREFRONT)
 Decimal = str  # amounts travel as decimal strings such as "99.50", never as floats
+ENGAGED_SECONDS = (
+    f"Seconds the visitor was engaged with the page, at least 0; more than {MAX_ENGAGED_SECONDS} "
+    "counts as that many. Absent: the gap to the visitor's next event tells (docs/metrics.md)."
+)
 
 
 @strawberry.enum(name="EventStatus")
@@ -32,6 +36,7 @@ class PageViewInput:
     url: str | None = None
     title: str | None = None
     referrer: str | None = None
+    engaged_seconds: float | None = strawberry.field(default=None, description=ENGAGED_SECONDS)
 
 
 @strawberry.input
@@ -40,10 +45,15 @@ class ProductViewInput:
     category: str | None = None
     price: Decimal | None = None
     currency: str | None = None
+    engaged_seconds: float | None = strawberry.field(default=None, description=ENGAGED_SECONDS)
 
 
 @strawberry.input
-class AddToCartInput(ProductViewInput):
+class AddToCartInput:
+    sku: str
+    category: str | None = None
+    price: Decimal | None = None
+    currency: str | None = None
     quantity: int = 1
 
 
@@ -74,6 +84,9 @@ class OrderCompletedInput:
         description="An issued coupon's code redeems it, by its campaign's rule (see issueCoupon).",
     )
     store_id: str | None = None
+    payment_method: str | None = strawberry.field(
+        default=None, description='How the order was paid, e.g. "card"; shopMetrics.paymentMethods.'
+    )
 
 
 @strawberry.input

@@ -11,7 +11,7 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 from pydantic.alias_generators import to_camel
 
 from profilegate.domain.errors import InvalidInput, invalid_input
@@ -23,12 +23,21 @@ from profilegate.domain.refs import ProfileRef
 MAX_ITEMS = 500
 MAX_QUANTITY = 100_000
 MAX_EVENT_ID_LENGTH = 128
+# Engaged time a page or product view may report; more is taken as this much (a tab left open
+# for hours is not hours of reading). docs/metrics.md
+MAX_ENGAGED_SECONDS = 3600
 
 Text = Annotated[str, Field(min_length=1, max_length=256)]
 LongText = Annotated[str, Field(max_length=2048)]
 Amount = Annotated[Decimal, Field(ge=0, allow_inf_nan=False, max_digits=18)]
 Quantity = Annotated[int, Field(gt=0, le=MAX_QUANTITY)]
 CurrencyCode = Annotated[str, Field(pattern=r"^[A-Z]{3}$")]
+# A JSON number of seconds (not a string, not a boolean), at least 0, capped at the maximum.
+EngagedSeconds = Annotated[
+    float,
+    Field(strict=True, ge=0, allow_inf_nan=False),
+    AfterValidator(lambda seconds: min(seconds, MAX_ENGAGED_SECONDS)),
+]
 
 
 class EventType(StrEnum):
@@ -65,16 +74,21 @@ class PageView(_Properties):
     url: LongText | None = None
     title: LongText | None = None
     referrer: LongText | None = None
+    engaged_seconds: EngagedSeconds | None = None
 
 
-class ProductView(_Properties):
+class _Product(_Properties):
     sku: Text
     category: Text | None = None
     price: Amount | None = None
     currency: CurrencyCode | None = None
 
 
-class AddToCart(ProductView):
+class ProductView(_Product):
+    engaged_seconds: EngagedSeconds | None = None
+
+
+class AddToCart(_Product):
     quantity: Quantity = 1
 
 
@@ -99,6 +113,7 @@ class OrderCompleted(_Properties):
     discount: Amount = Decimal(0)
     coupon_code: Text | None = None
     store_id: Text | None = None
+    payment_method: Text | None = None  # e.g. "card", "paypal", "invoice"; shopMetrics.paymentMethods
 
 
 class ReturnedItem(_Properties):
@@ -319,7 +334,7 @@ def _categories(payload: _Properties) -> tuple[tuple[str, int], ...]:
             return tuple((i.category, i.quantity) for i in payload.items if i.category)
         case AddToCart() if payload.category:
             return ((payload.category, payload.quantity),)
-        case ProductView() if payload.category:
+        case _Product() if payload.category:
             return ((payload.category, 1),)
         case _:
             return ()

@@ -14,7 +14,8 @@ from profilegate.domain.errors import InvalidInput
 
 KEY_PREFIX = "pgk"
 _KEY_NAME = re.compile(r"^[\w .:@-]{1,80}$")
-_FIELD = re.compile(r"^(identities|traits|traits\.[A-Za-z0-9_-]{1,64})$")
+SHOP_METRICS_GRANT = "shopMetrics"  # in a partner key's fields: it may read shopMetrics
+_FIELD = re.compile(r"^(identities|traits|traits\.[A-Za-z0-9_-]{1,64}|shopMetrics)$")
 MAX_FIELDS = 50
 MAX_ORIGINS = 20
 _DEFAULT_PORTS = {"http": 80, "https": 443}
@@ -58,6 +59,11 @@ class Principal(BaseModel):
     allowed_origins: tuple[str, ...] = ()
     persisted_only: bool = False
 
+    @property
+    def may_read_shop_metrics(self) -> bool:
+        """The shop's counts: admins, and partners granted them (no personal data in them)."""
+        return self.role is Role.ADMIN or (self.role is Role.PARTNER and SHOP_METRICS_GRANT in self.fields)
+
     def feed_scope(self) -> Scope:
         """What this caller sees of the change feed: admins all of it, others their key's scope
         and only profiles that allow partner sharing."""
@@ -92,7 +98,7 @@ def check_fields(fields: tuple[str, ...]) -> tuple[str, ...]:
         raise InvalidInput("fields", f"at most {MAX_FIELDS} fields")
     for index, field in enumerate(fields):
         if not _FIELD.fullmatch(field):
-            raise InvalidInput(f"fields[{index}]", "must be identities, traits or traits.<key>")
+            raise InvalidInput(f"fields[{index}]", "must be identities, traits, traits.<key> or shopMetrics")
     return tuple(dict.fromkeys(fields))
 
 

@@ -8,29 +8,43 @@ after a crash heals a rollup write that died, and counts nothing twice):
 - ``buyers``: digests of the profiles with an ``order_completed`` that day;
 - ``orders``: order id digest -> order total, minor units of the base currency (an order
   completed again under another event id is one order, as in the profile's aggregates);
-- ``returns``: event digest -> returned amount.
+- ``returns``: event digest -> returned amount;
+- ``times``: visitor digest -> the instants (epoch milliseconds) of their events that day,
+  which end the engaged time of their product views before them;
+- ``product_views``: event digest -> the view's visitor, instant and reported
+  ``engagedSeconds`` (None when it reported none: then the gap to the visitor's next event
+  tells, when the shop's metrics are asked for; see :mod:`profilegate.domain.engaged_time`);
+- ``order_marks``: order id digest -> buyer, instant, payment method and lines, and
+  ``touches``: event digest -> visitor, instant and traffic source, for the breakdowns
+  (:mod:`profilegate.domain.shop_marks`); ``returners``: return event digest -> visitor, so
+  that a segment's share of the returns is known.
 """
 
 import hashlib
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from profilegate.domain.aggregates import event_digest, order_key
 from profilegate.domain.errors import InvalidInput
 from profilegate.domain.events import Channel, EventType, TrackedEvent
+from profilegate.domain.shop_marks import OrderMark, Touch, order_mark, touch
 
 DEFAULT_CHURN_DAYS = 90
+DEFAULT_SESSION_TIMEOUT_MINUTES = 30
+DEFAULT_SESSION_TIMEOUT = timedelta(minutes=DEFAULT_SESSION_TIMEOUT_MINUTES)
 
 
 @dataclass(frozen=True)
 class ShopRules:
     """``zone``: the shop's time zone, whose days the rollups and periods are;
-    ``churn_days``: days without an order after which a customer counts as churned."""
+    ``churn_days``: days without an order after which a customer counts as churned;
+    ``session_timeout``: the longest gap between two events of a visitor in one session."""
 
     zone: ZoneInfo = field(default_factory=lambda: ZoneInfo("UTC"))
     churn_days: int = DEFAULT_CHURN_DAYS
+    session_timeout: timedelta = DEFAULT_SESSION_TIMEOUT
 
 
 def visitor_digest(profile_id: str) -> str:
@@ -50,6 +64,22 @@ def shop_day(event: TrackedEvent, zone: ZoneInfo) -> date:
     return event.at.astimezone(zone).date()
 
 
+@dataclass(frozen=True)
+class ProductViewMark:
+    """A product view: whose, when (epoch milliseconds), and the engaged seconds it reported."""
+
+    visitor: str
+    at: int
+    engaged_seconds: float | None = None
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def epoch_millis(moment: datetime) -> int:
+    return (moment - _EPOCH) // timedelta(milliseconds=1)
+
+
 @dataclass
 class DayRollup:
     """One shop day's sets, for all channels (``channel`` None) or one channel."""
@@ -60,6 +90,11 @@ class DayRollup:
     buyers: set[str] = field(default_factory=set)
     orders: dict[str, int] = field(default_factory=dict)
     returns: dict[str, int] = field(default_factory=dict)
+    times: dict[str, set[int]] = field(default_factory=dict)
+    product_views: dict[str, ProductViewMark] = field(default_factory=dict)
+    order_marks: dict[str, OrderMark] = field(default_factory=dict)
+    touches: dict[str, Touch] = field(default_factory=dict)
+    returners: dict[str, str] = field(default_factory=dict)  # return event digest -> visitor
 
     @property
     def key(self) -> str:
@@ -67,12 +102,43 @@ class DayRollup:
         return day if self.channel is None else f"{day}|{self.channel.value}"
 
     def add(self, event: TrackedEvent, profile_id: str) -> None:
-        self.visitors.add(visitor_digest(profile_id))
+        visitor = visitor_digest(profile_id)
+        self.visitors.add(visitor)
+        at = epoch_millis(event.at)
+        self.times.setdefault(visitor, set()).add(at)
+        if event.type is EventType.PRODUCT_VIEW:
+            engaged = event.properties.get("engagedSeconds")
+            self.product_views[event_digest(event.id)] = ProductViewMark(
+                visitor, at, None if engaged is None else float(engaged)
+            )
+        came_from = touch(event, visitor, at)
+        if came_from is not None:
+            self.touches[event_digest(event.id)] = came_from
         if event.type is EventType.ORDER_COMPLETED:
             self.buyers.add(visitor_digest(profile_id))
             self.orders[order_key(event.order_id or event.id)] = event.amount
+            self.order_marks[order_key(event.order_id or event.id)] = order_mark(event, visitor, at)
         elif event.type is EventType.ORDER_RETURNED:
             self.returns[event_digest(event.id)] = event.amount
+            self.returners[event_digest(event.id)] = visitor
+
+    def only(self, members: set[str]) -> "DayRollup":
+        """This day's sets with only the visitors in ``members`` (digests) and what they did."""
+        orders = {k: mark for k, mark in self.order_marks.items() if mark.visitor in members}
+        returns = {k: v for k, v in self.returners.items() if v in members}
+        return DayRollup(
+            day=self.day,
+            channel=self.channel,
+            visitors=self.visitors & members,
+            buyers=self.buyers & members,
+            orders={k: total for k, total in self.orders.items() if k in orders},
+            returns={k: amount for k, amount in self.returns.items() if k in returns},
+            times={v: times for v, times in self.times.items() if v in members},
+            product_views={k: view for k, view in self.product_views.items() if view.visitor in members},
+            order_marks=orders,
+            touches={k: t for k, t in self.touches.items() if t.visitor in members},
+            returners=returns,
+        )
 
 
 def day_rollups(events: Iterable[tuple[TrackedEvent, str]], zone: ZoneInfo) -> list[DayRollup]:
@@ -94,4 +160,10 @@ def merged(rollups: Iterable[DayRollup]) -> dict[str, DayRollup]:
         into.buyers |= rollup.buyers
         into.orders |= rollup.orders
         into.returns |= rollup.returns
+        into.product_views |= rollup.product_views
+        into.order_marks |= rollup.order_marks
+        into.touches |= rollup.touches
+        into.returners |= rollup.returners
+        for visitor, times in rollup.times.items():
+            into.times.setdefault(visitor, set()).update(times)
     return joined

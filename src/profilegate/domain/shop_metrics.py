@@ -10,7 +10,11 @@ Every metric is defined in docs/metrics.md; the definitions in short:
   period; returning: buyers with an order before it; repeat purchase rate = returning / buyers;
 - a customer churns ``churn_days`` after their last order; churned customers: those whose
   churn day falls in the period; active customers at the start: an order in the
-  ``churn_days`` before it; customer growth rate = (new - churned) / active at the start.
+  ``churn_days`` before it; customer growth rate = (new - churned) / active at the start;
+- product page seconds: the median and mean engaged time of the period's product views
+  (:mod:`profilegate.domain.engaged_time`);
+- breakdowns by traffic source, product and payment method
+  (:mod:`profilegate.domain.shop_breakdowns`).
 """
 
 import bisect
@@ -21,10 +25,14 @@ from datetime import date, timedelta
 from enum import StrEnum
 from fractions import Fraction
 
+from profilegate.domain.engaged_time import MAX_SESSION_TIMEOUT, EngagedTime, engaged_time
 from profilegate.domain.errors import InvalidInput
 from profilegate.domain.events import Channel
-from profilegate.domain.shop_days import DayRollup
+from profilegate.domain.shop_breakdowns import Breakdowns, breakdowns
+from profilegate.domain.shop_days import DEFAULT_SESSION_TIMEOUT, DayRollup
 
+NO_VIEWS = EngagedTime(0, ())
+NO_BREAKDOWNS = Breakdowns()
 MAX_RANGE_DAYS = 1830  # five years of days in one answer
 _DAY = timedelta(days=1)
 
@@ -42,9 +50,12 @@ class MetricsQuery:
     granularity: Granularity = Granularity.DAY
     channel: Channel | None = None
     churn_days: int = 90
+    session_timeout: timedelta = DEFAULT_SESSION_TIMEOUT
 
     def __post_init__(self) -> None:
         check_range(self.first, self.last)
+        if not timedelta(0) < self.session_timeout <= MAX_SESSION_TIMEOUT:
+            raise InvalidInput("sessionTimeout", f"must be more than 0 and at most {MAX_SESSION_TIMEOUT}")
 
 
 def check_range(first: date, last: date) -> None:
@@ -69,6 +80,8 @@ class PeriodMetrics:
     returning_customers: int
     churned_customers: int
     active_customers_at_start: int
+    product_page: EngagedTime = NO_VIEWS
+    breakdowns: Breakdowns = NO_BREAKDOWNS
 
     @property
     def conversion_rate(self) -> float | None:
@@ -103,13 +116,12 @@ class ShopReport:
 
 
 def shop_report(rollups: Iterable[DayRollup], query: MetricsQuery) -> ShopReport:
-    """``rollups``: every stored rollup up to ``query.last`` (the earlier ones tell who bought before)."""
+    """``rollups``: every stored rollup up to the day after ``query.last`` (the earlier ones tell
+    who bought before; the day after ends the engaged time of the last day's late views)."""
     stored = list(rollups)
-    scoped = _History([r for r in stored if r.channel is query.channel], query.churn_days)
+    scoped = _History([r for r in stored if r.channel is query.channel], query)
     by_channel = {
-        channel: _History([r for r in stored if r.channel is channel], query.churn_days).metrics(
-            query.first, query.last
-        )
+        channel: _History([r for r in stored if r.channel is channel], query).metrics(query.first, query.last)
         for channel in Channel
         if query.channel in (None, channel)
     }
@@ -142,10 +154,11 @@ def _period_end(start: date, granularity: Granularity) -> date:
 class _History:
     """The rollups of one scope (all channels or one), by day."""
 
-    def __init__(self, rollups: Sequence[DayRollup], churn_days: int) -> None:
+    def __init__(self, rollups: Sequence[DayRollup], query: MetricsQuery) -> None:
         self._by_day = {rollup.day: rollup for rollup in rollups}
         self._days = sorted(self._by_day)
-        self._churn = timedelta(days=churn_days)
+        self._churn = timedelta(days=query.churn_days)
+        self._session_timeout = query.session_timeout
         self._first_order: dict[str, date] = {}
         for day in reversed(self._days):
             self._first_order.update(dict.fromkeys(self._by_day[day].buyers, day))
@@ -167,6 +180,8 @@ class _History:
             returning_customers=len(buyers) - new,
             churned_customers=self._churned(first, last),
             active_customers_at_start=len(self._buyers(first - self._churn, first - _DAY)),
+            product_page=engaged_time(inside, self._by_day, self._session_timeout),
+            breakdowns=breakdowns(inside),
         )
 
     def _churned(self, first: date, last: date) -> int:

@@ -2,7 +2,8 @@
 
 ``_id`` is ``"2026-03-29"`` (all channels) or ``"2026-03-29|web"``. A tracked batch adds to its
 days in one bulk write, with operators that make a repeated write change nothing
-(``$addToSet`` on the sets, ``$set`` of one field per order): a replay heals a lost write.
+(``$addToSet`` on the sets, ``$set`` of one field per order and per product view): a replay
+heals a lost write.
 
 The gateway writes them behind (``service.shop_rollups``): each process keeps one document of
 its own here, ``_id`` ``"writer|<process>"`` (no ``day``, so no read of the days finds it),
@@ -27,7 +28,8 @@ from typing import Any
 from pymongo import UpdateOne
 
 from profilegate.domain.events import Channel
-from profilegate.domain.shop_days import DayRollup
+from profilegate.domain.shop_days import DayRollup, ProductViewMark
+from profilegate.domain.shop_marks import OrderLine, OrderMark, Touch
 from profilegate.storage.documents import Collection, Document
 
 # Every day document up to the last day asked for comes in one batch (the first batch of a
@@ -92,16 +94,31 @@ def _addition(rollup: DayRollup) -> dict[str, Any]:
             "day": rollup.day.isoformat(),
             "channel": None if rollup.channel is None else rollup.channel.value,
         },
-        "$addToSet": {"visitors": {"$each": sorted(rollup.visitors)}},
+        "$addToSet": {"visitors": {"$each": sorted(rollup.visitors)}}
+        | {f"times.{v}": {"$each": sorted(times)} for v, times in rollup.times.items()},
     }
     if rollup.buyers:
         update["$addToSet"]["buyers"] = {"$each": sorted(rollup.buyers)}
-    amounts = {f"orders.{k}": v for k, v in rollup.orders.items()} | {
-        f"returns.{k}": v for k, v in rollup.returns.items()
-    }
+    amounts = (
+        {f"orders.{k}": v for k, v in rollup.orders.items()}
+        | {f"returns.{k}": v for k, v in rollup.returns.items()}
+        | {f"productViews.{k}": [v.visitor, v.at, v.engaged_seconds] for k, v in rollup.product_views.items()}
+        | {f"orderMarks.{k}": _order_mark(mark) for k, mark in rollup.order_marks.items()}
+        | {f"touches.{k}": [t.visitor, t.at, t.source, t.medium] for k, t in rollup.touches.items()}
+        | {f"returners.{k}": visitor for k, visitor in rollup.returners.items()}
+    )
     if amounts:
         update["$set"] = amounts
     return update
+
+
+def _order_mark(mark: OrderMark) -> list[Any]:
+    return [mark.visitor, mark.at, mark.payment_method, [[li.sku, li.units, li.revenue] for li in mark.lines]]
+
+
+def _read_order_mark(stored: list[Any]) -> OrderMark:
+    visitor, at, payment_method, lines = stored
+    return OrderMark(visitor, at, payment_method, tuple(OrderLine(*line) for line in lines))
 
 
 def _rollup(document: Document) -> DayRollup:
@@ -113,4 +130,12 @@ def _rollup(document: Document) -> DayRollup:
         buyers=set(document.get("buyers", [])),
         orders=dict(document.get("orders", {})),
         returns=dict(document.get("returns", {})),
+        times={visitor: set(times) for visitor, times in document.get("times", {}).items()},
+        product_views={
+            key: ProductViewMark(visitor, at, engaged)
+            for key, (visitor, at, engaged) in document.get("productViews", {}).items()
+        },
+        order_marks={key: _read_order_mark(mark) for key, mark in document.get("orderMarks", {}).items()},
+        touches={key: Touch(*stored) for key, stored in document.get("touches", {}).items()},
+        returners=dict(document.get("returners", {})),
     )
