@@ -113,8 +113,8 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] = utc_now) -
                     written=follower.stored_here,
                 )
                 tasks += [
-                    asyncio.create_task(rollups.run(stopping)),
                     asyncio.create_task(follower.run(stopping)),
+                    asyncio.create_task(rollups.run(stopping)),
                     asyncio.create_task(_prune_periodically(follower, settings, clock, stopping)),
                     asyncio.create_task(prometheus.sample_feed_periodically(follower, stopping)),
                 ]
