@@ -46,11 +46,9 @@ from prometheus_client.parser import text_string_to_metric_families
 from bench.gateway import BenchmarkError, Gateway, create_api_key, progress, running_gateway
 from bench.ingest import Event, EventFactory, batches, post_track, send
 from bench.machine import gateway_versions, load_average, machine, publish
-from profilegate.service.changes import ChangeRecorder
+from profilegate.cli import import_feed
 from profilegate.service.imports import ImportFormat, ImportOptions, import_files
 from profilegate.service.imports.run import BATCH_EVENTS, CHUNK_ROWS
-from profilegate.service.segments import SegmentCatalogue
-from profilegate.service.tiers import ActivePolicy
 from profilegate.settings import Settings
 from profilegate.storage.command_timing import CommandTimer
 from profilegate.storage.layout import LayoutKind
@@ -184,14 +182,7 @@ async def import_phase(
         # A database of its own on the same store: neither path pays for the other's documents.
         repos = await prepare(client[IMPORT_DATABASE], settings.layout, **settings.store_options)
         now = datetime.now(UTC)
-        # Cached as the gateway caches them: read again after a few seconds, not per batch.
-        catalogue = SegmentCatalogue(repos, settings.segment_cache_seconds)
-        feed = ChangeRecorder(
-            repos.changes,
-            catalogue,
-            ActivePolicy(repos.tier_policies, settings.tier_policy_cache_seconds),
-            partner_purpose=settings.partner_consent_purpose,
-        )
+        catalogue, feed = import_feed(repos, settings)
         options = ImportOptions(ImportFormat.NDJSON, settings.tracking_rules)
         counted.clear()
         began = time.perf_counter()

@@ -342,6 +342,19 @@ def import_command(
     typer.echo(import_summary(summary, report if rejected.count else None, dry_run=dry_run), err=True)
 
 
+def import_feed(repos: Repositories, settings: Settings) -> tuple[SegmentCatalogue, ChangeRecorder]:
+    """The segments and the feed an import writes through, cached as the gateway caches them
+    (read again after a few seconds, not per batch)."""
+    catalogue = SegmentCatalogue(repos, settings.segment_cache_seconds)
+    feed = ChangeRecorder(
+        repos.changes,
+        catalogue,
+        ActivePolicy(repos.tier_policies, settings.tier_policy_cache_seconds),
+        partner_purpose=settings.partner_consent_purpose,
+    )
+    return catalogue, feed
+
+
 async def _import(
     settings: Settings,
     files: list[Path],
@@ -351,14 +364,7 @@ async def _import(
 ) -> ImportSummary:
     now = datetime.now(UTC)
     async with _repositories(settings) as repos:
-        # Cached as the gateway caches them: read again after a few seconds, not per batch.
-        catalogue = SegmentCatalogue(repos, settings.segment_cache_seconds)
-        feed = ChangeRecorder(
-            repos.changes,
-            catalogue,
-            ActivePolicy(repos.tier_policies, settings.tier_policy_cache_seconds),
-            partner_purpose=settings.partner_consent_purpose,
-        )
+        catalogue, feed = import_feed(repos, settings)
         return await import_files(
             repos,
             files,
