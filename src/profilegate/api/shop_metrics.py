@@ -99,8 +99,8 @@ class ShopPeriod:
         description=f"Products by units sold, then revenue; `first` at most {MAX_TOP_PRODUCTS}."
     )
     def top_products(self, first: int = 10) -> list[ProductBreakdown]:
-        if not 0 <= first <= MAX_TOP_PRODUCTS:
-            raise bad_input(InvalidInput("first", f"must be from 0 to {MAX_TOP_PRODUCTS}"))
+        if not 1 <= first <= MAX_TOP_PRODUCTS:
+            raise bad_input(InvalidInput("first", f"must be between 1 and {MAX_TOP_PRODUCTS}"))
         return [
             ProductBreakdown(sku=p.sku, units=p.units, revenue=Money.of(p.revenue, self._currencies))
             for p in self._breakdowns.top_products(first)
