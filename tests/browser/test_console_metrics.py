@@ -8,38 +8,11 @@ import httpx
 import pytest
 from playwright.async_api import Route, expect
 
+from tests.api.test_shop_metrics import order, view
 from tests.browser.conftest import Console
 from tests.browser.test_console import call, log_in
 
 pytestmark = pytest.mark.browser
-
-
-def view(event_id: str, who: str, at: str, channel: str = "web") -> dict[str, Any]:
-    return {
-        "id": event_id,
-        "type": "page_view",
-        "at": at,
-        "channel": channel,
-        "anonymousId": who,
-        "properties": {"url": "https://shop.example/"},
-    }
-
-
-def order(event_id: str, who: str, at: str, total: str) -> dict[str, Any]:
-    properties = {
-        "orderId": f"o-{event_id}",
-        "total": total,
-        "currency": "EUR",
-        "items": [{"sku": "A1", "price": total, "quantity": 1}],
-    }
-    return {
-        "id": event_id,
-        "type": "order_completed",
-        "at": at,
-        "channel": "web",
-        "anonymousId": who,
-        "properties": properties,
-    }
 
 
 def track(base: str, events: list[dict[str, Any]]) -> None:

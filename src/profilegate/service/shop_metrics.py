@@ -1,10 +1,12 @@
 """The shop's metrics over a range of shop days: one read of the day rollups, however many
 profiles and events the range holds; and their rebuild from the event log."""
 
+from collections.abc import AsyncIterator
 from datetime import timedelta
+from zoneinfo import ZoneInfo
 
 from profilegate.domain.errors import InvalidInput
-from profilegate.domain.shop_days import ShopRules, day_rollups, merged, visitor_digest
+from profilegate.domain.shop_days import DayRollup, ShopRules, day_rollups, merged, visitor_digest
 from profilegate.domain.shop_metrics import MetricsQuery, ShopReport, shop_report
 from profilegate.storage.documents import Document
 from profilegate.storage.events import event_from_document
@@ -38,11 +40,19 @@ async def rebuild_shop_days(repos: Repositories, shop: ShopRules) -> int:
     meanwhile are kept; a rollup the log no longer explains (its events erased or past the
     log's retention) is not taken away: ``clear`` first for an exact copy of the log.
     """
-    logged: dict[str, Document] = {}
-    async for document in repos.events.scan():
-        logged.setdefault(document["_id"], document)
-    rollups = merged(
-        day_rollups(((event_from_document(d), d["profileId"]) for d in logged.values()), shop.zone)
-    )
+    rollups = logged_rollups(await logged_once(repos.events.scan()), shop.zone)
     await repos.shop_days.add(rollups.values())
     return len(rollups)
+
+
+async def logged_once(documents: AsyncIterator[Document]) -> dict[str, Document]:
+    """Logged event documents by id: an event logged twice (a replay in another segment) once."""
+    logged: dict[str, Document] = {}
+    async for document in documents:
+        logged.setdefault(document["_id"], document)
+    return logged
+
+
+def logged_rollups(logged: dict[str, Document], zone: ZoneInfo) -> dict[str, DayRollup]:
+    """The day rollups of these logged events, by key."""
+    return merged(day_rollups(((event_from_document(d), d["profileId"]) for d in logged.values()), zone))

@@ -30,8 +30,9 @@ from collections.abc import Callable, Iterable, Iterator
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from profilegate.domain.shop_days import DayRollup, day_rollups, merged
-from profilegate.storage.events import EventLog, event_from_document
+from profilegate.domain.shop_days import DayRollup, merged
+from profilegate.service.shop_metrics import logged_once, logged_rollups
+from profilegate.storage.events import EventLog
 from profilegate.storage.shop_days import ShopDayRepository, WriterMark
 
 log = logging.getLogger("profilegate.shop_rollups")
@@ -77,7 +78,8 @@ class WriteBehindShopDays(ShopDayRepository):
         self._buffer.extend(rollups)
 
     async def up_to(self, last: date) -> list[DayRollup]:
-        await self.flush()
+        if self._buffer:  # this process's own events first; an empty buffer has nothing to add
+            await self.flush()
         return await self._stored.up_to(last)
 
     async def clear(self) -> None:
@@ -123,11 +125,8 @@ class WriteBehindShopDays(ShopDayRepository):
         for mark in silent:
             if mark.writer == self.writer:
                 continue
-            logged = {d["_id"]: d async for d in self._events.received_since(mark.safe_from)}
-            rollups = day_rollups(
-                ((event_from_document(d), d["profileId"]) for d in logged.values()), self._zone
-            )
-            await self._stored.add(merged(rollups).values())
+            logged = await logged_once(self._events.received_since(mark.safe_from))
+            await self._stored.add(logged_rollups(logged, self._zone).values())
             await self._stored.drop_writer(mark.writer)
             log.warning(
                 "rolled up again %d events logged since %s by the silent process %s",
@@ -142,8 +141,10 @@ class WriteBehindShopDays(ShopDayRepository):
         """Flush every ``flush_seconds`` (or renew the mark when idle), look for silent processes
         every ``silent_seconds``; a failed write is logged and retried at the next turn."""
         last_recovery = asyncio.get_running_loop().time()
-        with contextlib.suppress(Exception):
+        try:
             await self.recover()
+        except Exception:
+            log.exception("recovering silent processes' rollups failed; again in %.0fs", self.silent_seconds)
         while not stopping.is_set():
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stopping.wait(), timeout=self.flush_seconds)
