@@ -7,7 +7,7 @@ from profilegate.domain.aggregates import merge_aggregates
 from profilegate.domain.consents import Consent
 from profilegate.domain.errors import DomainError, InvalidInput
 from profilegate.domain.extensions import ExtensionGrant, capped_grants
-from profilegate.domain.identities import Identity
+from profilegate.domain.identities import Identity, IdentityType
 from profilegate.domain.profiles import Profile
 from profilegate.domain.traits import TraitLimits, merge_patch, validate_traits
 
@@ -34,6 +34,36 @@ def check_identity_cap(profiles: Iterable[Profile], extra: Iterable[Identity], c
     if len(union) > cap:
         raise MergeBlocked(
             f"linking would give one profile {len(union)} identities, more than the cap of {cap}",
+            "identities",
+        )
+
+
+def check_customer_ids(profiles: Iterable[Profile]) -> None:
+    """Refuse to merge profiles that hold different customer ids: two accounts of the shop are
+    two people until an admin says otherwise (``mergeProfiles``). Identities are unique, so two
+    profiles that both hold one hold different ones."""
+    holders = [_customer_ids(p) for p in profiles if _customer_ids(p)]
+    if len(holders) > 1:
+        held = sorted({value for ids in holders for value in ids})
+        names = ", ".join(held[:-1]) + f" and {held[-1]}"
+        raise MergeBlocked(
+            f"profiles with different customer ids {names} are never merged automatically; "
+            "an admin may merge them with mergeProfiles",
+            "identities",
+        )
+
+
+def _customer_ids(profile: Profile) -> list[str]:
+    return [i.value for i in profile.identities if i.type is IdentityType.CUSTOMER_ID]
+
+
+def check_known_apart(profiles: Iterable[Profile]) -> None:
+    """Refuse a merge of two or more profiles that each hold a known (not anonymous) identity:
+    the storefront's guard, since its key proves nothing about who is asking."""
+    known = [p for p in profiles if any(i.type is not IdentityType.ANONYMOUS_ID for i in p.identities)]
+    if len(known) > 1:
+        raise MergeBlocked(
+            "a storefront key never merges two profiles that each hold a known identity; a server key can",
             "identities",
         )
 

@@ -23,7 +23,14 @@ from typing import Any
 from profilegate.domain.errors import InvalidInput
 from profilegate.domain.identities import Identity
 from profilegate.domain.keys import Principal
-from profilegate.domain.merges import absorb, check_identity_cap, check_not_blocked, choose_winner
+from profilegate.domain.merges import (
+    absorb,
+    check_customer_ids,
+    check_identity_cap,
+    check_known_apart,
+    check_not_blocked,
+    choose_winner,
+)
 from profilegate.domain.profiles import Profile
 from profilegate.domain.refs import ProfileRef
 from profilegate.service.observers import UNOBSERVED, ProfileObserver
@@ -63,8 +70,12 @@ async def identify(
     now: datetime,
     *,
     observer: ProfileObserver = UNOBSERVED,
+    may_merge_known: bool = True,
 ) -> Identified:
-    """Make every given identity name one profile, merging the profiles they named."""
+    """Make every given identity name one profile, merging the profiles they named.
+
+    Profiles holding different customer ids are never merged (``check_customer_ids``); without
+    ``may_merge_known`` (a storefront key) neither are two that each hold a known identity."""
     wanted = tuple(dict.fromkeys(((anonymous,) if anonymous else ()) + identities))
     if not wanted:
         raise InvalidInput("identities", "give an anonymousId or at least one identity")
@@ -82,6 +93,9 @@ async def identify(
     winner = choose_winner(found)
     losers = sorted((p for p in found if p.id != winner.id), key=lambda p: (p.created_at, p.id))
     check_identity_cap(found, wanted, rules.profiles.max_identities)
+    check_customer_ids(found)
+    if not may_merge_known:
+        check_known_apart(found)
     reason = "identify: " + ", ".join(identity.key for identity in wanted)
     for loser in losers:
         await merge_into(repos, winner.id, loser.id, rules, by, reason, now, observer=observer)
