@@ -72,6 +72,29 @@ class GatewayClient:
         assert isinstance(token, str)
         return token
 
+    async def create_storefront_key(
+        self, name: str = "shop-web", proof_public_key: str | None = None
+    ) -> "StorefrontKey":
+        """A storefront key with what the shop's back end needs to sign shopper proofs."""
+        result = await self.execute(
+            "mutation($name: String!, $pem: String) { createApiKey(name: $name, role: STOREFRONT,"
+            " proofPublicKey: $pem) { ... on ApiKeyCreated { token proofSecret key { id } }"
+            " ... on InvalidInputError { field message } } }",
+            {"name": name, "pem": proof_public_key},
+        )
+        created = result.data["createApiKey"]
+        assert "token" in created, created
+        return StorefrontKey(
+            token=created["token"], key_id=created["key"]["id"], secret=created["proofSecret"]
+        )
+
+
+@dataclass(frozen=True)
+class StorefrontKey:
+    token: str
+    key_id: str  # the ``aud`` of its shopper proofs
+    secret: str | None  # the HS256 proof secret; None when the shop's public key checks proofs
+
 
 @contextlib.asynccontextmanager
 async def running(app: Starlette) -> AsyncIterator[httpx.AsyncClient]:

@@ -23,6 +23,7 @@ from profilegate.api.rate_limits import RateLimiter
 from profilegate.api.readiness import readyz
 from profilegate.api.request_ids import RequestIds
 from profilegate.api.schema import build_schema
+from profilegate.api.storefront import StorefrontAccess
 from profilegate.api.track_endpoint import track_endpoint
 from profilegate.domain.keys import Role
 from profilegate.embedded import EmbeddedStore
@@ -139,6 +140,9 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] = utc_now) -
                     segment_rules=settings.segment_rules,
                     feed=feed,
                     follower=follower,
+                    storefront=StorefrontAccess(
+                        repos.extension_definitions, cache_seconds=settings.segment_cache_seconds
+                    ),
                     clock=clock,
                 )
             finally:

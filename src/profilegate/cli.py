@@ -24,9 +24,10 @@ from profilegate.api.schema import schema_sdl
 from profilegate.domain.errors import DomainError, InvalidInput, ProfileNotFound
 from profilegate.domain.events import Channel
 from profilegate.domain.identities import IdentityType, normalise_identity
-from profilegate.domain.keys import Role
+from profilegate.domain.keys import ApiKey, Role
 from profilegate.domain.refs import ProfileRef
 from profilegate.domain.shop_metrics import Granularity, MetricsQuery, ShopReport
+from profilegate.domain.shopper_proofs import HEADER_NAME, MAX_LIFETIME_SECONDS
 from profilegate.embedded import EmbeddedStore, EmbeddedStoreError, running_store_uri
 from profilegate.import_display import import_progress, import_summary, rejection_report
 from profilegate.logs import log_config
@@ -45,7 +46,7 @@ from profilegate.service.imports import (
     import_files,
 )
 from profilegate.service.imports.run import BATCH_EVENTS, CHUNK_ROWS
-from profilegate.service.keys import create_key
+from profilegate.service.keys import CreatedKey, create_key
 from profilegate.service.rebuild import Progress as RebuildProgress
 from profilegate.service.rebuild import Rebuilt, rebuild_aggregates
 from profilegate.service.seed import SeedRules
@@ -537,25 +538,64 @@ def keys_create(
     persisted_only: Annotated[
         bool, typer.Option("--persisted-only", help="The key may run persisted operations only.")
     ] = False,
+    proof_public_key: Annotated[
+        Path | None,
+        typer.Option(
+            help="Storefront keys: the shop's public key (PEM: RSA, P-256 or Ed25519) that signs shopper "
+            "proofs, instead of a secret the gateway holds.",
+            exists=True,
+            dir_okay=False,
+        ),
+    ] = None,
     data_dir: DataDir = None,
 ) -> None:
-    """Create a key and print it (only the key) on stdout. It cannot be shown again."""
+    """Create a key and print it (only the key) on stdout. It cannot be shown again. For a
+    storefront key, what the shop's back end needs to sign shopper proofs goes to stderr."""
     settings = _settings(data_dir)
     origins = tuple(origin or ())
+    pem = None if proof_public_key is None else proof_public_key.read_text()
 
-    async def run() -> str:
+    async def run() -> CreatedKey:
         async with _repositories(settings) as repos:
             now = datetime.now(UTC)
-            created = await create_key(
-                repos.api_keys, name, role, now, allowed_origins=origins, persisted_only=persisted_only
+            return await create_key(
+                repos.api_keys,
+                name,
+                role,
+                now,
+                allowed_origins=origins,
+                persisted_only=persisted_only,
+                proof_public_key=pem,
             )
-        return created.token
 
     try:
-        typer.echo(asyncio.run(run()))
+        created = asyncio.run(run())
     except InvalidInput as error:
-        hint = "--origin" if error.field.startswith("allowedOrigins") else f"--{error.field}"
+        hint = {"allowedOrigins": "--origin", "proofPublicKey": "--proof-public-key"}.get(
+            error.field.split("[")[0], f"--{error.field}"
+        )
         raise typer.BadParameter(f"{error.field}: {error.reason}", param_hint=hint) from error
+    typer.echo(created.token)
+    if created.key.role is Role.STOREFRONT:
+        typer.echo(proof_instructions(created.key), err=True)
+
+
+def proof_instructions(key: ApiKey) -> str:
+    """What the shop's back end needs to sign shopper proofs for ``key`` (docs/access.md)."""
+    algorithm = key.proof_key.algorithm
+    signer = f"secret     {key.proof_secret}" if key.proof_secret else "signed by  the shop's private key"
+    return "\n".join(
+        [
+            "shopper proofs for this key (the shop's back end signs them after login; shown once):",
+            f"  algorithm  {algorithm}",
+            f"  aud        {key.id}",
+            f"  {signer}",
+            "  claims     sub (e.g. email:ann@example.com), aud, iat, "
+            f"exp (at most {MAX_LIFETIME_SECONDS} s after iat)",
+            f"  header     {HEADER_NAME}: <the JWT>",
+            "  details    docs/access.md",
+        ]
+    )
 
 
 @keys_app.command("list")

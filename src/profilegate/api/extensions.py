@@ -38,6 +38,11 @@ class DefineExtensionInput:
     name: str = strawberry.field(description="Lower-case letters, digits and '-'; e.g. `no-reward`.")
     description: str
     partner_settable: bool = False
+    shown_to_shopper: bool = strawberry.field(
+        default=False,
+        description="A storefront key may show it to the shopper it is about (`no-reward`, `vip`); "
+        "off for markers that are not the shopper's business (`employee`, `frequent-returner`).",
+    )
     default_lifetime_days: int | None = strawberry.field(
         default=None, description="Expiry applied when a setter gives none; null: never expires."
     )
@@ -86,6 +91,7 @@ class ExtensionMutations:
         try:
             definition = _definition(input)
             saved, outcome = await service.define_extension(info.context.repos, definition)
+            info.context.storefront.forget_shown()
         except DomainError as error:
             return error_result(error)  # type: ignore[return-value]  # one of the union's members
         return ExtensionDefined(
@@ -150,5 +156,6 @@ def _definition(input: DefineExtensionInput) -> ExtensionDefinition:
         name=input.name,
         description=input.description.strip(),
         partner_settable=input.partner_settable,
+        shown_to_shopper=input.shown_to_shopper,
         default_lifetime_days=lifetime,
     )

@@ -32,6 +32,7 @@ from profilegate.api.limits import PERSISTED_QUERY_REQUIRED
 from profilegate.api.origins import allowing, cross_origin, is_options, origin_refused, preflight_answer
 from profilegate.api.persisted import PersistedDocuments
 from profilegate.api.rate_limits import RATE_LIMITED_CLOSE_CODE, RateLimiter, rate_limited
+from profilegate.api.storefront import PROOF_HEADER, REFUSAL_LIMIT, StorefrontAccess, read_proof
 from profilegate.domain.keys import Principal, Role
 from profilegate.service.changes import ChangeRecorder
 from profilegate.service.feed import FeedFollower
@@ -45,6 +46,7 @@ from profilegate.storage.store import Repositories
 
 PRINCIPAL = "profilegate.principal"
 RATE_LIMITER = "profilegate.rate_limiter"
+SHOPPER = "profilegate.shopper"  # a storefront request's shopper proof, verified
 
 
 class GatewayState(TypedDict):
@@ -62,6 +64,7 @@ class GatewayState(TypedDict):
     segment_rules: SegmentRules
     feed: ChangeRecorder
     follower: FeedFollower
+    storefront: StorefrontAccess
     clock: Callable[[], datetime]
 
 
@@ -117,6 +120,8 @@ class GraphQLView(GraphQL[Context, None]):
             segment_rules=state["segment_rules"],
             feed=state["feed"],
             follower=state["follower"],
+            storefront=state["storefront"],
+            shopper=request.scope.get(SHOPPER),
             now=self._clock(),
             socket=request if isinstance(request, WebSocket) else None,
             scope=request.scope,
@@ -280,6 +285,8 @@ class Guard:
             send = allowing(origin, send)
         if not await self._within_rate(principal, scope, receive, send):
             return
+        if not await self._storefront_checked(principal, scope, receive, send):
+            return
         if scope["type"] != "http":
             await self._view(scope, receive, send)
             return
@@ -328,6 +335,25 @@ class Guard:
         else:
             await WebSocket(scope, receive, send).close(code=RATE_LIMITED_CLOSE_CODE, reason="Rate limited")
         return False
+
+    async def _storefront_checked(
+        self, principal: Principal, scope: Scope, receive: Receive, send: Send
+    ) -> bool:
+        """A storefront client past its refusals is answered 429; else its shopper proof is read."""
+        state = cast(GatewayState, scope["state"])
+        slowed = state["storefront"].slowed(principal, _client(scope))
+        if slowed is not None:
+            refusal = rate_limited(REFUSAL_LIMIT, slowed, "refusals for want of a shopper proof")
+            if scope["type"] == "http":
+                await refusal(scope, receive, send)
+            else:
+                await WebSocket(scope, receive, send).close(
+                    code=RATE_LIMITED_CLOSE_CODE, reason="Rate limited"
+                )
+            return False
+        header = _header(scope, PROOF_HEADER)
+        scope[SHOPPER] = read_proof(principal, header, state["clock"]())
+        return True
 
     async def _authenticate(self, scope: Scope) -> Principal | None:
         header = _header(scope, b"authorization")

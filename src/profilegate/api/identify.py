@@ -6,20 +6,22 @@ from typing import Annotated
 import strawberry
 from strawberry.scalars import JSON
 
-from profilegate.api.context import Info
+from profilegate.api.context import Context, Info
 from profilegate.api.errors import (
     ConcurrentModificationError,
     IdentityConflictError,
     InvalidInputError,
     MergeBlockedError,
+    NotPermittedError,
     bad_input,
     error_result,
 )
 from profilegate.api.permissions import ADMIN, allow
 from profilegate.api.types import IdentityInput, ProfileRefInput, ProfileType
 from profilegate.domain.errors import DomainError, InvalidInput
-from profilegate.domain.identities import IdentityType, normalise_identity
+from profilegate.domain.identities import Identity, IdentityType, normalise_identity
 from profilegate.domain.keys import Role
+from profilegate.domain.storefront import Missing, ShopperNotProven
 from profilegate.service.identify import identify
 from profilegate.service.resolve import find_profile
 
@@ -48,7 +50,12 @@ class MergeType:
 
 
 IdentifyResult = Annotated[
-    Identified | InvalidInputError | IdentityConflictError | MergeBlockedError | ConcurrentModificationError,
+    Identified
+    | InvalidInputError
+    | IdentityConflictError
+    | MergeBlockedError
+    | NotPermittedError
+    | ConcurrentModificationError,
     strawberry.union("IdentifyResult"),
 ]
 
@@ -82,6 +89,7 @@ class IdentifyMutations:
                 identity.to_domain(f"identities[{index}]", context.phone_region)
                 for index, identity in enumerate(identities)
             )
+            _check_storefront(context, anonymous, known, traits)
             done = await identify(
                 context.repos,
                 anonymous,
@@ -99,6 +107,22 @@ class IdentifyMutations:
             profile=ProfileType.from_domain(done.profile),
             created=done.created,
             merged_profile_ids=[strawberry.ID(i) for i in done.merged],
+        )
+
+
+def _check_storefront(
+    context: Context, anonymous: Identity | None, known: tuple[Identity, ...], traits: object
+) -> None:
+    """A storefront key links its own visitor to the shopper its proof names, nothing more."""
+    if anonymous is not None:
+        context.reach_anonymous_id(anonymous.value, "anonymousId")
+    for index, identity in enumerate(known):
+        context.reach_identity(identity, f"identities[{index}]")
+    if context.storefront_caller and traits is not None:
+        raise ShopperNotProven(
+            "traits: a storefront key may not write traits; the shop's back end sends them "
+            "(upsertProfile with an ingest key)",
+            Missing.SERVER_ONLY,
         )
 
 

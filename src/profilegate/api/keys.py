@@ -19,6 +19,10 @@ from profilegate.service.keys import create_key
 class ApiKeyCreated:
     key: ApiKeyType
     token: str = strawberry.field(description="The secret to send as `Bearer`; shown only now.")
+    proof_secret: str | None = strawberry.field(
+        description="A storefront key's HS256 secret for shopper proofs (null with a public key); "
+        "shown only now. The shop's back end signs proofs with it (docs/access.md)."
+    )
 
 
 @strawberry.type
@@ -71,6 +75,13 @@ class KeyMutations:
             bool,
             strawberry.argument(description="The key may run persisted operations only (storefronts)."),
         ] = False,
+        proof_public_key: Annotated[
+            str | None,
+            strawberry.argument(
+                description="Storefront keys: the shop's public key (PEM: RSA, P-256 or Ed25519) that "
+                "signs shopper proofs; without it the gateway makes an HS256 secret."
+            ),
+        ] = None,
     ) -> CreateApiKeyResult:
         try:
             created = await create_key(
@@ -82,10 +93,15 @@ class KeyMutations:
                 fields=tuple(fields or ()),
                 allowed_origins=tuple(allowed_origins or ()),
                 persisted_only=persisted_only,
+                proof_public_key=proof_public_key,
             )
         except DomainError as error:
             return error_result(error)  # type: ignore[return-value]  # one of the union's members
-        return ApiKeyCreated(key=ApiKeyType.from_domain(created.key), token=created.token)
+        return ApiKeyCreated(
+            key=ApiKeyType.from_domain(created.key),
+            token=created.token,
+            proof_secret=created.key.proof_secret,
+        )
 
     @strawberry.mutation(
         permission_classes=[ADMIN], description="Revoke the key with this id, or all keys so named."

@@ -8,9 +8,10 @@ from strawberry.scalars import JSON
 from profilegate.api.context import Info
 from profilegate.api.errors import InvalidInputError, TierPolicyNotFoundError, bad_input, error_result
 from profilegate.api.permissions import ADMIN, allow
+from profilegate.api.storefront import not_permitted
 from profilegate.api.tier_types import LoyaltyObject, TierDistribution, TierPolicyObject
 from profilegate.api.types import ProfileRefInput
-from profilegate.domain.errors import DomainError, InvalidInput
+from profilegate.domain.errors import DomainError, InvalidInput, NotPermitted
 from profilegate.domain.keys import Role
 from profilegate.domain.refs import ProfileRef
 from profilegate.domain.tiers import OverrideEffect, RetentionKind, TierMetric
@@ -184,6 +185,10 @@ class LoyaltyMutations:
 
 def _ref(info: Info, ref: ProfileRefInput) -> ProfileRef:
     try:
-        return ref.to_domain(info.context.phone_region)
+        domain_ref = ref.to_domain(info.context.phone_region)
+        info.context.reach(domain_ref)
     except InvalidInput as error:
         raise bad_input(error) from error
+    except NotPermitted as error:
+        raise not_permitted(error) from error
+    return domain_ref

@@ -14,7 +14,7 @@ from starlette.types import Message, Scope, Send
 from profilegate.service.keys import Authenticator
 
 ALLOWED_METHODS = "GET, POST"
-ALLOWED_HEADERS = "authorization, content-type"
+ALLOWED_HEADERS = "authorization, content-type, shopper-proof"
 MAX_AGE_SECONDS = 600
 
 

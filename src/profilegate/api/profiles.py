@@ -10,13 +10,15 @@ from profilegate.api.errors import (
     ConcurrentModificationError,
     IdentityConflictError,
     InvalidInputError,
+    NotPermittedError,
     ProfileNotFoundError,
     bad_input,
     error_result,
 )
 from profilegate.api.permissions import allow
+from profilegate.api.storefront import not_permitted
 from profilegate.api.types import IdentityInput, ProfileRefInput, ProfileType
-from profilegate.domain.errors import DomainError, InvalidInput
+from profilegate.domain.errors import DomainError, InvalidInput, NotPermitted
 from profilegate.domain.keys import Role
 from profilegate.service.profiles import ConsentChange, ProfileChange, upsert_profile
 from profilegate.service.resolve import find_profile
@@ -70,7 +72,7 @@ UpsertProfileResult = Annotated[
     strawberry.union("UpsertProfileResult"),
 ]
 SetConsentResult = Annotated[
-    ConsentSet | InvalidInputError | ProfileNotFoundError | ConcurrentModificationError,
+    ConsentSet | InvalidInputError | NotPermittedError | ProfileNotFoundError | ConcurrentModificationError,
     strawberry.union("SetConsentResult"),
 ]
 
@@ -81,8 +83,11 @@ class ProfileQueries:
     async def profile(self, info: Info, ref: ProfileRefInput) -> ProfileType | None:
         try:
             domain_ref = ref.to_domain(info.context.phone_region)
+            info.context.reach(domain_ref)
         except InvalidInput as error:
             raise bad_input(error) from error
+        except NotPermitted as error:
+            raise not_permitted(error) from error
         found = await find_profile(info.context.repos, domain_ref)
         return None if found is None else ProfileType.from_domain(found)
 
@@ -112,8 +117,10 @@ class ProfileMutations:
     async def set_consent(self, info: Info, ref: ProfileRefInput, consent: ConsentInput) -> SetConsentResult:
         context = info.context
         try:
+            domain_ref = ref.to_domain(context.phone_region)
+            context.reach(domain_ref)
             change = ProfileChange(
-                ref=ref.to_domain(context.phone_region),
+                ref=domain_ref,
                 consents=(ConsentChange(consent.purpose, consent.granted, consent.source),),
             )
             upserted = await upsert_profile(

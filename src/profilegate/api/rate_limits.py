@@ -41,9 +41,7 @@ class RateLimiter:
 
     def take(self, principal: Principal, client: str | None = None) -> Taken:
         """Count one request of ``principal``'s key (from ``client``) against its role's limit."""
-        key = principal.key_id or f"name:{principal.name}"  # the admin key from settings has no id
-        if principal.role is Role.STOREFRONT:
-            key = f"{key}@{client}"
+        key = _bucket_key(principal, client)
         limit = self._limits[principal.role]
         now = self._clock()
         held = self._buckets.pop(key, None)
@@ -51,6 +49,11 @@ class RateLimiter:
         self._buckets[key] = (principal.role, taken.bucket)
         self._evict(now)
         return taken
+
+    def peek(self, principal: Principal, client: str | None = None) -> Taken:
+        """What ``take`` would answer now, without taking a token."""
+        held = self._buckets.get(_bucket_key(principal, client))
+        return take(held[1] if held is not None else None, self._limits[principal.role], self._clock())
 
     def __len__(self) -> int:
         return len(self._buckets)
@@ -66,15 +69,20 @@ class RateLimiter:
             self._buckets.popitem(last=False)  # as full as a new bucket: forgetting it changes nothing
 
 
-def rate_limited(limit: RateLimit, taken: Taken) -> Response:
+def rate_limited(limit: RateLimit, taken: Taken, what: str = "requests") -> Response:
     """429 with ``Retry-After`` and a GraphQL-shaped error a client can switch on."""
     seconds = taken.retry_after_seconds
     body = {
         "errors": [
             {
-                "message": f"rate limit of {limit.per_second:g} requests/s for this key exceeded",
+                "message": f"rate limit of {limit.per_second:g} {what}/s for this key exceeded",
                 "extensions": {"code": "RATE_LIMITED", "retryAfter": seconds},
             }
         ]
     }
     return JSONResponse(body, status_code=429, headers={"retry-after": str(seconds)})
+
+
+def _bucket_key(principal: Principal, client: str | None) -> str:
+    key = principal.key_id or f"name:{principal.name}"  # the admin key from settings has no id
+    return f"{key}@{client}" if principal.role is Role.STOREFRONT else key

@@ -12,7 +12,8 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import request_response
 
 from profilegate.api import prometheus
-from profilegate.api.http import GatewayState
+from profilegate.api.http import PRINCIPAL, SHOPPER, GatewayState
+from profilegate.api.storefront import event_screen
 from profilegate.service.tracking import EventOutcome, Status, track
 
 NDJSON = "application/x-ndjson"
@@ -37,6 +38,9 @@ async def _track(request: Request) -> Response:
             return _bad_request(str(error))
     now = state["clock"]()
     rules = state["tracking"]
+    screen = event_screen(
+        request.scope[PRINCIPAL], request.scope.get(SHOPPER), state["storefront"], _client(request)
+    )
     chunk_size = rules.max_batch if NDJSON in request.headers.get("content-type", "") else len(items) or 1
     outcomes: list[EventOutcome] = []
     for start in range(0, len(items), chunk_size):
@@ -45,7 +49,9 @@ async def _track(request: Request) -> Response:
         feed = state["feed"]
         changed = state["segments"].follow(now, feed)
         tracked = iter(
-            (await track(state["repos"], events, rules, now, changed=changed, observer=feed)).results
+            (
+                await track(state["repos"], events, rules, now, changed=changed, observer=feed, screen=screen)
+            ).results
         )
         outcomes.extend(
             EventOutcome(None, Status.REJECTED, item.reason)
@@ -55,6 +61,10 @@ async def _track(request: Request) -> Response:
         )
     prometheus.count_outcomes(outcomes, via="http")
     return _answer(outcomes)
+
+
+def _client(request: Request) -> str | None:
+    return None if request.client is None else request.client.host
 
 
 def _json_batch(document: Any) -> list[object]:

@@ -226,6 +226,7 @@ class TrackingMutations:
             context.now,
             changed=context.segments.follow(context.now, context.feed),
             observer=context.feed,
+            screen=context.event_screen(),
         )
         prometheus.count_outcomes(result.results, via="graphql")
         return TrackResultType.from_domain(result)

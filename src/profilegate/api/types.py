@@ -11,10 +11,12 @@ from profilegate.api import enums  # noqa: F401  (registers the domain enums wit
 from profilegate.api.context import Info
 from profilegate.api.metrics import ProfileMetricsType
 from profilegate.api.permissions import ADMIN, allow
+from profilegate.api.storefront import not_permitted
 from profilegate.api.tier_types import LoyaltyObject
 from profilegate.domain import identities
 from profilegate.domain.changes import ChangeKind
 from profilegate.domain.consents import Consent
+from profilegate.domain.errors import NotPermitted
 from profilegate.domain.extensions import ExtensionDefinition, ExtensionGrant
 from profilegate.domain.identities import IdentityType
 from profilegate.domain.keys import ApiKey, Principal, Role
@@ -165,12 +167,29 @@ class ProfileType:
         active = self.domain.active_extensions(info.context.now)
         return [ExtensionType.from_domain(grant) for _, grant in sorted(active.items())]
 
-    @strawberry.field(description="Names of the extensions in force now: the storefront's flags.")
-    def extension_names(self, info: Info) -> list[str]:
-        return sorted(self.domain.active_extensions(info.context.now))
+    @strawberry.field(
+        description="Names of the extensions in force now: the storefront's flags. A storefront key "
+        "sees only those defined as shown to the shopper."
+    )
+    async def extension_names(self, info: Info) -> list[str]:
+        active = self.domain.active_extensions(info.context.now)
+        if info.context.storefront_caller:
+            shown = await info.context.storefront.shown_extensions()
+            return sorted(name for name in active if name in shown)
+        return sorted(active)
 
-    @strawberry.field(description="Whether the extension is in force now.")
-    def has_extension(self, info: Info, name: str) -> bool:
+    @strawberry.field(
+        description="Whether the extension is in force now; a storefront key may ask only about "
+        "extensions defined as shown to the shopper."
+    )
+    async def has_extension(self, info: Info, name: str) -> bool:
+        if info.context.storefront_caller and name not in await info.context.storefront.shown_extensions():
+            raise not_permitted(
+                NotPermitted(
+                    f"name: the extension {name!r} is not defined as shown to the shopper "
+                    "(shownToShopper), so a storefront key may not ask about it"
+                )
+            )
         return name in self.domain.active_extensions(info.context.now)
 
     @strawberry.field(
@@ -184,11 +203,15 @@ class ProfileType:
         policy = await info.context.tier_policy.get()
         return LoyaltyObject.from_domain(profile_loyalty(self.domain, policy, info.context.now))
 
-    @strawberry.field(permission_classes=[READERS], description="Keys of the segments the profile is in now.")
+    @strawberry.field(
+        permission_classes=[ADMIN_OR_PARTNER], description="Keys of the segments the profile is in now."
+    )
     async def segments(self, info: Info) -> list[str]:
         return memberships(self.domain, await info.context.segments.all(), info.context.now)
 
-    @strawberry.field(permission_classes=[READERS], description="Whether the profile is in the segment now.")
+    @strawberry.field(
+        permission_classes=[ADMIN_OR_PARTNER], description="Whether the profile is in the segment now."
+    )
     async def in_segment(self, info: Info, key: str) -> bool:
         segments = await info.context.segments.all()
         if not any(segment.key == key for segment in segments):
@@ -228,6 +251,7 @@ class ExtensionDefinitionType:
     name: str
     description: str
     partner_settable: bool
+    shown_to_shopper: bool = strawberry.field(description="A storefront key may show it to its shopper.")
     default_lifetime_days: int | None
 
     @classmethod
@@ -236,6 +260,7 @@ class ExtensionDefinitionType:
             name=definition.name,
             description=definition.description,
             partner_settable=definition.partner_settable,
+            shown_to_shopper=definition.shown_to_shopper,
             default_lifetime_days=definition.default_lifetime_days,
         )
 
@@ -257,6 +282,10 @@ class ApiKeyType:
         description="Browser origins that may use the key (CORS); empty: none."
     )
     persisted_only: bool = strawberry.field(description="The key may run persisted operations only.")
+    proof_algorithm: str | None = strawberry.field(
+        description="How a storefront key's shopper proofs are signed: HS256 with its proof secret, "
+        "or RS256, ES256 or EdDSA with the shop's key; null for other roles."
+    )
 
     @classmethod
     def from_domain(cls, key: ApiKey) -> Self:
@@ -270,6 +299,7 @@ class ApiKeyType:
             fields=list(key.fields),
             allowed_origins=list(key.allowed_origins),
             persisted_only=key.persisted_only,
+            proof_algorithm=key.proof_key.algorithm,
         )
 
 

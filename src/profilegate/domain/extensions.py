@@ -23,6 +23,7 @@ class ExtensionDefinition(BaseModel):
     name: str
     description: str = Field(max_length=1000)
     partner_settable: bool = False
+    shown_to_shopper: bool = False  # a storefront key may show it to the shopper it is about
     default_lifetime_days: int | None = Field(default=None, ge=1, le=36_500)
 
     def expiry(self, now: datetime, requested: datetime | None) -> datetime | None:

@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict
 
 from profilegate.domain.changes import FULL_SCOPE, ChangeKind, Scope
 from profilegate.domain.errors import InvalidInput
+from profilegate.domain.shopper_proofs import ProofKey
 
 KEY_PREFIX = "pgk"
 _KEY_NAME = re.compile(r"^[\w .:@-]{1,80}$")
@@ -44,6 +45,12 @@ class ApiKey(BaseModel):
     fields: tuple[str, ...] = ()  # the personal fields a partner's feed shows (see Scope)
     allowed_origins: tuple[str, ...] = ()  # browser origins that may use the key (CORS)
     persisted_only: bool = False  # the key may run registered (persisted) operations only
+    proof_secret: str | None = None  # a storefront key's HS256 secret for shopper proofs
+    proof_public_key: str | None = None  # or the shop's public key (PEM) that signs them
+
+    @property
+    def proof_key(self) -> ProofKey:
+        return ProofKey(audience=self.id, secret=self.proof_secret, public_key_pem=self.proof_public_key)
 
 
 class Principal(BaseModel):
@@ -58,6 +65,15 @@ class Principal(BaseModel):
     fields: tuple[str, ...] = ()
     allowed_origins: tuple[str, ...] = ()
     persisted_only: bool = False
+    proof_secret: str | None = None
+    proof_public_key: str | None = None
+
+    @property
+    def proof_key(self) -> ProofKey:
+        """How this key's shopper proofs are checked (a key with neither accepts none)."""
+        return ProofKey(
+            audience=self.key_id or "", secret=self.proof_secret, public_key_pem=self.proof_public_key
+        )
 
     @property
     def may_read_shop_metrics(self) -> bool:

@@ -1,12 +1,29 @@
-"""Merging two profiles that turn out to be one person: deterministic and pure."""
+"""Merging two profiles that turn out to be one person, and undoing it: deterministic and pure.
 
-from collections.abc import Iterable
+An unmerge gives each of the two their own again (docs/merges.md). The loser's document kept
+its state at the merge; what the winner held before it took the loser in is in the merge
+record (``WinnerBefore``, for merges logged since it is kept). What changed after the merge:
+
+- identities added to the winner stay with it;
+- a consent answer or an extension grant dated after the merge (``at`` later than the merge)
+  stays with the winner; the winner's older ones go back to what it held before the merge;
+- a trait key whose value changed (or that was added or removed) after the merge stays as
+  it is on the winner; the others go back to the winner's value before the merge (or away,
+  when only the loser had the key);
+- for a merge logged without ``WinnerBefore``, the winner keeps its traits, consents and
+  extensions as they are.
+"""
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from profilegate.domain.aggregates import merge_aggregates
 from profilegate.domain.consents import Consent
 from profilegate.domain.errors import DomainError, InvalidInput
-from profilegate.domain.extensions import ExtensionGrant, capped_grants
+from profilegate.domain.aggregates import Aggregates
+from profilegate.domain.extensions import ExtensionGrant, active_extensions, capped_grants
 from profilegate.domain.identities import Identity, IdentityType
 from profilegate.domain.profiles import Profile
 from profilegate.domain.traits import TraitLimits, merge_patch, validate_traits
@@ -22,6 +39,52 @@ class MergeBlocked(DomainError):
     def __init__(self, message: str, field: str) -> None:
         super().__init__(message)
         self.field = field
+
+
+class UnmergeOutOfOrder(DomainError):
+    """The profile the loser was merged into was merged on since: undo that merge first."""
+
+    def __init__(self, loser: str, winner: str, survivor: str) -> None:
+        super().__init__(
+            f"profile {loser} was merged into {winner}, which was merged into {survivor} since: "
+            f"unmerge {winner} first"
+        )
+        self.field = "profileId"
+        self.first = winner
+
+
+@dataclass(frozen=True)
+class WinnerBefore:
+    """What the winner held before it took the loser in, and its traits right after."""
+
+    traits: dict[str, Any]
+    consents: dict[str, Consent]
+    extensions: dict[str, ExtensionGrant]
+    merged_traits: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class UndoMark:
+    """An unmerge of the merge was started (and, once ``done``, finished)."""
+
+    at: datetime
+    by: str
+    reason: str
+    done: datetime | None = None
+
+
+@dataclass(frozen=True)
+class MergeRecord:
+    """One logged merge: ``identities`` are the loser's keys as it was taken in."""
+
+    loser: str
+    winner: str
+    at: datetime
+    by: str
+    reason: str
+    identities: tuple[str, ...]
+    before: WinnerBefore | None = None
+    undo: UndoMark | None = None
 
 
 def choose_winner(profiles: Iterable[Profile]) -> Profile:
@@ -101,6 +164,79 @@ def absorb(
             "updated_at": now,
         }
     )
+
+
+def winner_before(winner: Profile, merged: Profile) -> WinnerBefore:
+    """What the merge record keeps of ``winner`` for an unmerge; ``merged``: it after the merge."""
+    return WinnerBefore(
+        traits=winner.traits,
+        consents=winner.consents,
+        extensions=winner.extensions,
+        merged_traits=merged.traits,
+    )
+
+
+def loser_restored(loser: Profile, aggregates: Aggregates, now: datetime) -> Profile:
+    """The loser on its own again: its state as at the merge, without the extensions expired
+    since, with ``aggregates`` (the fold of its own events)."""
+    return loser.model_copy(
+        update={
+            "merged_into": None,
+            "extensions": active_extensions(loser.extensions, now),
+            "aggregates": aggregates,
+            "version": loser.version + 1,
+            "updated_at": now,
+        }
+    )
+
+
+def winner_restored(
+    winner: Profile, loser: Profile, record: MergeRecord, aggregates: Aggregates, now: datetime
+) -> Profile:
+    """The winner without the loser: its identities, ``mergedFrom`` and (with ``record.before``)
+    traits, consents and extensions by the rules in the module's text."""
+    lost = set(loser.identities)
+    before = record.before
+    update: dict[str, Any] = {
+        "identities": tuple(i for i in winner.identities if i not in lost),
+        "merged_from": tuple(i for i in winner.merged_from if i != loser.id),
+        "aggregates": aggregates,
+        "version": winner.version + 1,
+        "updated_at": now,
+    }
+    if before is not None:
+        update["traits"] = traits_back(winner.traits, before)
+        update["consents"] = _dated_back(winner.consents, before.consents, record.at)
+        update["extensions"] = active_extensions(
+            _dated_back(winner.extensions, before.extensions, record.at), now
+        )
+    return winner.model_copy(update=update)
+
+
+def traits_back(current: dict[str, Any], before: WinnerBefore) -> dict[str, Any]:
+    """Each top-level key unchanged since the merge gets the winner's value from before it."""
+    restored = dict(current)
+    for key, merged in before.merged_traits.items():
+        if key in current and current[key] == merged:
+            if key in before.traits:
+                restored[key] = before.traits[key]
+            else:
+                del restored[key]
+    return restored
+
+
+def _dated_back[T: (Consent, ExtensionGrant)](
+    current: Mapping[str, T], before: Mapping[str, T], merged_at: datetime
+) -> dict[str, T]:
+    """Answers dated after the merge stay; the older ones are the winner's from before it (a
+    name the winner did not have then goes; one removed since stays removed)."""
+    restored: dict[str, T] = {}
+    for name, value in current.items():
+        if value.at > merged_at:
+            restored[name] = value
+        elif name in before:
+            restored[name] = before[name]
+    return restored
 
 
 def _newer_consents(ours: dict[str, Consent], theirs: dict[str, Consent]) -> dict[str, Consent]:

@@ -13,6 +13,13 @@ class ProfileRef(BaseModel):
     id: str | None = None
     identity: Identity | None = None
 
+    @property
+    def key(self) -> str | None:
+        """The identity's key, ``id:<profile id>`` for an id, None for neither."""
+        if self.identity is not None:
+            return self.identity.key
+        return None if self.id is None else f"id:{self.id}"
+
     def describe(self) -> str:
         if self.identity is not None:
             return self.identity.key

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from profilegate.domain.changes import ChangeKind
+from profilegate.domain.errors import InvalidInput
 from profilegate.domain.keys import (
     ApiKey,
     Principal,
@@ -19,6 +20,7 @@ from profilegate.domain.keys import (
     parse_key,
     secret_matches,
 )
+from profilegate.domain.shopper_proofs import check_public_key, new_proof_secret
 from profilegate.service.cached import Cached
 from profilegate.storage.api_keys import ApiKeyRepository
 
@@ -41,10 +43,16 @@ async def create_key(
     fields: tuple[str, ...] = (),
     allowed_origins: tuple[str, ...] = (),
     persisted_only: bool = False,
+    proof_public_key: str | None = None,
 ) -> CreatedKey:
     """``change_kinds`` and ``fields`` scope a partner's change feed (see ``Scope``);
-    ``allowed_origins`` are the browser origins that may use the key."""
+    ``allowed_origins`` are the browser origins that may use the key. A storefront key checks
+    shopper proofs with ``proof_public_key`` (PEM) when given, else with a fresh HS256 secret."""
     check_key_name(name)
+    if proof_public_key is not None and role is not Role.STOREFRONT:
+        raise InvalidInput("proofPublicKey", "only a storefront key checks shopper proofs")
+    public_key = None if proof_public_key is None else check_public_key(proof_public_key)
+    proof_secret = new_proof_secret() if role is Role.STOREFRONT and public_key is None else None
     key_id, secret = secrets.token_hex(8), secrets.token_hex(24)
     key = ApiKey(
         id=key_id,
@@ -56,6 +64,8 @@ async def create_key(
         fields=check_fields(fields),
         allowed_origins=check_origins(allowed_origins),
         persisted_only=persisted_only,
+        proof_secret=proof_secret,
+        proof_public_key=public_key,
     )
     await keys.insert(key)
     return CreatedKey(key=key, token=format_key(key_id, secret))
@@ -106,4 +116,6 @@ class Authenticator:
             fields=key.fields,
             allowed_origins=key.allowed_origins,
             persisted_only=key.persisted_only,
+            proof_secret=key.proof_secret,
+            proof_public_key=key.proof_public_key,
         )

@@ -73,6 +73,7 @@ async def seed(repos: Repositories, fixtures: Path, seed_rules: SeedRules, now: 
                 name=item["name"],
                 description=item["description"],
                 partner_settable=item["partnerSettable"],
+                shown_to_shopper=item.get("shownToShopper", False),
                 default_lifetime_days=item.get("defaultLifetimeDays"),
             ),
         )

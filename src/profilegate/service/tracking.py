@@ -65,6 +65,9 @@ class TrackingRules:
     shop: ShopRules = field(default_factory=ShopRules)
 
 
+type Screen = Callable[[TrackedEvent], str | None]
+
+
 @dataclass
 class _Group:
     events: list[tuple[int, TrackedEvent]] = field(default_factory=list)
@@ -79,6 +82,7 @@ async def track(
     *,
     changed: Callable[[set[str]], Awaitable[None]] | None = None,
     observer: ProfileObserver = UNOBSERVED,
+    screen: Screen | None = None,
 ) -> TrackResult:
     """Apply a batch; every event gets its own outcome and the valid rest is applied.
 
@@ -90,12 +94,13 @@ async def track(
     meanwhile is applied again on its own.
 
     ``changed`` is called with the ids of the profiles events were applied to, once they are.
+    ``screen`` answers, for each valid event, why the caller may not send it (None: it may).
     """
     if len(raw_events) > rules.max_batch:
         reason = f"the batch holds {len(raw_events)} events, more than the limit of {rules.max_batch}"
         return TrackResult([EventOutcome(_raw_id(raw), Status.REJECTED, reason) for raw in raw_events])
     with repos.shop_days.receiving(now):  # its events are logged before their rollups are written
-        return await _track(repos, raw_events, rules, now, changed, observer)
+        return await _track(repos, raw_events, rules, now, changed, observer, screen)
 
 
 async def _track(
@@ -105,10 +110,12 @@ async def _track(
     now: datetime,
     changed: Callable[[set[str]], Awaitable[None]] | None,
     observer: ProfileObserver,
+    screen: Screen | None,
 ) -> TrackResult:
     outcomes: list[EventOutcome | None] = [None] * len(raw_events)
     counted: dict[int, TrackedEvent] = {}
-    groups = _grouped(await _addressed(repos, _parsed(raw_events, rules, now, outcomes), outcomes, counted))
+    parsed = _parsed(raw_events, rules, now, outcomes, screen)
+    groups = _grouped(await _addressed(repos, parsed, outcomes, counted))
     found = await profiles_of_batch(repos, list(groups), rules.profiles, now, observer)
     for ref, error in found.refused.items():
         for index, event in groups[ref].events:
@@ -168,9 +175,13 @@ def _accepted(outcome: EventOutcome | None) -> bool:
 
 
 def _parsed(
-    raw_events: Sequence[object], rules: TrackingRules, now: datetime, outcomes: list[EventOutcome | None]
+    raw_events: Sequence[object],
+    rules: TrackingRules,
+    now: datetime,
+    outcomes: list[EventOutcome | None],
+    screen: Screen | None,
 ) -> list[tuple[int, TrackedEvent]]:
-    """The valid events of the batch, each id once; the others' outcomes are set."""
+    """The valid events of the batch the caller may send, each id once; the others' outcomes are set."""
     parsed: list[tuple[int, TrackedEvent]] = []
     seen: set[str] = set()
     for index, raw in enumerate(raw_events):
@@ -178,6 +189,10 @@ def _parsed(
             event = parse_event(raw, rules.events, now)
         except InvalidInput as error:
             outcomes[index] = EventOutcome(_raw_id(raw), Status.REJECTED, error.message)
+            continue
+        refusal = None if screen is None else screen(event)
+        if refusal is not None:
+            outcomes[index] = EventOutcome(event.id, Status.REJECTED, refusal)
             continue
         if event.id in seen:
             outcomes[index] = EventOutcome(event.id, Status.DUPLICATE)

@@ -24,6 +24,8 @@ class ApiKeyRepository:
                 "fields": list(key.fields),
                 "allowedOrigins": list(key.allowed_origins),
                 "persistedOnly": key.persisted_only,
+                "proofSecret": key.proof_secret,
+                "proofPublicKey": key.proof_public_key,
             }
         )
 
@@ -68,4 +70,6 @@ def _from_document(document: Document) -> ApiKey:
         fields=tuple(document.get("fields", ())),
         allowed_origins=tuple(document.get("allowedOrigins") or ()),
         persisted_only=bool(document.get("persistedOnly", False)),
+        proof_secret=document.get("proofSecret"),
+        proof_public_key=document.get("proofPublicKey"),
     )

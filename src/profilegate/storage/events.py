@@ -14,6 +14,10 @@ An event id names one event in the whole shop. In one collection a second use of
 another profile is found exactly (the ``_id`` index refuses it); across segments it is found
 only within the segment the new event lands in, so an id reused for another person more than
 a segment's worth of events later is taken as that person's event.
+
+``via`` holds how the event named its profile (``ProfileRef.key``) when that is not the id it
+was logged under: an identity, or the id of a profile merged away. An unmerge gives the events
+that came in through the loser's identities back to it (``reattribute``).
 """
 
 from collections.abc import AsyncIterator, Iterable
@@ -81,6 +85,15 @@ class EventLog:
                 seen.setdefault(document["_id"], document)
         return sorted(seen.values(), key=lambda d: (d["at"], d["_id"]))
 
+    async def reattribute(self, from_ids: Iterable[str], via: Iterable[str], to: str) -> int:
+        """Log under ``to`` every event of ``from_ids`` that named its profile by one of ``via``
+        (``ProfileRef.key``s), in every segment; how many were moved. Idempotent."""
+        wanted = {"profileId": {"$in": list(from_ids)}, "via": {"$in": list(via)}}
+        moved = 0
+        for collection in await self._log.stored():
+            moved += (await collection.update_many(wanted, {"$set": {"profileId": to}})).modified_count
+        return moved
+
     async def delete_for_profiles(self, profile_ids: Iterable[str]) -> int:
         """Delete every logged event of these profiles, in every segment; return how many."""
         wanted = list(profile_ids)
@@ -130,6 +143,14 @@ def event_document(event: TrackedEvent, profile_id: str, received_at: datetime) 
 
 
 def _plain_event_document(event: TrackedEvent, profile_id: str, received_at: datetime) -> Document:
+    document = _base_event_document(event, profile_id, received_at)
+    via = event.target.key
+    if via is not None and via != f"id:{profile_id}":
+        document["via"] = via
+    return document
+
+
+def _base_event_document(event: TrackedEvent, profile_id: str, received_at: datetime) -> Document:
     return {
         "_id": event.id,
         "profileId": profile_id,

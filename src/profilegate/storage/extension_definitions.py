@@ -24,6 +24,11 @@ class ExtensionDefinitionRepository:
         cursor = self._definitions.find({}).sort("_id", 1)
         return [_from_document(document) async for document in cursor]
 
+    async def shown_to_shoppers(self) -> frozenset[str]:
+        """The names of the extensions a storefront key may show to the shopper they are about."""
+        cursor = self._definitions.find({"shownToShopper": True}, {"_id": 1})
+        return frozenset([document["_id"] async for document in cursor])
+
     async def save(self, definition: ExtensionDefinition) -> DefineOutcome:
         """Create or replace a definition; an identical one changes nothing."""
         document = _to_document(definition)
@@ -37,6 +42,7 @@ def _to_document(definition: ExtensionDefinition) -> Document:
     return {
         "description": definition.description,
         "partnerSettable": definition.partner_settable,
+        "shownToShopper": definition.shown_to_shopper,
         "defaultLifetimeDays": definition.default_lifetime_days,
     }
 
@@ -46,5 +52,6 @@ def _from_document(document: Document) -> ExtensionDefinition:
         name=document["_id"],
         description=document["description"],
         partner_settable=document["partnerSettable"],
+        shown_to_shopper=bool(document.get("shownToShopper", False)),
         default_lifetime_days=document.get("defaultLifetimeDays"),
     )
