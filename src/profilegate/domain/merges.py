@@ -19,10 +19,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from profilegate.domain.aggregates import merge_aggregates
+from profilegate.domain.aggregates import Aggregates, merge_aggregates
 from profilegate.domain.consents import Consent
 from profilegate.domain.errors import DomainError, InvalidInput
-from profilegate.domain.aggregates import Aggregates
 from profilegate.domain.extensions import ExtensionGrant, active_extensions, capped_grants
 from profilegate.domain.identities import Identity, IdentityType
 from profilegate.domain.profiles import Profile

@@ -205,7 +205,10 @@ def _event_export(document: Document) -> Document:
 
 
 def _merge_export(document: Document) -> Document:
-    return {"loser": document["_id"], **_without_id(document)}
+    """A merge as it happened; not the copy of the winner's traits, consents and extensions kept
+    for an unmerge (after one, winner and loser are two people, each exported on their own)."""
+    kept = {key: value for key, value in _without_id(document).items() if key != "winnerBefore"}
+    return {"loser": document["_id"], **kept}
 
 
 def _change_export(change: Change) -> dict[str, Any]:

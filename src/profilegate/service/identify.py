@@ -9,7 +9,8 @@ version-guarded write, and any step can be replayed:
    and records the loser in ``mergedFrom`` (so it never takes it in twice);
 3. the loser's identity keys are re-pointed to the winner (lookups already follow the
    pointer; this only saves the extra read);
-4. the merge is logged.
+4. the merge is logged, with what the winner held before (so that ``unmergeProfiles`` can
+   undo it: ``service.unmerge``).
 
 If the process dies after step 1, the next lookup through the loser (``identify`` again, or
 any resolution that passes the pointer) finds the winner without the loser in
@@ -24,12 +25,14 @@ from profilegate.domain.errors import InvalidInput
 from profilegate.domain.identities import Identity
 from profilegate.domain.keys import Principal
 from profilegate.domain.merges import (
+    WinnerBefore,
     absorb,
     check_customer_ids,
     check_identity_cap,
     check_known_apart,
     check_not_blocked,
     choose_winner,
+    winner_before,
 )
 from profilegate.domain.profiles import Profile
 from profilegate.domain.refs import ProfileRef
@@ -149,7 +152,7 @@ async def merge_into(
 ) -> None:
     """Fold ``loser_id`` into ``winner_id``; every step is idempotent."""
     loser = await _mark(repos, loser_id, winner_id, now)
-    await _absorb(repos, winner_id, loser_id, rules, now, observer)
+    before = await _absorb(repos, winner_id, loser_id, rules, now, observer)
     for identity in loser.identities:
         await repos.identity_keys.repoint(identity.key, loser_id, winner_id)
     winner = await repos.profiles.get(winner_id)
@@ -162,6 +165,7 @@ async def merge_into(
         by=by.name,
         reason=reason,
         identities=[identity.key for identity in loser.identities],
+        before=before,
     )
 
 
@@ -194,17 +198,19 @@ async def _absorb(
     rules: IdentifyRules,
     now: datetime,
     observer: ProfileObserver,
-) -> None:
+) -> WinnerBefore | None:
+    """What the winner held before it took the loser in; None when it had done so already
+    (a merge resumed after a crash is logged without it: docs/merges.md)."""
     for _ in range(MAX_ATTEMPTS):
         winner, loser = await repos.profiles.get(winner_id), await repos.profiles.get(loser_id)
         if winner is None or loser is None:
             raise InvalidInput("profileId", f"a profile of the merge {loser_id} -> {winner_id} is gone")
         if await _taken_in(repos, winner, loser_id):
-            return
+            return None
         merged = absorb(
             winner, loser, now=now, retention_days=rules.retention_days, limits=rules.profiles.trait_limits
         )
         if await repos.profiles.replace_fields(merged, expected_version=winner.version):
             await observer.merged(winner, merged, loser_id, now)
-            return
+            return winner_before(winner, merged)
     raise ConcurrentModification(winner_id)
