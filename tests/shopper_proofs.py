@@ -7,6 +7,8 @@ import jwt
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
+from tests.gateway import StorefrontKey
+
 
 def mint(
     key: Any,
@@ -35,3 +37,15 @@ def p256_key_pair() -> tuple[ec.EllipticCurvePrivateKey, str]:
         serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
     )
     return private, pem.decode()
+
+
+_KEY_TYPES = {"EMAIL": "email", "CUSTOMER_ID": "customerId", "LOYALTY_CARD": "loyaltyCard", "PHONE": "phone"}
+
+
+def proof_for(key: StorefrontKey, kind: str, value: str, now: datetime) -> dict[str, str]:
+    """The ``Shopper-Proof`` header proving the identity ``kind``/``value`` (GraphQL's enum names);
+    none for an anonymous id, which a storefront key addresses without one."""
+    if kind == "ANONYMOUS_ID":
+        return {}
+    assert key.secret is not None, "a key checking proofs with the shop's public key"
+    return {"shopper-proof": mint(key.secret, key.key_id, f"{_KEY_TYPES[kind]}:{value}", now)}

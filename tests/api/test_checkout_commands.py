@@ -32,7 +32,8 @@ from tests.api.test_gdpr import ERASE
 from tests.api.test_identify import IDENTIFY
 from tests.api.test_loyalty import FIXTURE, LOYALTY, PUBLISH, define_fixture_extensions
 from tests.conftest import TEST_PARTITIONS
-from tests.gateway import ADMIN_KEY, FrozenClock, GatewayClient, running
+from tests.gateway import ADMIN_KEY, FrozenClock, GatewayClient, StorefrontKey, running
+from tests.shopper_proofs import proof_for
 
 SCRAPE = {"authorization": "Bearer scrape-token"}
 COMMANDS = "profilegate_store_command_duration_seconds_count"
@@ -95,7 +96,7 @@ class Shop:
     """A gateway with the default tier policy and a storefront key, in one layout."""
 
     gateway: GatewayClient
-    storefront: str
+    storefront: StorefrontKey
     clock: FrozenClock
     layout: LayoutKind
     store_uri: str
@@ -104,7 +105,8 @@ class Shop:
     async def tier(self, kind: str, value: str) -> str | None:
         """The tier the storefront's checkout answers for the identity."""
         ref = {"identity": {"type": kind, "value": value}}
-        result = await self.gateway.execute(LOYALTY, {"ref": ref}, key=self.storefront)
+        proof = proof_for(self.storefront, kind, value, self.clock.now)
+        result = await self.gateway.execute(LOYALTY, {"ref": ref}, key=self.storefront.token, headers=proof)
         tier = result.data["loyalty"]["tier"]
         return None if tier is None else str(tier["name"])
 
@@ -198,7 +200,7 @@ async def shop(
         await define_fixture_extensions(gateway)
         published = await gateway.execute(PUBLISH, {"policy": FIXTURE, "activate": True})
         assert published.data["publishTierPolicy"]["__typename"] == "TierPolicy"
-        storefront = await gateway.create_key("STOREFRONT", "shop-web")
+        storefront = await gateway.create_storefront_key("shop-web")
         opened = Shop(gateway, storefront, clock, kind, store_uri, database_name)
         await opened.tier("EMAIL", "warm-up@example.com")  # the storefront key is verified and cached
         yield opened
@@ -290,17 +292,19 @@ async def test_after_a_merge_the_losers_identity_answers_the_winners_tier_in_one
 ) -> None:
     await shop.track(order("e-1", "300.00", KEPT))  # ann, known by e-mail: the older profile
     shop.clock.advance(minutes=1)
-    visitor = {"anonymousId": "visitor-1"}
+    visitor = {"anonymousId": "visitor-0f3a6c2e-8d4b-4e1a-9c7f"}
     await shop.track(order("e-2", "900.00", KEPT, **visitor))
-    assert await shop.tier("ANONYMOUS_ID", "visitor-1") == "SILVER"
+    assert await shop.tier("ANONYMOUS_ID", "visitor-0f3a6c2e-8d4b-4e1a-9c7f") == "SILVER"
 
     identities = [{"type": "EMAIL", "value": "ann@example.com"}]
-    identified = await shop.mutate(IDENTIFY, {"anon": "visitor-1", "identities": identities}, "identify")
+    identified = await shop.mutate(
+        IDENTIFY, {"anon": "visitor-0f3a6c2e-8d4b-4e1a-9c7f", "identities": identities}, "identify"
+    )
     assert len(identified["mergedProfileIds"]) == 1
 
-    assert await shop.tier("ANONYMOUS_ID", "visitor-1") == "GOLD"
+    assert await shop.tier("ANONYMOUS_ID", "visitor-0f3a6c2e-8d4b-4e1a-9c7f") == "GOLD"
     assert await shop.tier("EMAIL", "ann@example.com") == "GOLD"
-    assert await shop.commands_of_checkout("ANONYMOUS_ID", "visitor-1") == {"find": 1}
+    assert await shop.commands_of_checkout("ANONYMOUS_ID", "visitor-0f3a6c2e-8d4b-4e1a-9c7f") == {"find": 1}
     assert await shop.commands_of_checkout("EMAIL", "ann@example.com") == {"find": 1}
 
 

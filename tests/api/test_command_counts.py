@@ -24,7 +24,8 @@ from profilegate.settings import Settings
 from profilegate.storage.layout import LayoutKind
 from tests.api.test_loyalty import publish_default
 from tests.conftest import TEST_LAYOUT_KIND
-from tests.gateway import FrozenClock, GatewayClient, running
+from tests.gateway import FrozenClock, GatewayClient, StorefrontKey, running
+from tests.shopper_proofs import proof_for
 
 # Store commands per operation, by command name, one table per layout. batch_existing is
 # BATCH_EVENTS events over BATCH_CUSTOMERS known customers in one request, batch_new
@@ -88,10 +89,13 @@ _counting: contextvars.ContextVar[Counter[str] | None] = contextvars.ContextVar(
 class Operations:
     """The gateway under test, with its keys, and the commands each call sends to the store."""
 
-    def __init__(self, gateway: GatewayClient, storefront: str, ingest: str) -> None:
+    def __init__(
+        self, gateway: GatewayClient, storefront: StorefrontKey, ingest: str, clock: FrozenClock
+    ) -> None:
         self.gateway = gateway
         self.storefront = storefront
         self.ingest = ingest
+        self.clock = clock
         self._sequence = 0
 
     def event_id(self) -> str:
@@ -116,7 +120,8 @@ class Operations:
 
     async def checkout(self, email: str) -> None:
         ref = {"identity": {"type": "EMAIL", "value": email}}
-        result = await self.gateway.execute(LOYALTY, {"ref": ref}, key=self.storefront)
+        proof = proof_for(self.storefront, "EMAIL", email, self.clock.now)
+        result = await self.gateway.execute(LOYALTY, {"ref": ref}, key=self.storefront.token, headers=proof)
         assert result.data["loyalty"]["reason"]
 
     async def identify(self, anon: str, email: str) -> None:
@@ -164,9 +169,9 @@ async def operations(
         async with running(create_app(cached, clock=clock)) as http:
             gateway = GatewayClient(http)
             await publish_default(gateway)
-            storefront = await gateway.create_key("STOREFRONT", "shop")
+            storefront = await gateway.create_storefront_key("shop")
             ingest = await gateway.create_key("INGEST", "backend")
-            ops = Operations(gateway, storefront, ingest)
+            ops = Operations(gateway, storefront, ingest, clock)
             await warm_up(ops)
             yield ops
 

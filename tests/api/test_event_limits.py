@@ -3,7 +3,8 @@
 from typing import Any
 
 from profilegate.storage.store import Repositories
-from tests.gateway import GatewayClient
+from tests.gateway import FrozenClock, GatewayClient
+from tests.shopper_proofs import proof_for
 
 TRACK = """
 mutation Track($events: [EventInput!]!) {
@@ -52,12 +53,13 @@ async def logged_ids(repos: Repositories) -> list[str]:
 
 
 async def test_a_storefront_batch_with_one_event_120_levels_deep_applies_the_other_two(
-    gateway: GatewayClient, repos: Repositories
+    gateway: GatewayClient, repos: Repositories, clock: FrozenClock
 ) -> None:
-    key = await gateway.create_key("STOREFRONT", "shop-web")
+    key = await gateway.create_storefront_key("shop-web")
     batch = {"events": [page_view("e1"), page_view("e2", quiz=nested(120)), page_view("e3")]}
+    headers = {"authorization": f"Bearer {key.token}", **proof_for(key, "EMAIL", ANN["value"], clock.now)}
 
-    response = await gateway.http.post("/v1/track", json=batch, headers={"authorization": f"Bearer {key}"})
+    response = await gateway.http.post("/v1/track", json=batch, headers=headers)
 
     assert response.status_code == 200
     body = response.json()

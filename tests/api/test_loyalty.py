@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from tests.gateway import ADMIN_KEY, FrozenClock, GatewayClient
+from tests.shopper_proofs import proof_for
 
 FIXTURE = json.loads((Path(__file__).parents[2] / "fixtures" / "tier_policy.json").read_text())
 PUBLISH = """
@@ -73,8 +74,10 @@ async def track(gateway: GatewayClient, *events: dict[str, Any]) -> None:
     assert response.json()["accepted"] == len(events), response.json()
 
 
-async def loyalty(gateway: GatewayClient, who: str, key: str = ADMIN_KEY) -> dict[str, Any]:
-    result = await gateway.execute(LOYALTY, {"ref": email(who)}, key=key)
+async def loyalty(
+    gateway: GatewayClient, who: str, key: str = ADMIN_KEY, headers: dict[str, str] | None = None
+) -> dict[str, Any]:
+    result = await gateway.execute(LOYALTY, {"ref": email(who)}, key=key, headers=headers)
     return dict(result.data["loyalty"])
 
 
@@ -100,10 +103,13 @@ async def test_published_policy_reads_back_in_ascending_order_with_typed_benefit
     assert active.data["tierPolicy"]["retention"] == {"kind": "END_OF_NEXT_YEAR"}
 
 
-async def test_an_unknown_customer_at_checkout_gets_the_entry_tier(gateway: GatewayClient) -> None:
+async def test_an_unknown_customer_at_checkout_gets_the_entry_tier(
+    gateway: GatewayClient, clock: FrozenClock
+) -> None:
     await publish_default(gateway)
-    storefront = await gateway.create_key("STOREFRONT")
-    guest = await loyalty(gateway, "Guest.Checkout@Example.com", key=storefront)
+    storefront = await gateway.create_storefront_key()
+    proof = proof_for(storefront, "EMAIL", "guest.checkout@example.com", clock.now)
+    guest = await loyalty(gateway, "Guest.Checkout@Example.com", key=storefront.token, headers=proof)
     assert guest["tier"] == {"name": "MEMBER"}
     assert guest["reason"] == "ENTRY"
     assert (guest["nextTier"], guest["amountToNextTier"]) == (

@@ -51,7 +51,7 @@ async def test_a_preflight_from_an_origin_a_key_allows_is_answered(gateway: Gate
         assert answer.status_code == 204
         assert answer.headers["access-control-allow-origin"] == SHOP
         assert answer.headers["access-control-allow-methods"] == "GET, POST"
-        assert answer.headers["access-control-allow-headers"] == "authorization, content-type"
+        assert answer.headers["access-control-allow-headers"] == "authorization, content-type, shopper-proof"
         assert int(answer.headers["access-control-max-age"]) > 0
 
 

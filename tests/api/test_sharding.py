@@ -9,6 +9,7 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 import pytest
@@ -20,7 +21,8 @@ from profilegate.storage.sharding import PLACEMENTS, sharded
 from tests.api.test_extensions import SET, define
 from tests.api.test_identify import IDENTIFY
 from tests.api.test_loyalty import FIXTURE, LOYALTY, PUBLISH, define_fixture_extensions, email
-from tests.gateway import ADMIN_KEY, FrozenClock, GatewayClient, running
+from tests.gateway import ADMIN_KEY, FrozenClock, GatewayClient, StorefrontKey, running
+from tests.shopper_proofs import proof_for
 
 # Reads and writes that mongos routes by their filter or documents.
 TARGETED = {"find": "filter", "findAndModify": "query", "update": "updates", "delete": "deletes"}
@@ -150,21 +152,22 @@ async def track(gateway: GatewayClient, *events: dict[str, Any]) -> None:
     assert response.json()["accepted"] == len(events), response.text
 
 
-async def open_shop(gateway: GatewayClient) -> str:
+async def open_shop(gateway: GatewayClient) -> StorefrontKey:
     """Extensions, the tier policy and a storefront key: the shop's set-up. Returns the key."""
     await define_fixture_extensions(gateway)
     await define(gateway, name="vip")
     published = await gateway.execute(PUBLISH, {"policy": FIXTURE, "activate": True})
     assert published.data["publishTierPolicy"]["__typename"] == "TierPolicy"
-    return await gateway.create_key("STOREFRONT", "shop-web")
+    return await gateway.create_storefront_key("shop-web")
 
 
-async def hot_paths(gateway: GatewayClient, storefront: str) -> None:
+async def hot_paths(gateway: GatewayClient, storefront: StorefrontKey, now: datetime) -> None:
     """What a busy shop sends: tracking, checkouts (known and guest), identify, an extension."""
     await track(gateway, order("e-1", "ann@example.com", "120.00"))
     await track(gateway, *(order(f"e-{n}", f"c{n}@example.com", "10.00") for n in range(2, 7)))
     for who in ("ann@example.com", "guest@example.com"):
-        result = await gateway.execute(LOYALTY, {"ref": email(who)}, key=storefront)
+        proof = proof_for(storefront, "EMAIL", who, now)
+        result = await gateway.execute(LOYALTY, {"ref": email(who)}, key=storefront.token, headers=proof)
         assert result.data["loyalty"]["policyVersion"] == 1
     identities = [{"type": "EMAIL", "value": "ann@example.com"}]
     identified = await gateway.execute(IDENTIFY, {"anon": "anon-1", "identities": identities})
@@ -174,12 +177,14 @@ async def hot_paths(gateway: GatewayClient, storefront: str) -> None:
     assert changed.data["setExtension"]["__typename"] == "ExtensionChanged"
 
 
-async def test_every_command_of_the_hot_paths_carries_the_shard_key(mongodb_layout: GatewayClient) -> None:
+async def test_every_command_of_the_hot_paths_carries_the_shard_key(
+    mongodb_layout: GatewayClient, clock: FrozenClock
+) -> None:
     gateway = mongodb_layout
     storefront = await open_shop(gateway)
 
     with RECORDER.recording() as commands:
-        await hot_paths(gateway, storefront)
+        await hot_paths(gateway, storefront, clock.now)
         await asyncio.sleep(0.6)  # one poll of the feed follower (PROFILEGATE_FEED_POLL_SECONDS)
         sent = list(commands)
 

@@ -108,7 +108,7 @@ async def test_the_gateway_finds_the_indexes_it_needs_and_adds_none(
 
     async with running(create_app(settings, clock=clock)) as http:
         gateway = GatewayClient(http)
-        await hot_paths(gateway, await open_shop(gateway))
+        await hot_paths(gateway, await open_shop(gateway), clock.now)
         erased = await gateway.execute(ERASE, {"ref": {"identity": IDENTITY}, "reason": "request"})
         assert erased.data["eraseProfile"]["__typename"] == "ProfileErased"
 
