@@ -139,8 +139,10 @@ def _result_profile_id(result: Any) -> str | None:
 
 
 async def _argument_profile_id(context: Context, arguments: dict[str, Any]) -> str | None:
-    """The profile a ``ref`` (or ``input.ref``) argument names, resolved: an id as given, an
-    identity through its key (one read by ``_id``)."""
+    """The profile a ``profileId`` or ``ref`` (or ``input.ref``) argument names, resolved: an id as
+    given, an identity through its key (one read by ``_id``)."""
+    if isinstance(arguments.get("profileId"), str):
+        return str(arguments["profileId"])
     ref = arguments.get("ref")
     if ref is None and isinstance(arguments.get("input"), dict):
         ref = arguments["input"].get("ref")

@@ -11,7 +11,7 @@ from strawberry.extensions import MaskErrors
 from profilegate.api import prometheus
 from profilegate.domain import errors
 from profilegate.domain.coupons import UnknownCampaign
-from profilegate.domain.merges import MergeBlocked
+from profilegate.domain.merges import MergeBlocked, UnmergeOutOfOrder
 from profilegate.domain.segment_chains import SegmentChainRefused
 from profilegate.domain.segment_parser import RuleError
 
@@ -57,6 +57,14 @@ class NotPermittedError(Error):
 @strawberry.type(description="A guard keeps these profiles apart (a blocked identifier, the identity cap).")
 class MergeBlockedError(Error):
     field: str
+
+
+@strawberry.type(
+    description="The profile the loser was merged into was merged on since: unmerge `unmergeFirst` first."
+)
+class UnmergeOutOfOrderError(Error):
+    field: str
+    unmerge_first: strawberry.ID
 
 
 @strawberry.type(
@@ -115,6 +123,10 @@ def _typed_result(error: errors.DomainError) -> Error:
             return UnknownExtensionError(message=error.message, name=error.name)
         case UnknownCampaign():
             return UnknownCampaignError(message=error.message, name=error.name)
+        case UnmergeOutOfOrder():
+            return UnmergeOutOfOrderError(
+                message=error.message, field=error.field, unmerge_first=strawberry.ID(error.first)
+            )
         case MergeBlocked():
             return MergeBlockedError(message=error.message, field=error.field)
         case errors.NotPermitted():

@@ -24,6 +24,7 @@ from profilegate.api.errors import (
     TierPolicyNotFoundError,
     UnknownCampaignError,
     UnknownExtensionError,
+    UnmergeOutOfOrderError,
 )
 from profilegate.api.extensions import ExtensionMutations, ExtensionQueries
 from profilegate.api.gdpr import GdprMutations, GdprQueries
@@ -31,6 +32,7 @@ from profilegate.api.identify import IdentifyMutations, IdentifyQueries
 from profilegate.api.keys import KeyMutations, KeyQueries
 from profilegate.api.limits import CheckBeforeExecuting, CheckBeforeParsing
 from profilegate.api.loyalty import LoyaltyMutations, LoyaltyQueries
+from profilegate.api.merges import MergeMutations
 from profilegate.api.operation_metrics import OperationMetrics
 from profilegate.api.persisted import (
     PersistedMutations,
@@ -64,6 +66,7 @@ Mutation = merge_types(
     (
         ProfileMutations,
         IdentifyMutations,
+        MergeMutations,
         ExtensionMutations,
         TrackingMutations,
         LoyaltyMutations,
@@ -101,6 +104,7 @@ def build_schema(
             TierPolicyNotFoundError,
             InvalidRuleError,
             UnknownCampaignError,
+            UnmergeOutOfOrderError,
         ],
         extensions=[
             OperationMetrics,  # first: it sees the errors as masked

@@ -32,6 +32,7 @@ class ChangeKind(StrEnum):
     SEGMENT_LEFT = "segment_left"
     TIER_CHANGED = "tier_changed"
     PROFILES_MERGED = "profiles_merged"
+    PROFILES_UNMERGED = "profiles_unmerged"
     PROFILE_ERASED = "profile_erased"
 
 
@@ -188,6 +189,39 @@ def merge_change(
         shareable=consent is not None and consent.granted,
         segments=standing.segments,
     )
+
+
+def unmerge_changes(
+    winner: Profile, loser: Profile, standings: tuple[Standing, Standing], now: datetime, partner_purpose: str
+) -> list[NewChange]:
+    """A merge was undone: one change on each side. The loser's names the identities it took
+    back (personal: shown as its scope grants)."""
+    payloads = (
+        (winner, standings[0], {"unmergedProfileId": loser.id, "version": winner.version}),
+        (
+            loser,
+            standings[1],
+            {
+                "unmergedFrom": winner.id,
+                "version": loser.version,
+                "identities": [{"type": i.type.value, "value": i.value} for i in loser.identities],
+            },
+        ),
+    )
+    changes = []
+    for profile, standing, payload in payloads:
+        consent = profile.consents.get(partner_purpose)
+        changes.append(
+            NewChange(
+                at=now,
+                kind=ChangeKind.PROFILES_UNMERGED,
+                profile_id=profile.id,
+                payload=payload,
+                shareable=consent is not None and consent.granted,
+                segments=standing.segments,
+            )
+        )
+    return changes
 
 
 def erasure_change(profile: Profile, now: datetime, partner_purpose: str) -> NewChange:

@@ -86,6 +86,25 @@ class MergeRecord:
     undo: UndoMark | None = None
 
 
+MAX_REASON_LENGTH = 500
+
+
+def check_reason(reason: str, field: str = "reason") -> str:
+    """Why an admin merged or unmerged: required, bounded; returned stripped."""
+    stripped = reason.strip()
+    if not stripped:
+        raise InvalidInput(field, "must not be empty")
+    if len(stripped) > MAX_REASON_LENGTH:
+        raise InvalidInput(field, f"at most {MAX_REASON_LENGTH} characters")
+    return stripped
+
+
+def holds_loser(winner: Profile, record: MergeRecord) -> bool:
+    """Whether the winner still holds what it took in by this merge (not yet restored)."""
+    keys = set(record.identities)
+    return record.loser in winner.merged_from or any(i.key in keys for i in winner.identities)
+
+
 def choose_winner(profiles: Iterable[Profile]) -> Profile:
     """The oldest profile wins; equal ages fall back to the smaller id."""
     return min(profiles, key=lambda p: (p.created_at, p.id))
@@ -189,16 +208,14 @@ def loser_restored(loser: Profile, aggregates: Aggregates, now: datetime) -> Pro
     )
 
 
-def winner_restored(
-    winner: Profile, loser: Profile, record: MergeRecord, aggregates: Aggregates, now: datetime
-) -> Profile:
+def winner_restored(winner: Profile, record: MergeRecord, aggregates: Aggregates, now: datetime) -> Profile:
     """The winner without the loser: its identities, ``mergedFrom`` and (with ``record.before``)
     traits, consents and extensions by the rules in the module's text."""
-    lost = set(loser.identities)
+    lost = set(record.identities)
     before = record.before
     update: dict[str, Any] = {
-        "identities": tuple(i for i in winner.identities if i not in lost),
-        "merged_from": tuple(i for i in winner.merged_from if i != loser.id),
+        "identities": tuple(i for i in winner.identities if i.key not in lost),
+        "merged_from": tuple(i for i in winner.merged_from if i != record.loser),
         "aggregates": aggregates,
         "version": winner.version + 1,
         "updated_at": now,

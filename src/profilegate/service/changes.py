@@ -10,6 +10,7 @@ from profilegate.domain.changes import (
     erasure_change,
     merge_change,
     profile_changes,
+    unmerge_changes,
 )
 from profilegate.domain.events import TrackedEvent
 from profilegate.domain.profiles import Profile
@@ -72,6 +73,11 @@ class ChangeRecorder:
         was, is_now = standing(before, segments, policy, now), standing(after, segments, policy, now)
         changes = profile_changes(before, after, was, is_now, now, partner_purpose=self._partner_purpose)
         await self._append([*changes, merge_change(after, loser_id, is_now, now, self._partner_purpose)])
+
+    async def unmerged(self, winner: Profile, loser: Profile, now: datetime) -> None:
+        segments, policy = await self._segments.all(), await self._policy.get()
+        standings = standing(winner, segments, policy, now), standing(loser, segments, policy, now)
+        await self._append(unmerge_changes(winner, loser, standings, now, self._partner_purpose))
 
     async def erased(self, profile: Profile, now: datetime) -> None:
         """``profile`` (and whatever was merged into it) was erased."""

@@ -38,6 +38,9 @@ class ProfileObserver(Protocol):
     async def merged(self, before: Profile, after: Profile, loser_id: str, now: datetime) -> None:
         """The profile ``loser_id`` was merged into ``after`` (which was ``before``)."""
 
+    async def unmerged(self, winner: Profile, loser: Profile, now: datetime) -> None:
+        """The merge of ``loser`` into ``winner`` was undone (both as they are now)."""
+
 
 class Unobserved:
     async def changed(
@@ -49,6 +52,9 @@ class Unobserved:
         return None
 
     async def merged(self, before: Profile, after: Profile, loser_id: str, now: datetime) -> None:
+        return None
+
+    async def unmerged(self, winner: Profile, loser: Profile, now: datetime) -> None:
         return None
 
 

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 
-from profilegate.domain.aggregates import event_digest, fold_events
+from profilegate.domain.aggregates import Aggregates, event_digest, fold_events
 from profilegate.domain.events import TrackedEvent
 from profilegate.domain.profiles import Profile
 from profilegate.service.profiles import MAX_ATTEMPTS, ConcurrentModification, pause_before_retry
@@ -134,7 +134,7 @@ async def _rebuild_profile(
         if profile is None or profile.merged_into is not None:
             return None  # erased or merged away since the scan
         if attempt or not set(profile.aggregates.recent_event_ids) <= {event_digest(i) for i in logged}:
-            logged = await _logged_for(repos, await _merged_sources(repos, profile))
+            logged = await own_events(repos, profile)
         aggregates = fold_events(logged.values(), now, retention_days)
         if aggregates == profile.aggregates:
             return len(logged), False
@@ -144,6 +144,18 @@ async def _rebuild_profile(
         if await repos.profiles.replace_fields(rebuilt, expected_version=profile.version):
             return len(logged), True
     raise ConcurrentModification(profile_id)
+
+
+async def own_aggregates(
+    repos: Repositories, profile: Profile, now: datetime, retention_days: int
+) -> Aggregates:
+    """The fold of the profile's own logged events, read now: what a rebuild writes for it."""
+    return fold_events((await own_events(repos, profile)).values(), now, retention_days)
+
+
+async def own_events(repos: Repositories, profile: Profile) -> Logged:
+    """The logged events of the profile and of every profile it has taken in, read now."""
+    return await _logged_for(repos, await _merged_sources(repos, profile))
 
 
 async def _merged_sources(repos: Repositories, profile: Profile) -> set[str]:

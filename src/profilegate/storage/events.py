@@ -27,7 +27,7 @@ from pymongo.errors import BulkWriteError
 from pymongo.write_concern import WriteConcern
 
 from profilegate.domain.events import Channel, EventType, RedeemedCoupon, TrackedEvent
-from profilegate.domain.refs import ProfileRef
+from profilegate.domain.refs import ProfileRef, id_key
 from profilegate.storage.bulk_errors import only_duplicates
 from profilegate.storage.documents import Collection, Database, Document
 from profilegate.storage.indexes import LOG_INDEXES, RETENTION_FIELDS
@@ -145,7 +145,7 @@ def event_document(event: TrackedEvent, profile_id: str, received_at: datetime) 
 def _plain_event_document(event: TrackedEvent, profile_id: str, received_at: datetime) -> Document:
     document = _base_event_document(event, profile_id, received_at)
     via = event.target.key
-    if via is not None and via != f"id:{profile_id}":
+    if via is not None and via != id_key(profile_id):
         document["via"] = via
     return document
 

@@ -35,6 +35,9 @@ class ImportObserver:
     async def merged(self, before: Profile, after: Profile, loser_id: str, now: datetime) -> None:
         await self._feed.merged(before, after, loser_id, now)
 
+    async def unmerged(self, winner: Profile, loser: Profile, now: datetime) -> None:
+        await self._feed.unmerged(winner, loser, now)
+
     def take_counts(self) -> tuple[int, int]:
         """Profiles made and (other) profiles changed since the last call."""
         counts = len(self.created), len(self.updated - self.created)
