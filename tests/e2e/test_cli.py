@@ -6,6 +6,7 @@ from datetime import datetime
 from pathlib import Path
 
 from tests.e2e.server import ADDRESS_FILE, StartServer, run_cli
+from tests.shopper_proofs import p256_key_pair
 
 TOKEN = re.compile(r"^pgk_([0-9a-f]+)_([0-9a-f]+)$")
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
@@ -50,6 +51,42 @@ def plain(text: str) -> str:
 def test_keys_create_prints_only_the_key(data_dir: Path) -> None:
     token = create_key(data_dir)
     assert TOKEN.match(token)
+
+
+def test_a_storefront_keys_proof_details_go_to_stderr_and_sign_proofs(data_dir: Path) -> None:
+    created = run_cli(
+        "keys",
+        "create",
+        "--role",
+        "storefront",
+        "--name",
+        "web",
+        "--data-dir",
+        str(data_dir),
+        cwd=data_dir.parent,
+    )
+    assert created.returncode == 0, created.stderr
+    match = TOKEN.match(created.stdout.strip())
+    assert match is not None, created.stdout
+    details = dict(re.findall(r"^  (\w+)\s+(.+)$", created.stderr, re.MULTILINE))
+    assert details["algorithm"] == "HS256"
+    assert details["aud"] == match.group(1)
+    assert len(details["secret"]) == 43  # 32 random bytes, base64url
+    assert details["header"] == "Shopper-Proof: <the JWT>"
+
+
+def test_a_storefront_key_can_check_proofs_with_the_shops_public_key(data_dir: Path, tmp_path: Path) -> None:
+    _, pem = p256_key_pair()
+    (tmp_path / "shop.pem").write_text(pem)
+    (tmp_path / "bad.pem").write_text("not a key")
+    args = ("keys", "create", "--role", "storefront", "--name", "app", "--data-dir", str(data_dir))
+    created = run_cli(*args, "--proof-public-key", str(tmp_path / "shop.pem"), cwd=data_dir.parent)
+    assert created.returncode == 0, created.stderr
+    assert "algorithm  ES256" in created.stderr
+    assert "secret" not in created.stderr
+    refused = run_cli(*args, "--proof-public-key", str(tmp_path / "bad.pem"), cwd=data_dir.parent)
+    assert refused.returncode == 2
+    assert "is not a PEM public key" in plain(refused.stderr)
 
 
 def test_keys_list_shows_id_role_and_name_but_never_the_secret(data_dir: Path) -> None:
