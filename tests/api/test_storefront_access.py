@@ -356,3 +356,12 @@ async def test_refusals_are_counted_and_a_client_past_its_limit_is_slowed(
         assert samples[("profilegate_storefront_refusals_limited_total", (("key", "counted"),))] >= 2
         visitor = await gateway.execute(LOYALTY, {"ref": anonymous()}, key=key.token)
         assert visitor.status == 429  # the same client, until its bucket refills
+
+
+async def test_a_proof_used_again_holds_until_it_expires(shop: Shop) -> None:
+    proof = shop.proof(ANNA)  # 15 minutes
+    for _ in range(2):  # the second time from the proofs verified before
+        assert (await shop.as_storefront(PROFILE, {"ref": email(ANNA)}, proof))["data"]["profile"]["id"]
+    shop.clock.advance(minutes=16)
+    error = refusal(await shop.as_storefront(PROFILE, {"ref": email(ANNA)}, proof))
+    assert "has expired" in error["message"]

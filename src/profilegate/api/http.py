@@ -32,7 +32,7 @@ from profilegate.api.limits import PERSISTED_QUERY_REQUIRED
 from profilegate.api.origins import allowing, cross_origin, is_options, origin_refused, preflight_answer
 from profilegate.api.persisted import PersistedDocuments
 from profilegate.api.rate_limits import RATE_LIMITED_CLOSE_CODE, RateLimiter, rate_limited
-from profilegate.api.storefront import PROOF_HEADER, REFUSAL_LIMIT, StorefrontAccess, read_proof
+from profilegate.api.storefront import PROOF_HEADER, REFUSAL_LIMIT, StorefrontAccess
 from profilegate.domain.keys import Principal, Role
 from profilegate.service.changes import ChangeRecorder
 from profilegate.service.feed import FeedFollower
@@ -250,7 +250,7 @@ class Guard:
     ) -> None:
         self._view = app
         self._max_body_bytes = max_body_bytes
-        self._roles = roles
+        self.roles = self._roles = roles  # self.roles: read by api.access_table (docs/access.md)
         self._ide = ide
         self._limiter = limiter
 
@@ -352,7 +352,7 @@ class Guard:
                 )
             return False
         header = _header(scope, PROOF_HEADER)
-        scope[SHOPPER] = read_proof(principal, header, state["clock"]())
+        scope[SHOPPER] = state["storefront"].read_proof(principal, header, state["clock"]())
         return True
 
     async def _authenticate(self, scope: Scope) -> Principal | None:
