@@ -12,6 +12,7 @@ from profilegate.domain.events import EventRules, parse_event
 from profilegate.domain.identities import Identity, IdentityType, normalise_identity
 from profilegate.domain.keys import Principal, Role
 from profilegate.domain.merges import MergeBlocked, UnmergeOutOfOrder
+from profilegate.domain.money import Currencies
 from profilegate.domain.profiles import Profile
 from profilegate.domain.refs import ProfileRef
 from profilegate.domain.tiers import spend_by_day
@@ -21,7 +22,7 @@ from profilegate.service.merges import merge_profiles, unmerge
 from profilegate.service.profiles import ConsentChange, ProfileChange, ProfileRules, upsert_profile
 from profilegate.service.rebuild import rebuild_aggregates
 from profilegate.service.resolve import find_loyalty_view, find_profile
-from profilegate.service.segments import SegmentCatalogue
+from profilegate.service.segments import SegmentCatalogue, SegmentInput, SegmentRules, save_segment
 from profilegate.service.tiers import ActivePolicy
 from profilegate.service.tracking import TrackingRules, track
 from profilegate.storage.store import Repositories
@@ -275,3 +276,24 @@ async def test_a_chain_of_merges_is_undone_one_step_at_a_time(
         assert found.id == profile.id
     rebuilt = await rebuild_aggregates(repos, UNMERGED_AT + timedelta(minutes=1), RETENTION)
     assert (rebuilt.profiles, rebuilt.changed) == (3, 0)
+
+
+async def test_segment_memberships_follow_an_unmerge(
+    repos: Repositories, rules: ProfileRules, tracking: TrackingRules, identifying: IdentifyRules
+) -> None:
+    catalogue = SegmentCatalogue(repos, cache_seconds=0)
+    segment_rules = SegmentRules(Currencies(base="EUR"), frozenset({"email_marketing"}), kept_days=400)
+    buyers = SegmentInput(key="buyers", name="Buyers", rule="orders(last 365d) >= 3")
+    await save_segment(repos, catalogue, buyers, segment_rules, by="ops", now=T0)
+    await catalogue.settled()
+    ann, _ = await customer_with_orders(repos, rules, tracking, "ann", "C-1", T0)
+    bob, _ = await customer_with_orders(repos, rules, tracking, "bob", "C-2", T0 + timedelta(hours=1))
+    assert await repos.segment_members.page("buyers", 10, None) == []
+    await merge_profiles(
+        repos, ProfileRef(id=ann.id), ProfileRef(id=bob.id), identifying, ADMIN, "x", MERGED_AT
+    )
+    assert [member for member, _ in await repos.segment_members.page("buyers", 10, None)] == [ann.id]
+
+    await unmerge(repos, bob.id, identifying, ADMIN, "two", UNMERGED_AT)
+
+    assert await repos.segment_members.page("buyers", 10, None) == []
