@@ -19,6 +19,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 
 from profilegate import shop_report
+from profilegate.api import access_table
 from profilegate.api.prometheus import clear_multiprocess_metrics
 from profilegate.api.schema import schema_sdl
 from profilegate.domain.errors import DomainError, InvalidInput, ProfileNotFound
@@ -524,6 +525,19 @@ def export_schema(
 ) -> None:
     """Write the GraphQL schema (SDL) to schema.graphql."""
     output.write_text(schema_sdl())
+    typer.echo(f"wrote {output}", err=True)
+
+
+@app.command("export-access-table")
+def export_access_table(
+    output: Annotated[
+        Path, typer.Option(help="The Markdown file whose table, between its markers, is rewritten.")
+    ] = Path("docs/access.md"),
+) -> None:
+    """Write the table of who may call what (roles, storefront keys with and without a shopper
+    proof) into docs/access.md, between its markers; the prose around it is kept."""
+    document = output.read_text() if output.exists() else access_table.NEW_DOCUMENT
+    output.write_text(access_table.with_table(document, access_table.markdown()))
     typer.echo(f"wrote {output}", err=True)
 
 
