@@ -57,8 +57,8 @@ async def test_a_proof_minted_by_the_readme_example_opens_the_checkout(
     assert shutil.which("node"), "the JavaScript example runs on Node.js"
     gateway = real_clock_gateway
     defined = await gateway.execute(
-        'mutation { defineExtension(input: {name: "no-reward", description: "No rewards", shownToShopper: true})'
-        " { __typename } }"
+        'mutation { defineExtension(input: {name: "no-reward", description: "No rewards",'
+        " shownToShopper: true}) { __typename } }"
     )
     assert defined.data["defineExtension"]["__typename"] == "ExtensionDefined"
     created = await gateway.execute(
