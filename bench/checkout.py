@@ -68,7 +68,8 @@ from bench.gateway import (
     BenchmarkError,
     Gateway,
     Server,
-    create_api_key,
+    StorefrontKey,
+    create_storefront_key,
     free_port,
     progress,
     running_gateway,
@@ -157,7 +158,11 @@ function init(args)
   bodies = {}
   for line in io.lines(args[1]) do
     if line ~= "" then
-      bodies[#bodies + 1] = wrk.format("POST", nil, nil, line)
+      local proof, body = line:match("^([^\t]*)\t(.*)$")
+      local headers = {}
+      for name, value in pairs(wrk.headers) do headers[name] = value end
+      headers["Shopper-Proof"] = proof
+      bodies[#bodies + 1] = wrk.format("POST", nil, headers, body)
     end
   end
   position = ((first - 1) * 7919) % #bodies
@@ -248,10 +253,17 @@ class Customer:
     key: Document
 
     @property
+    def identity(self) -> dict[str, str]:
+        return {"type": "EMAIL", "value": self.email}
+
+    @property
     def body(self) -> bytes:
         """The storefront's request for this customer's loyalty."""
-        ref = {"identity": {"type": "EMAIL", "value": self.email}}
-        return orjson.dumps({"query": LOYALTY_QUERY, "variables": {"ref": ref}})
+        return orjson.dumps({"query": LOYALTY_QUERY, "variables": {"ref": {"identity": self.identity}}})
+
+    def line(self, key: StorefrontKey) -> bytes:
+        """What wrk sends for this customer: the shopper proof a page holds, a tab, the body."""
+        return key.proof(self.identity).encode() + b"\t" + self.body
 
     @property
     def size(self) -> int:
@@ -452,11 +464,17 @@ async def load_customers(uri: str, database_name: str, customers: Customers) -> 
 # --- the gateway's set-up, over GraphQL -------------------------------------------------
 
 
-async def graphql(http: httpx.AsyncClient, key: str, query: str, variables: dict[str, Any]) -> Any:
+async def graphql(
+    http: httpx.AsyncClient,
+    key: str,
+    query: str,
+    variables: dict[str, Any],
+    headers: dict[str, str] | None = None,
+) -> Any:
     response = await http.post(
         "/graphql",
         json={"query": query, "variables": variables},
-        headers={"authorization": f"Bearer {key}"},
+        headers={"authorization": f"Bearer {key}", **(headers or {})},
     )
     body = response.json() if response.status_code == 200 else {}
     if body.get("errors") or not isinstance(body.get("data"), dict):
@@ -487,7 +505,7 @@ async def publish_policy(http: httpx.AsyncClient, admin_key: str, policy: dict[s
 
 @dataclass(frozen=True)
 class Prepared:
-    storefront_key: str
+    storefront_key: StorefrontKey
     policy_version: int
     customers: Customers
     layout: Layout
@@ -496,7 +514,7 @@ class Prepared:
 async def prepare(gateway: Gateway, options: Options, settings: Settings, now: datetime) -> Prepared:
     timeout = httpx.Timeout(REQUEST_TIMEOUT_SECONDS, connect=30.0)
     async with httpx.AsyncClient(base_url=gateway.url, timeout=timeout) as http:
-        key = await create_api_key(http, gateway.admin_key, "STOREFRONT", "checkout-benchmark")
+        key = await create_storefront_key(http, gateway.admin_key, "checkout-benchmark")
         defined = await define_extensions(http, gateway.admin_key)
         progress(f"defined extensions: {', '.join(defined)}")
         policy = orjson.loads(options.policy.read_bytes())
@@ -533,20 +551,23 @@ def bare_standing(response: httpx.Response) -> Standing:
 
 
 async def ask_both(
-    http: httpx.AsyncClient, gateway: Gateway, bare: Server, key: str, customer: Customer
+    http: httpx.AsyncClient, gateway: Gateway, bare: Server, key: StorefrontKey, customer: Customer
 ) -> tuple[Standing, Standing]:
     """The customer's tier and reason through the gateway and through the bare endpoint."""
     json_body = {"content-type": "application/json"}
+    proof = key.proof(customer.identity)
     through_gateway = await http.post(
         f"{gateway.url}/graphql",
         content=customer.body,
-        headers={**json_body, "authorization": f"Bearer {key}"},
+        headers={**json_body, "authorization": f"Bearer {key.token}", "shopper-proof": proof},
     )
     through_bare = await http.post(f"{bare.url}/loyalty", content=customer.body, headers=json_body)
     return gateway_standing(through_gateway), bare_standing(through_bare)
 
 
-async def check_answers(gateway: Gateway, bare: Server, key: str, customers: Customers) -> Counter[str]:
+async def check_answers(
+    gateway: Gateway, bare: Server, key: StorefrontKey, customers: Customers
+) -> Counter[str]:
     """Ask for every customer once on both paths: no errors, and the same tier and reason.
 
     Returns how many ordinary customers hold each tier.
@@ -662,11 +683,12 @@ def targets(scratch: Path, gateway: Gateway, bare: Server, prepared: Prepared) -
     """The gateway and the bare endpoint over the ordinary customers; the gateway for light and heavy."""
     customers = prepared.customers
     json_header = "Content-Type: application/json"
-    authorised = (json_header, f"Authorization: Bearer {prepared.storefront_key}")
+    key = prepared.storefront_key
+    authorised = (json_header, f"Authorization: Bearer {key.token}")
     bodies = {
-        "ordinary": [customer.body for customer in customers.ordinary],
-        "light": [customers.light.body],
-        "heavy": [customers.heavy.body],
+        "ordinary": [customer.line(key) for customer in customers.ordinary],
+        "light": [customers.light.line(key)],
+        "heavy": [customers.heavy.line(key)],
     }
     files = {}
     for name, lines in bodies.items():

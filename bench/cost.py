@@ -52,7 +52,16 @@ import orjson
 from prometheus_client.parser import text_string_to_metric_families
 
 from bench.checkout import define_extensions, graphql, publish_policy
-from bench.gateway import BenchmarkError, Gateway, Server, create_api_key, free_port, progress
+from bench.gateway import (
+    BenchmarkError,
+    Gateway,
+    Server,
+    StorefrontKey,
+    create_api_key,
+    create_storefront_key,
+    free_port,
+    progress,
+)
 from bench.machine import gateway_versions, load_average, machine, publish
 from profilegate.embedded import EmbeddedStore
 
@@ -245,8 +254,18 @@ class Client:
         self.http = http
         self.admin = admin
         self.metrics_token = metrics_token
-        self.storefront = ""
+        self.storefront = StorefrontKey("", "", "")
         self.ingest = ""
+        self._proofs: dict[str, str] = {}  # a shopper's proof, minted once as a page would
+
+    def proof(self, identity: dict[str, str]) -> dict[str, str]:
+        """The ``Shopper-Proof`` header for a storefront request about ``identity``."""
+        if identity["type"] == "ANONYMOUS_ID":
+            return {}
+        key = f"{identity['type']}:{identity['value']}"
+        if key not in self._proofs:
+            self._proofs[key] = self.storefront.proof(identity)
+        return {"shopper-proof": self._proofs[key]}
 
     async def track(self, events: list[dict[str, Any]]) -> None:
         response = await self.http.post(
@@ -256,8 +275,10 @@ class Client:
         if body.get("accepted") != len(events):
             raise BenchmarkError(f"/v1/track answered {response.status_code}: {response.text[:500]}")
 
-    async def query(self, key: str, document: str, variables: dict[str, Any]) -> Any:
-        return await graphql(self.http, key, document, variables)
+    async def query(
+        self, key: str, document: str, variables: dict[str, Any], headers: dict[str, str] | None = None
+    ) -> Any:
+        return await graphql(self.http, key, document, variables, headers)
 
     async def commands(self) -> Counter[str]:
         response = await self.http.get("/metrics", headers={"authorization": f"Bearer {self.metrics_token}"})
@@ -374,7 +395,12 @@ class Shop:
         return email("customer", repetition % self.customers)
 
     async def checkout(self, identity: dict[str, Any]) -> None:
-        data = await self.client.query(self.client.storefront, LOYALTY_QUERY, {"ref": {"identity": identity}})
+        data = await self.client.query(
+            self.client.storefront.token,
+            LOYALTY_QUERY,
+            {"ref": {"identity": identity}},
+            self.client.proof(identity),
+        )
         if not data["loyalty"]["reason"]:
             raise BenchmarkError(f"loyalty answered {data}")
 
@@ -530,7 +556,7 @@ def profile_summary(raw: Path, top: int = 8) -> tuple[list[tuple[str, float]], l
 async def prepare_gateway(client: Client, shop: Shop) -> None:
     await define_extensions(client.http, client.admin)
     await publish_policy(client.http, client.admin, orjson.loads(POLICY.read_bytes()))
-    client.storefront = await create_api_key(client.http, client.admin, "STOREFRONT", "cost-storefront")
+    client.storefront = await create_storefront_key(client.http, client.admin, "cost-storefront")
     client.ingest = await create_api_key(client.http, client.admin, "INGEST", "cost-ingest")
     segment = {"key": SEGMENT_KEY, "name": "Recent buyers", "rule": SEGMENT_RULE}
     saved = await client.query(client.admin, SAVE_SEGMENT, {"input": segment})

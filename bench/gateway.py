@@ -16,9 +16,12 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
+import jwt
 
 from profilegate.embedded import running_store_uri
 
@@ -28,7 +31,7 @@ STOP_TIMEOUT_SECONDS = 60.0
 CREATE_KEY = """
 mutation CreateKey($name: String!, $role: Role!) {
   createApiKey(name: $name, role: $role) {
-    ... on ApiKeyCreated { token }
+    ... on ApiKeyCreated { token proofSecret key { id } }
     ... on InvalidInputError { message }
   }
 }
@@ -171,16 +174,49 @@ def running_gateway(prefix: str, workers: int, settings: Mapping[str, str]) -> I
 
 async def create_api_key(http: httpx.AsyncClient, admin_key: str, role: str, name: str) -> str:
     """A new key with ``role`` (the GraphQL enum value), created with the admin key."""
+    return str((await _created_key(http, admin_key, role, name))["token"])
+
+
+@dataclass(frozen=True)
+class StorefrontKey:
+    """A storefront key and what the shop's back end signs shopper proofs with."""
+
+    token: str
+    audience: str
+    secret: str
+
+    def proof(self, identity: Mapping[str, str], lifetime_seconds: int = 3600) -> str:
+        """A shopper proof for ``identity`` (``{"type": "EMAIL", "value": ...}``), as a back end mints it."""
+        now = int(time.time())
+        sub = f"{_PROOF_TYPES[identity['type']]}:{identity['value']}"
+        claims = {"sub": sub, "aud": self.audience, "iat": now, "exp": now + lifetime_seconds}
+        return jwt.encode(claims, self.secret, algorithm="HS256")
+
+
+_PROOF_TYPES = {
+    "EMAIL": "email",
+    "CUSTOMER_ID": "customerId",
+    "PHONE": "phone",
+    "LOYALTY_CARD": "loyaltyCard",
+}
+
+
+async def create_storefront_key(http: httpx.AsyncClient, admin_key: str, name: str) -> StorefrontKey:
+    created = await _created_key(http, admin_key, "STOREFRONT", name)
+    return StorefrontKey(token=created["token"], audience=created["key"]["id"], secret=created["proofSecret"])
+
+
+async def _created_key(http: httpx.AsyncClient, admin_key: str, role: str, name: str) -> dict[str, Any]:
     response = await http.post(
         "/graphql",
         json={"query": CREATE_KEY, "variables": {"name": name, "role": role}},
         headers={"authorization": f"Bearer {admin_key}"},
     )
     body = response.json()
-    token = ((body.get("data") or {}).get("createApiKey") or {}).get("token")
-    if response.status_code != 200 or not isinstance(token, str):
+    created = (body.get("data") or {}).get("createApiKey") or {}
+    if response.status_code != 200 or not isinstance(created.get("token"), str):
         raise BenchmarkError(f"createApiKey failed: {response.status_code} {response.text[:500]}")
-    return token
+    return dict(created)
 
 
 class SharingGateway(Gateway):
