@@ -13,12 +13,22 @@ from hypothesis import strategies as st
 from profilegate.domain.aggregates import (
     RECENT_EVENT_IDS,
     Aggregates,
+    apply_checked,
     apply_events,
     event_digest,
     fold_events,
+    merge_aggregates,
     order_key,
+    order_refusals,
 )
-from profilegate.domain.events import EventRules, EventType, TrackedEvent, parse_event
+from profilegate.domain.events import (
+    Channel,
+    EventRules,
+    EventType,
+    RedeemedCoupon,
+    TrackedEvent,
+    parse_event,
+)
 
 NOW = datetime(2026, 11, 20, 10, 0, tzinfo=UTC)
 RULES = EventRules()
@@ -141,14 +151,29 @@ CASES = [
             "last_order_at": NOW - timedelta(days=2),
             "daily": {day(2): {"counts": {"order_completed": 1}, "orders": 1, "gross": 9950}},
             "order_index": {
-                order_key("order-1"): {"total": 9950, "day": day(2), "cancelled": False, "returned": 0}
+                order_key("order-1"): {
+                    "total": 9950,
+                    "day": day(2),
+                    "cancelled": False,
+                    "returned": 0,
+                    "at": NOW - timedelta(days=2),
+                    "returned_at": None,
+                    "event_id": "o1",
+                }
             },
         },
     ),
     Case(
-        "the same order under another event id counts once",
-        [[order("o1", "order-1", "10.00"), order("o2", "order-1", "10.00")]],
-        {"orders": 1, "gross": 1000, "counts": {"order_completed": 2}},
+        "the same order under another event id is refused: it counts once",
+        [[order("o1", "order-1", "10.00"), order("o2", "order-1", "12.00")]],
+        {"orders": 1, "gross": 1000, "counts": {"order_completed": 1}},
+        applied=[["o1"]],
+    ),
+    Case(
+        "the order's own event sent again is a replay, not a second order",
+        [[order("o1", "order-1", "10.00")], [order("o1", "order-1", "10.00")]],
+        {"orders": 1, "gross": 1000, "counts": {"order_completed": 1}},
+        applied=[["o1"], []],
     ),
     Case(
         "cancellation after its order nets it out on the order's day",
@@ -165,23 +190,40 @@ CASES = [
         },
     ),
     Case(
-        "cancellation before its order nets it out just the same",
+        "a cancellation that arrives before its order is refused; the order counts in full",
         [[cancelled("x1", "order-1")], [order("o1", "order-1", "40.00", days_ago=3)]],
-        {
-            "orders": 1,
-            "gross": 4000,
-            "cancelled": 4000,
-            "cancelled_orders": 1,
-            "daily": {
-                day(3): {"counts": {"order_completed": 1}, "orders": 1, "gross": 4000, "cancelled": 4000},
-                TODAY: {"counts": {"order_cancelled": 1}},
-            },
-        },
+        {"orders": 1, "gross": 4000, "cancelled": 0, "cancelled_orders": 0, "counts": {"order_completed": 1}},
+        applied=[[], ["o1"]],
     ),
     Case(
         "a second cancellation of one order counts once",
         [[order("o1", "order-1", "40.00"), cancelled("x1", "order-1"), cancelled("x2", "order-1")]],
         {"cancelled": 4000, "cancelled_orders": 1},
+    ),
+    Case(
+        "a cancellation of a partly returned order takes what is left",
+        [
+            [order("o1", "order-1", "100.00", days_ago=3), returned("r1", "order-1", "30.00", days_ago=2)],
+            [cancelled("x1", "order-1", days_ago=1)],
+        ],
+        {
+            "gross": 10000,
+            "returned": 3000,
+            "cancelled": 7000,
+            "cancelled_orders": 1,
+            "returned_orders": 1,
+            "daily": {
+                day(3): {
+                    "counts": {"order_completed": 1},
+                    "orders": 1,
+                    "gross": 10000,
+                    "cancelled": 7000,
+                    "order_returns": 3000,
+                },
+                day(2): {"counts": {"order_returned": 1}, "returned": 3000},
+                day(1): {"counts": {"order_cancelled": 1}},
+            },
+        },
     ),
     Case(
         "returns add up per order, on the return's day and against the order's day",
@@ -205,22 +247,25 @@ CASES = [
         },
     ),
     Case(
-        "a return before its order counts as well, against the order's day once it arrives",
-        [[returned("r1", "order-1", "20.00")], [order("o1", "order-1", "80.00", days_ago=1)]],
-        {
-            "orders": 1,
-            "gross": 8000,
-            "returned": 2000,
-            "returned_orders": 1,
-            "daily": {
-                day(0): {"counts": {"order_returned": 1}, "returned": 2000},
-                day(1): {"counts": {"order_completed": 1}, "orders": 1, "gross": 8000, "order_returns": 2000},
-            },
-        },
+        "a return that arrives before its order is refused, also earlier in the same batch",
+        [[returned("r1", "order-1", "20.00"), order("o1", "order-1", "80.00", days_ago=1)]],
+        {"orders": 1, "gross": 8000, "returned": 0, "returned_orders": 0},
+        applied=[["o1"]],
     ),
     Case(
-        "a return of nothing does not make the order a returned one, in either order",
+        "a return over what is left of its order is refused; one up to it is taken",
         [
+            [order("o1", "order-1", "139.76", days_ago=2), returned("r1", "order-1", "19.90", days_ago=1)],
+            [returned("r2", "order-1", "500.00"), returned("r3", "order-1", "119.86")],
+            [returned("r4", "order-1", "0.01")],
+        ],
+        {"gross": 13976, "returned": 13976, "returned_orders": 1},
+        applied=[["o1", "r1"], ["r3"], []],
+    ),
+    Case(
+        "a return of nothing does not make the order a returned one",
+        [
+            [order("o1", "order-1", "10.00", days_ago=1)],
             [returned("r0", "order-1", "0")],
             [returned("r1", "order-1", "5.00")],
             [returned("r2", "order-1", "0")],
@@ -256,7 +301,15 @@ CASES = [
             "gross": 1500,
             "daily": {day(30): {"counts": {"order_completed": 1}, "orders": 1, "gross": 500}},
             "order_index": {
-                order_key("order-2"): {"total": 500, "day": day(30), "cancelled": False, "returned": 0}
+                order_key("order-2"): {
+                    "total": 500,
+                    "day": day(30),
+                    "cancelled": False,
+                    "returned": 0,
+                    "at": NOW - timedelta(days=30),
+                    "returned_at": None,
+                    "event_id": "o2",
+                }
             },
         },
         retention_days=30,
@@ -315,8 +368,9 @@ def test_a_fold_keeps_the_ids_newest_by_event_time() -> None:
     assert aggregates.counts == {"page_view": RECENT_EVENT_IDS + 50}
 
 
-# Random event streams. An order id's completion carries the same content whatever event id
-# it comes under (a resend of the same order); returns, cancellations and views vary freely.
+# Random event streams: orders (sent again under new ids, sometimes with another total),
+# returns over and under what is left of their order, returns and cancellations dated before
+# their order or arriving before it, orders that redeemed a coupon, views.
 ORDER_IDS = ("order-1", "order-2", "order-3", "order-4")
 KINDS = (
     "order_completed",
@@ -332,6 +386,7 @@ CHANNELS = ("web", "app", "store", "email")
 MINUTES = 300 * 24 * 60
 amounts = st.integers(min_value=0, max_value=50_000).map(lambda cents: str(Decimal(cents) / 100))
 minutes_ago = st.integers(min_value=0, max_value=MINUTES)
+COUPON = RedeemedCoupon(code="WELCOME-1", campaign="welcome", issued_on=Channel.EMAIL)
 
 
 @st.composite
@@ -348,6 +403,21 @@ def completed_orders(draw: st.DrawFn) -> dict[str, Any]:
     return {"total": str(total), "currency": "EUR", "items": lines, "minutes": draw(minutes_ago)}
 
 
+def returned_amount(draw: st.DrawFn, total: Decimal) -> str:
+    """Mostly a share of the order's total (several such add up past it), sometimes any amount."""
+    share = draw(st.sampled_from((Decimal(0), Decimal("0.1"), Decimal("0.5"), Decimal(1), None)))
+    return draw(amounts) if share is None else str((total * share).quantize(Decimal("0.01")))
+
+
+def order_event(draw: st.DrawFn, number: int, order_id: str, content: dict[str, Any]) -> dict[str, Any]:
+    properties = {key: value for key, value in content.items() if key != "minutes"}
+    if draw(st.integers(0, 5)) == 0:  # the same order sent again with another total
+        properties = {**properties, "total": "1.00", "items": [{"sku": "S-x", "price": "1.00"}]}
+    return raw(
+        f"e{number}", "order_completed", content["minutes"] / (24 * 60), **{"orderId": order_id}, **properties
+    )
+
+
 @st.composite
 def event_streams(draw: st.DrawFn) -> list[dict[str, Any]]:
     orders = {order_id: draw(completed_orders()) for order_id in ORDER_IDS}
@@ -356,15 +426,18 @@ def event_streams(draw: st.DrawFn) -> list[dict[str, Any]]:
         kind = draw(st.sampled_from(KINDS))
         channel = draw(st.sampled_from(CHANNELS))
         order_id = draw(st.sampled_from(ORDER_IDS))
-        minutes = draw(minutes_ago)
+        # Returns and cancellations mostly after their order, sometimes before it.
+        after = orders[order_id]["minutes"] - draw(st.integers(min_value=-600, max_value=MINUTES))
+        minutes = min(MINUTES, max(0, after)) if kind in ("order_returned", "order_cancelled") else None
+        minutes = draw(minutes_ago) if minutes is None else minutes
         properties: dict[str, Any]
         match kind:
             case "order_completed":
-                content = dict(orders[order_id])
-                minutes = content.pop("minutes")
-                properties = {"orderId": order_id, **content}
+                stream.append(order_event(draw, number, order_id, orders[order_id]))
+                continue
             case "order_returned":
-                properties = {"orderId": order_id, "amount": draw(amounts)}
+                amount = returned_amount(draw, Decimal(orders[order_id]["total"]))
+                properties = {"orderId": order_id, "amount": amount}
             case "order_cancelled":
                 properties = {"orderId": order_id}
             case "product_view" | "add_to_cart":
@@ -375,23 +448,67 @@ def event_streams(draw: st.DrawFn) -> list[dict[str, Any]]:
     return stream
 
 
+def with_coupons(events: list[TrackedEvent], rng: random.Random) -> list[TrackedEvent]:
+    """Some orders redeemed a coupon handed out by e-mail (as tracking marks them)."""
+    return [
+        e.model_copy(update={"redeemed": COUPON})
+        if e.type is EventType.ORDER_COMPLETED and rng.random() < 0.3
+        else e
+        for e in events
+    ]
+
+
+def assert_not_negative(aggregates: Aggregates) -> None:
+    assert aggregates.net >= 0
+    assert aggregates.returned <= aggregates.gross - aggregates.cancelled
+    assert (aggregates.average_order_value() or 0) >= 0
+    assert all(bucket.net >= 0 and bucket.order_returns >= 0 for bucket in aggregates.daily.values())
+    for entry in aggregates.order_index.values():
+        assert entry.total is not None
+        assert 0 <= entry.returned <= entry.total
+
+
+def comparable(aggregates: Aggregates) -> dict[str, Any]:
+    return aggregates.model_dump(exclude={"recent_event_ids"})
+
+
 @given(event_streams(), st.randoms(use_true_random=False), st.integers(min_value=1, max_value=6))
-def test_batches_shuffled_and_replayed_add_up_to_one_fold(
+def test_batches_shuffled_and_replayed_agree_with_the_fold_of_what_they_applied(
     stream: list[dict[str, Any]], rng: random.Random, batch_count: int
 ) -> None:
-    events = [parsed(e) for e in stream]
+    events = with_coupons([parsed(e) for e in stream], rng)
     replays = [rng.choice(events) for _ in range(len(events) // 3)] if events else []
     delivered = rng.sample(events + replays, len(events) + len(replays))
     cuts = sorted(rng.randint(0, len(delivered)) for _ in range(batch_count - 1))
     batches = [delivered[a:b] for a, b in zip([0, *cuts], [*cuts, len(delivered)], strict=True)]
 
-    incremental = Aggregates()
+    incremental, applied = Aggregates(), list[TrackedEvent]()
     for batch in batches:
-        incremental, _ = apply_events(incremental, batch, NOW, RETENTION)
-    once, _ = apply_events(Aggregates(), sorted(events, key=lambda e: (e.at, e.id)), NOW, RETENTION)
+        screened = order_refusals(incremental, batch)
+        done = apply_checked(incremental, batch, NOW, RETENTION)
+        assert {key: error.message for key, error in screened.items()} == {
+            key: error.message for key, error in done.refused.items()
+        }, "the screen before logging refuses what applying refuses"
+        assert not {e.id for e in done.applied} & set(done.refused)
+        incremental, applied = done.aggregates, applied + done.applied
 
-    assert incremental.model_dump(exclude={"recent_event_ids"}) == once.model_dump(
-        exclude={"recent_event_ids"}
-    )
-    assert set(incremental.recent_event_ids) == {event_digest(e.id) for e in events}
-    assert fold_events(delivered, NOW, RETENTION) == once
+    assert_not_negative(incremental)
+    rebuilt = fold_events(rng.sample(applied, len(applied)), NOW, RETENTION)
+    assert comparable(rebuilt) == comparable(incremental)
+    assert set(incremental.recent_event_ids) == {event_digest(e.id) for e in applied}
+    assert_not_negative(fold_events(delivered, NOW, RETENTION))
+
+
+@given(event_streams(), event_streams())
+def test_a_merge_counts_an_order_of_both_profiles_once_and_never_goes_negative(
+    ours: list[dict[str, Any]], theirs: list[dict[str, Any]]
+) -> None:
+    winner = apply_events(Aggregates(), [parsed(e) for e in ours], NOW, RETENTION)[0]
+    loser_events = [parsed({**e, "id": f"l-{e['id']}"}) for e in theirs]
+    loser = apply_events(Aggregates(), loser_events, NOW, RETENTION)[0]
+
+    merged = merge_aggregates(winner, loser, NOW, RETENTION)
+
+    assert_not_negative(merged)
+    assert merged.orders == len(set(winner.order_index) | set(loser.order_index))
+    assert merged.gross == sum(entry.total or 0 for entry in merged.order_index.values())

@@ -8,11 +8,15 @@ day of the window, however many events the customer ever had.
 
 import hashlib
 from collections.abc import Iterable
+from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from profilegate.domain.events import EventType, TrackedEvent
+from profilegate.domain.money import Currencies
+from profilegate.domain.orders import OrderEntry as OrderEntry  # re-exported: where it used to live
+from profilegate.domain.orders import OrderRefused, entry_after, is_replay, order_refusal
 
 # Replays are recognised among the last this many events applied to a profile. Ids are kept
 # as 48-bit digests (6 bytes each in storage), so the guard stays small on every profile.
@@ -20,8 +24,11 @@ RECENT_EVENT_IDS = 500
 # A profile keeps its heaviest categories only: the top this many by weight, ties by name.
 MAX_CATEGORIES = 500
 # Orders known to a profile (``order_index``): those of the retention window, at most this
-# many, the newest by day kept; returns or cancellations of orders never seen go first.
+# many, the newest by day kept; entries an older version made for returns or cancellations of
+# orders never seen go first.
 MAX_ORDER_ENTRIES = 5_000
+# Money in refusals is named in the base currency; amounts are in its minor units already.
+BASE_ONLY = Currencies()
 # Coupon campaigns a profile remembers redeeming (``coupon_campaigns``): the latest this many.
 MAX_COUPON_CAMPAIGNS = 100
 
@@ -62,17 +69,6 @@ class DayBucket(BaseModel):
     def net(self) -> int:
         """What the orders placed on this day are worth after their returns and cancellations."""
         return self.gross - self.order_returns - self.cancelled
-
-
-class OrderEntry(BaseModel):
-    """What is known of one order: its total and day once seen, whether cancelled, returns."""
-
-    model_config = ConfigDict(frozen=True)
-
-    total: int | None = None
-    day: str | None = None
-    cancelled: bool = False
-    returned: int = 0
 
 
 class Aggregates(BaseModel):
@@ -134,38 +130,86 @@ class Aggregates(BaseModel):
         return sum(b.coupons for b in self.window(now, days))
 
 
+@dataclass(frozen=True)
+class Applied:
+    """The aggregates after a batch, the events applied, and those refused (by event id)."""
+
+    aggregates: Aggregates
+    applied: list[TrackedEvent]
+    refused: dict[str, OrderRefused] = field(default_factory=dict)
+
+
 def apply_events(
     aggregates: Aggregates, events: Iterable[TrackedEvent], now: datetime, retention_days: int
 ) -> tuple[Aggregates, list[TrackedEvent]]:
     """Apply the events not applied before; return the new aggregates and those applied."""
-    state = _Mutable(aggregates)
-    applied: list[TrackedEvent] = []
+    done = apply_checked(aggregates, events, now, retention_days)
+    return done.aggregates, done.applied
+
+
+def apply_checked(
+    aggregates: Aggregates,
+    events: Iterable[TrackedEvent],
+    now: datetime,
+    retention_days: int,
+    currencies: Currencies = BASE_ONLY,
+) -> Applied:
+    """Apply, in the order given, the events not applied before that the order rules allow
+    (:mod:`profilegate.domain.orders`); the others are refused, with the reason."""
+    state = _Mutable(aggregates, currencies)
+    done = state.apply_all(events)
+    fresh = [event_digest(event.id) for event in done]
+    state.recent = (list(aggregates.recent_event_ids) + fresh)[-RECENT_EVENT_IDS:]
+    return Applied(state.frozen(cutoff_day(now, retention_days)), done, state.refused)
+
+
+def order_refusals(
+    aggregates: Aggregates, events: Iterable[TrackedEvent], currencies: Currencies = BASE_ONLY
+) -> dict[str, OrderRefused]:
+    """The events of a batch the order rules refuse, by event id, as ``apply_checked`` would
+    refuse them: decided against the order index alone (earlier events of the batch count)."""
+    index = dict(aggregates.order_index)
     seen = set(aggregates.recent_event_ids)
+    refused: dict[str, OrderRefused] = {}
     for event in events:
         digest = event_digest(event.id)
-        if digest in seen:
+        if digest in seen or event.order_id is None or event.type not in _RANK:
             continue
-        seen.add(digest)
-        state.apply(event)
-        applied.append(event)
-    fresh = [event_digest(event.id) for event in applied]
-    state.recent = (list(aggregates.recent_event_ids) + fresh)[-RECENT_EVENT_IDS:]
-    return state.frozen(cutoff_day(now, retention_days)), applied
+        key = order_key(event.order_id)
+        entry = index.get(key)
+        if is_replay(entry, event):
+            continue
+        seen.add(digest)  # refused or counted: a second copy in the batch is a duplicate
+        refusal = order_refusal(entry, event, currencies)
+        if refusal is not None:
+            refused[event.id] = refusal
+            continue
+        index[key] = entry_after(entry, event)
+    return refused
 
 
 def fold_events(events: Iterable[TrackedEvent], now: datetime, retention_days: int) -> Aggregates:
     """The aggregates of these events alone, as a rebuild from the log makes them.
 
-    They are applied in event-time order, so the ids kept against replays are the newest by
-    event time, not the ones that happened to be logged last.
+    They are applied in event-time order, an order before its returns and cancellations at the
+    same instant, so the ids kept against replays are the newest by event time, not the ones
+    that happened to be logged last. The order rules hold as in tracking; a return that asks
+    for more than is left of its order (logged by an older version) counts what is left.
     """
-    ordered = sorted(events, key=lambda event: (event.at, event.id))
-    return apply_events(Aggregates(), ordered, now, retention_days)[0]
+    ordered = sorted(events, key=lambda event: (event.at, _RANK.get(event.type, 0), event.id))
+    state = _Mutable(Aggregates(), BASE_ONLY, lenient=True)
+    done = state.apply_all(ordered)
+    state.recent = [event_digest(event.id) for event in done][-RECENT_EVENT_IDS:]
+    return state.frozen(cutoff_day(now, retention_days))
+
+
+# At one instant an order comes before its returns, and its returns before its cancellation.
+_RANK = {EventType.ORDER_COMPLETED: 0, EventType.ORDER_RETURNED: 1, EventType.ORDER_CANCELLED: 2}
 
 
 def merge_aggregates(winner: Aggregates, loser: Aggregates, now: datetime, retention_days: int) -> Aggregates:
     """Two profiles' aggregates as if one person had made every event."""
-    state = _Mutable(winner)
+    state = _Mutable(winner, BASE_ONLY)
     state.absorb(loser)
     state.recent = list(dict.fromkeys(winner.recent_event_ids + loser.recent_event_ids))[-RECENT_EVENT_IDS:]
     return state.frozen(cutoff_day(now, retention_days))
@@ -177,7 +221,10 @@ def cutoff_day(now: datetime, retention_days: int) -> str:
 
 
 class _Mutable:
-    def __init__(self, base: Aggregates) -> None:
+    """Aggregates being changed. ``lenient`` (the fold of logged events): a return over what is
+    left of its order counts what is left, instead of being refused."""
+
+    def __init__(self, base: Aggregates, currencies: Currencies, *, lenient: bool = False) -> None:
         self.values = base.model_dump(
             exclude={
                 "counts",
@@ -198,6 +245,42 @@ class _Mutable:
         self.recent = list(base.recent_event_ids)
         self.channel_links = dict(base.channel_links)
         self.coupon_campaigns = dict(base.coupon_campaigns)
+        self.currencies, self.lenient = currencies, lenient
+        self.seen = set(base.recent_event_ids)
+        self.refused: dict[str, OrderRefused] = {}
+        self.refused_ids: set[str] = set()
+
+    def apply_all(self, events: Iterable[TrackedEvent]) -> list[TrackedEvent]:
+        """Apply each event not seen before and allowed; the events applied (as counted)."""
+        applied: list[TrackedEvent] = []
+        for event in events:
+            digest = event_digest(event.id)
+            if digest in self.seen or digest in self.refused_ids:
+                continue
+            counted = self._allowed(event)
+            if counted is None:
+                self.refused_ids.add(digest)  # a second copy in the call is no news either
+                continue
+            self.seen.add(digest)
+            self.apply(counted)
+            applied.append(counted)
+        return applied
+
+    def _allowed(self, event: TrackedEvent) -> TrackedEvent | None:
+        """The event as it counts, or None: a replay of the order's own event, or refused."""
+        if event.order_id is None:
+            return event
+        entry = self.orders_index.get(order_key(event.order_id))
+        if is_replay(entry, event):
+            return None
+        refusal = order_refusal(entry, event, self.currencies)
+        if refusal is None:
+            return event
+        if self.lenient and refusal.field == "properties.amount" and entry is not None and entry.left > 0:
+            return event.model_copy(update={"amount": entry.left})
+        if not self.lenient:
+            self.refused[event.id] = refusal
+        return None
 
     def apply(self, event: TrackedEvent) -> None:
         _bump(self.counts, event.type)
@@ -210,7 +293,7 @@ class _Mutable:
             case EventType.ORDER_COMPLETED:
                 self._order(event)
             case EventType.ORDER_CANCELLED:
-                self._cancel(event)
+                self._rebook(event)
             case EventType.ORDER_RETURNED:
                 self._return(event)
             case _:
@@ -223,21 +306,21 @@ class _Mutable:
 
     def _order(self, event: TrackedEvent) -> None:
         assert event.order_id is not None, "an order_completed event has an order id"
-        key = order_key(event.order_id)
-        entry = self.orders_index.get(key, OrderEntry())
-        if entry.total is not None:
-            return  # the same order under another event id: counted once
-        self.values["orders"] += 1
-        self.values["gross"] += event.amount
         last = self.values["last_order_at"]
         self.values["last_order_at"] = event.at if last is None else max(last, event.at)
-        self._add_day(event.day, DayBucket(orders=1, gross=event.amount))
         self._coupon(event)
-        self.orders_index[key] = entry.model_copy(update={"total": event.amount, "day": event.day})
-        if entry.cancelled:
-            self._count_cancellation(event.amount, event.day)
-        if entry.returned:  # returns that arrived before their order count against its day now
-            self._add_day(event.day, DayBucket(order_returns=entry.returned))
+        self._rebook(event)
+
+    def _rebook(self, event: TrackedEvent) -> None:
+        """Take back what the event's order counted, and count it as it stands after the event."""
+        assert event.order_id is not None, "an order event has an order id"
+        key = order_key(event.order_id)
+        before = self.orders_index.get(key)
+        after = entry_after(before, event)
+        if before is not None:
+            self._book(before, -1)
+        self._book(after, 1)
+        self.orders_index[key] = after
 
     def _coupon(self, event: TrackedEvent) -> None:
         """An order that redeemed an issued coupon: counted on its day, its campaign remembered,
@@ -252,32 +335,10 @@ class _Mutable:
     def _redeemed_on(self, campaign: str, day: str) -> None:
         self.coupon_campaigns[campaign] = max(day, self.coupon_campaigns.get(campaign, day))
 
-    def _cancel(self, event: TrackedEvent) -> None:
-        assert event.order_id is not None, "an order_cancelled event has an order id"
-        key = order_key(event.order_id)
-        entry = self.orders_index.get(key, OrderEntry())
-        if entry.cancelled:
-            return
-        self.orders_index[key] = entry.model_copy(update={"cancelled": True})
-        if entry.total is not None and entry.day is not None:
-            self._count_cancellation(entry.total, entry.day)
-
-    def _count_cancellation(self, amount: int, day: str) -> None:
-        self.values["cancelled"] += amount
-        self.values["cancelled_orders"] += 1
-        self._add_day(day, DayBucket(cancelled=amount))
-
     def _return(self, event: TrackedEvent) -> None:
-        assert event.order_id is not None, "an order_returned event has an order id"
-        key = order_key(event.order_id)
-        entry = self.orders_index.get(key, OrderEntry())
-        if entry.returned == 0 and event.amount > 0:  # the first money back makes a returned order
-            self.values["returned_orders"] += 1
-        self.orders_index[key] = entry.model_copy(update={"returned": entry.returned + event.amount})
         self.values["returned"] += event.amount
         self._add_day(event.day, DayBucket(returned=event.amount))
-        if entry.day is not None:
-            self._add_day(entry.day, DayBucket(order_returns=event.amount))
+        self._rebook(event)
 
     def absorb(self, other: Aggregates) -> None:
         for target, source in (
@@ -307,30 +368,29 @@ class _Mutable:
         """One order known to both profiles is counted once, as if one person had made it.
 
         Each side booked the order as it knew it (its total, its cancellation, its returns
-        against its day); both bookings are taken back and the order as now known is booked.
+        against its day); both bookings are taken back and the order as now known is booked:
+        the side that counted it first, the returns of both (together at most its total), and
+        cancelled if either side cancelled it (what is left after the returns).
         """
         ours = self.orders_index.get(order_id)
         if ours is None:
             self.orders_index[order_id] = theirs
             return
-        merged = OrderEntry(
-            total=ours.total if ours.total is not None else theirs.total,
-            day=ours.day or theirs.day,
-            cancelled=ours.cancelled or theirs.cancelled,
-            returned=ours.returned + theirs.returned,
-        )
+        merged = _merged_entry(ours, theirs)
         self._book(ours, -1)
         self._book(theirs, -1)
         self._book(merged, 1)
+        # Money given back beyond the order's total was counted by both sides: once is enough.
+        self.values["returned"] -= ours.returned + theirs.returned - merged.returned
         self.orders_index[order_id] = merged
 
     def _book(self, entry: OrderEntry, sign: int) -> None:
         """Add (or with ``sign`` -1 take back) what one order entry counts in the totals."""
-        if entry.returned > 0:
+        if entry.returned > 0:  # the first money back makes a returned order
             self.values["returned_orders"] += sign
         if entry.total is None or entry.day is None:
             return
-        cancelled = entry.total if entry.cancelled else 0
+        returns, cancelled = min(entry.returned, entry.total), entry.cancelled_amount
         self.values["orders"] += sign
         self.values["gross"] += sign * entry.total
         self.values["cancelled"] += sign * cancelled
@@ -341,7 +401,7 @@ class _Mutable:
                 orders=sign,
                 gross=sign * entry.total,
                 cancelled=sign * cancelled,
-                order_returns=sign * entry.returned,
+                order_returns=sign * returns,
             ),
         )
 
@@ -361,6 +421,20 @@ class _Mutable:
             channel_links=self.channel_links,
             coupon_campaigns=latest_campaigns(self.coupon_campaigns),
         )
+
+
+def _merged_entry(ours: OrderEntry, theirs: OrderEntry) -> OrderEntry:
+    """An order two profiles knew, as one: counted by the side that counted it (ours first)."""
+    first, other = (ours, theirs) if ours.counted or not theirs.counted else (theirs, ours)
+    returned = first.returned + other.returned
+    times = [moment for moment in (first.returned_at, other.returned_at) if moment is not None]
+    return first.model_copy(
+        update={
+            "cancelled": first.cancelled or other.cancelled,
+            "returned": returned if first.total is None else min(returned, first.total),
+            "returned_at": max(times, default=None),
+        }
+    )
 
 
 def latest_campaigns(campaigns: dict[str, str]) -> dict[str, str]:
