@@ -21,7 +21,7 @@ from profilegate.domain.aggregates import (
     event_digest,
     order_key,
 )
-from profilegate.domain.events import Channel, EventType, TrackedEvent
+from profilegate.domain.events import MAX_EVENT_ID_LENGTH, Channel, EventType, TrackedEvent
 from profilegate.domain.extensions import MAX_EXTENSIONS_PER_PROFILE, ExtensionGrant
 from profilegate.domain.identities import Identity, IdentityType
 from profilegate.domain.merges import MAX_MERGED_FROM, absorb
@@ -34,7 +34,7 @@ from tests.conftest import TEST_LAYOUT
 
 # The bound docs/profile-document.md states for a profile at every cap with the default
 # settings (1,130 days of retention, 20 identities, 16 KiB of traits).
-DOCUMENT_BOUND = 1024 * 1024
+DOCUMENT_BOUND = 1536 * 1024
 MONGODB_DOCUMENT_LIMIT = 16 * 1024 * 1024
 NOW = datetime(2026, 11, 20, 10, tzinfo=UTC)
 RETENTION = 1130
@@ -167,7 +167,15 @@ def at_every_cap(profile: Profile) -> Profile:
         channels={channel.value: big for channel in Channel},
         categories={f"{n:03d}" + "c" * 253: big for n in range(MAX_CATEGORIES)},
         order_index={
-            order_key(f"o{n}"): OrderEntry(total=big, day=days[n % len(days)], cancelled=True, returned=big)
+            order_key(f"o{n}"): OrderEntry(
+                total=big,
+                day=days[n % len(days)],
+                cancelled=True,
+                returned=big,
+                at=NOW,
+                returned_at=NOW,
+                event_id=f"{n:05d}".ljust(MAX_EVENT_ID_LENGTH, "e"),
+            )
             for n in range(MAX_ORDER_ENTRIES)
         },
         daily=dict.fromkeys(days, bucket),

@@ -6,7 +6,7 @@ since they may hold '.' or '$'; order ids are kept as digests in a packed binary
 
 import struct
 from collections.abc import Mapping
-from datetime import date
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from profilegate.domain.aggregates import Aggregates, DayBucket, OrderEntry
@@ -29,7 +29,7 @@ def aggregates_to_document(aggregates: Aggregates) -> Document:
         "firstSeen": aggregates.first_seen,
         "lastSeen": aggregates.last_seen,
         "lastOrderAt": aggregates.last_order_at,
-        "orderIndex": pack_order_index(aggregates.order_index),
+        "orderEntries": pack_order_index(aggregates.order_index),
         "channelLinks": aggregates.channel_links,
         "couponCampaigns": [[name, day] for name, day in sorted(aggregates.coupon_campaigns.items())],
     }
@@ -100,24 +100,63 @@ def _day_from_document(document: Document) -> DayBucket:
     )
 
 
-# One order: its key's 8 bytes, total, day number, flags, money returned. Packed into one
-# binary field, the index costs the embedded store one element to read and write, not five
-# per order (it decodes every element of a document on each access).
-_ORDER_RECORD = struct.Struct("<8sqiBq")
-_CANCELLED, _HAS_TOTAL, _HAS_DAY = 1, 2, 4
+# One order: its key's 8 bytes, total, day number, flags, money returned, the instants of the
+# order and of its latest return (milliseconds since 1970, as BSON keeps the event log's
+# ``at``, so a profile rebuilt from the log holds the same), then the id of the event that
+# counted it (a length byte and at most 128 ASCII characters). Packed into one binary field,
+# the index costs the embedded store one element to read and write, not eight per order (it
+# decodes every element of a document on each access). ``orderIndex`` is the older layout
+# (the first five fields), read until the profile is next written.
+_LEGACY_RECORD = struct.Struct("<8sqiBq")
+_ORDER_RECORD = struct.Struct("<8sqiBqqqB")
+_CANCELLED, _HAS_TOTAL, _HAS_DAY, _HAS_AT, _HAS_RETURNED_AT = 1, 2, 4, 8, 16
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 def pack_order_index(index: Mapping[str, OrderEntry]) -> bytes:
-    records = []
-    for key, entry in index.items():
-        flags = (_CANCELLED if entry.cancelled else 0) | (_HAS_TOTAL if entry.total is not None else 0)
-        flags |= _HAS_DAY if entry.day is not None else 0
-        day = 0 if entry.day is None else day_number(date.fromisoformat(entry.day))
-        records.append(_ORDER_RECORD.pack(bytes.fromhex(key), entry.total or 0, day, flags, entry.returned))
-    return b"".join(records)
+    return b"".join(_order_record(key, entry) for key, entry in index.items())
+
+
+def _order_record(key: str, entry: OrderEntry) -> bytes:
+    flags = (_CANCELLED if entry.cancelled else 0) | (_HAS_TOTAL if entry.total is not None else 0)
+    flags |= (_HAS_DAY if entry.day is not None else 0) | (_HAS_AT if entry.at is not None else 0)
+    flags |= _HAS_RETURNED_AT if entry.returned_at is not None else 0
+    day = 0 if entry.day is None else day_number(date.fromisoformat(entry.day))
+    event_id = (entry.event_id or "").encode()
+    fixed = _ORDER_RECORD.pack(
+        bytes.fromhex(key),
+        entry.total or 0,
+        day,
+        flags,
+        entry.returned,
+        _millis(entry.at),
+        _millis(entry.returned_at),
+        len(event_id),
+    )
+    return fixed + event_id
 
 
 def unpack_order_index(packed: bytes) -> dict[str, OrderEntry]:
+    index: dict[str, OrderEntry] = {}
+    offset = 0
+    while offset < len(packed):
+        key, total, day, flags, returned, at, returned_at, length = _ORDER_RECORD.unpack_from(packed, offset)
+        offset += _ORDER_RECORD.size
+        event_id = packed[offset : offset + length].decode()
+        offset += length
+        index[key.hex()] = OrderEntry(
+            total=total if flags & _HAS_TOTAL else None,
+            day=from_day_number(day).isoformat() if flags & _HAS_DAY else None,
+            cancelled=bool(flags & _CANCELLED),
+            returned=returned,
+            at=_instant(at) if flags & _HAS_AT else None,
+            returned_at=_instant(returned_at) if flags & _HAS_RETURNED_AT else None,
+            event_id=event_id or None,
+        )
+    return index
+
+
+def unpack_legacy_order_index(packed: bytes) -> dict[str, OrderEntry]:
     return {
         key.hex(): OrderEntry(
             total=total if flags & _HAS_TOTAL else None,
@@ -125,8 +164,16 @@ def unpack_order_index(packed: bytes) -> dict[str, OrderEntry]:
             cancelled=bool(flags & _CANCELLED),
             returned=returned,
         )
-        for key, total, day, flags, returned in _ORDER_RECORD.iter_unpack(packed)
+        for key, total, day, flags, returned in _LEGACY_RECORD.iter_unpack(packed)
     }
+
+
+def _millis(moment: datetime | None) -> int:
+    return 0 if moment is None else (moment - _EPOCH) // timedelta(milliseconds=1)
+
+
+def _instant(millis: int) -> datetime:
+    return _EPOCH + timedelta(milliseconds=millis)
 
 
 _SPEND_RECORD = struct.Struct("<iq")
@@ -157,9 +204,15 @@ def aggregates_from_document(document: Document) -> Aggregates:
         first_seen=stored.get("firstSeen"),
         last_seen=stored.get("lastSeen"),
         last_order_at=stored.get("lastOrderAt"),
-        order_index=unpack_order_index(stored.get("orderIndex") or b""),
+        order_index=_order_index_from_document(stored),
         daily={day: _day_from_document(bucket) for day, bucket in daily.items()},
         recent_event_ids=_recent_from_document(document.get("recentEventIds")),
         channel_links=stored.get("channelLinks", {}),
         coupon_campaigns=dict(stored.get("couponCampaigns", [])),
     )
+
+
+def _order_index_from_document(stored: Document) -> dict[str, OrderEntry]:
+    if "orderEntries" in stored:
+        return unpack_order_index(stored["orderEntries"])
+    return unpack_legacy_order_index(stored.get("orderIndex") or b"")
