@@ -59,7 +59,7 @@ CONTRACT = {
         {
             "id": "evt-1",
             "type": "order_completed",
-            "at": "2026-11-20T10:00:00Z",
+            "at": "2026-11-20T09:10:00Z",
             "channel": "web",
             "identity": {"type": "EMAIL", "value": "ann@example.com"},
             "properties": {
@@ -185,12 +185,25 @@ async def test_metrics_add_up_the_events(gateway: GatewayClient) -> None:
     }
 
 
-async def test_a_cancellation_before_its_order_still_nets_it_out(gateway: GatewayClient) -> None:
+async def test_a_cancellation_before_its_order_is_refused_and_one_after_nets_it_out(
+    gateway: GatewayClient,
+) -> None:
     cancel = event("x1", "2026-11-20T09:00:00Z", {"orderCancelled": {"orderId": "order-9"}})
-    await gateway.execute(TRACK, {"events": [cancel]})
+    early = (await gateway.execute(TRACK, {"events": [cancel]})).data["track"]
+    assert early["results"] == [
+        {
+            "id": "x1",
+            "status": "REJECTED",
+            "reason": "properties.orderId: no order order-9 is known for this customer: "
+            "a return or cancellation follows its order_completed",
+        }
+    ]
     await gateway.execute(TRACK, {"events": [order("o9", "order-9", "40.00", at="2026-11-20T08:00:00Z")]})
     metrics = (await gateway.execute(METRICS, {"ref": ANN})).data["profile"]["metrics"]
-    assert metrics["grossSpend"]["amount"] == "40.00"
+    assert (metrics["grossSpend"]["amount"], metrics["netSpend"]["amount"]) == ("40.00", "40.00")
+    again = (await gateway.execute(TRACK, {"events": [cancel]})).data["track"]
+    assert again["accepted"] == 1
+    metrics = (await gateway.execute(METRICS, {"ref": ANN})).data["profile"]["metrics"]
     assert metrics["netSpend"]["amount"] == "0.00"
     assert metrics["averageOrderValue"] is None
 

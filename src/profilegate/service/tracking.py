@@ -13,10 +13,11 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from profilegate.domain.aggregates import apply_events, event_digest
+from profilegate.domain.aggregates import BASE_ONLY, apply_checked, event_digest, order_refusals
 from profilegate.domain.coupons import CouponRefused
 from profilegate.domain.errors import DomainError, InvalidInput
 from profilegate.domain.events import EventRules, TrackedEvent, parse_event
+from profilegate.domain.orders import OrderRefused
 from profilegate.domain.profiles import Profile
 from profilegate.domain.refs import ProfileRef
 from profilegate.domain.shop_days import ShopRules, day_rollups
@@ -25,6 +26,7 @@ from profilegate.service.coupons import redeem_orders, release
 from profilegate.service.observers import UNOBSERVED, ProfileObserver, ProfileWrite
 from profilegate.service.profiles import MAX_ATTEMPTS, ConcurrentModification, ProfileRules
 from profilegate.service.resolve import find_profile
+from profilegate.storage.events import UNLOGGED_CLAIM
 from profilegate.storage.profiles import Activity
 from profilegate.storage.store import Repositories
 
@@ -121,6 +123,8 @@ async def _track(
         for index, event in groups[ref].events:
             outcomes[index] = EventOutcome(event.id, Status.REJECTED, error.message)
     resolved = _by_profile([(groups[ref], profile) for ref, profile in (found.stored | found.fresh).items()])
+    for index, outcome in _refused_by_orders(resolved, rules):
+        outcomes[index] = outcome
     # An event the profile's replay guard already holds was logged before it was applied:
     # a replay needs no second log entry (and would only grow the log).
     guards = {profile.id: frozenset(profile.aggregates.recent_event_ids) for _, profile in resolved}
@@ -148,6 +152,25 @@ async def _track(
     if changed is not None and touched:
         await changed(touched)
     return TrackResult([outcome for outcome in outcomes if outcome is not None])
+
+
+def _refused_by_orders(
+    resolved: list[tuple[_Group, Profile]], rules: TrackingRules
+) -> list[tuple[int, EventOutcome]]:
+    """Take out of their groups, before anything is logged, the order events their profile's
+    order index refuses (``domain.orders``): a refused event is never logged."""
+    refused: list[tuple[int, EventOutcome]] = []
+    for group, profile in resolved:
+        reasons = order_refusals(profile.aggregates, [e for _, e in group.events], rules.events.currencies)
+        if not reasons:
+            continue
+        refused += [(i, _rejected(e, reasons[e.id])) for i, e in group.events if e.id in reasons]
+        group.events = [(i, e) for i, e in group.events if e.id not in reasons]
+    return refused
+
+
+def _rejected(event: TrackedEvent, error: DomainError) -> EventOutcome:
+    return EventOutcome(event.id, Status.REJECTED, error.message)
 
 
 def _by_profile(pairs: list[tuple[_Group, Profile]]) -> list[tuple[_Group, Profile]]:
@@ -248,12 +271,15 @@ async def _apply_all(
         if profile.id in fresh:
             writes.append(ProfileWrite(None, profile))  # stored by ``batch_profiles``: told in any case
         try:
-            aggregates, applied = apply_events(
-                profile.aggregates, [e for _, e in group.events], now, rules.retention_days
-            )
+            events = [e for _, e in group.events]
+            currencies = rules.events.currencies
+            done = apply_checked(profile.aggregates, events, now, rules.retention_days, currencies)
         except DomainError as error:
             outcomes += [(i, EventOutcome(e.id, Status.REJECTED, error.message)) for i, e in group.events]
             continue
+        aggregates, applied = done.aggregates, done.applied
+        outcomes += [(i, _rejected(e, done.refused[e.id])) for i, e in group.events if e.id in done.refused]
+        group.events = [(i, e) for i, e in group.events if e.id not in done.refused]
         updated = profile.model_copy(update={"aggregates": aggregates, "version": profile.version + 1})
         if applied:
             activities[profile.id] = (
@@ -309,7 +335,7 @@ async def _reused_elsewhere(
         return []
     survivors: dict[str, str | None] = {}
     for owner in set(taken.values()):
-        found = await find_profile(repos, ProfileRef(id=owner))
+        found = await find_profile(repos, ProfileRef(id=owner)) if owner != UNLOGGED_CLAIM else None
         survivors[owner] = None if found is None else found.id
     reused: list[tuple[int, EventOutcome]] = []
     for group, profile in resolved:
@@ -334,12 +360,14 @@ async def _apply_group(
 ) -> list[tuple[int, EventOutcome]]:
     events = [event for _, event in group.events]
     try:
-        applied = await apply_to_profile(
-            repos, profile.id, events, rules.retention_days, now, observer=observer
+        applied, refused = await apply_to_profile(
+            repos, profile.id, events, rules.retention_days, now, observer=observer, rules=rules.events
         )
     except DomainError as error:
         return [(i, EventOutcome(e.id, Status.REJECTED, error.message)) for i, e in group.events]
-    return _outcomes(group, applied)
+    rejected = [(i, _rejected(e, refused[e.id])) for i, e in group.events if e.id in refused]
+    group.events = [(i, e) for i, e in group.events if e.id not in refused]
+    return rejected + _outcomes(group, applied)
 
 
 async def _bounded_gather[T](work: list[Coroutine[Any, Any, T]]) -> list[T]:
@@ -366,21 +394,25 @@ async def apply_to_profile(
     *,
     known: Profile | None = None,
     observer: ProfileObserver = UNOBSERVED,
-) -> set[str]:
-    """Fold the events into the profile in one guarded write; return the ids newly applied.
+    rules: EventRules | None = None,
+) -> tuple[set[str], dict[str, OrderRefused]]:
+    """Fold the events into the profile in one guarded write; return the ids newly applied and
+    the events the order rules refused (``rules.currencies`` names their money).
 
     ``known``: the profile as just read, which saves reading it again when no one else wrote.
     """
+    currencies = BASE_ONLY if rules is None else rules.currencies
     for _ in range(MAX_ATTEMPTS):
         profile = known or await find_profile(repos, ProfileRef(id=profile_id))
         known = None
         if profile is None:
             raise InvalidInput("profileId", f"no profile {profile_id}")
-        aggregates, applied = apply_events(profile.aggregates, events, now, retention_days)
+        done = apply_checked(profile.aggregates, events, now, retention_days, currencies)
+        aggregates, applied = done.aggregates, done.applied
         if not applied:
             # A replay: the write it repeats may have died before the checkout copy was made.
             await repos.profiles.refresh_checkout(profile)
-            return set()
+            return set(), done.refused
         updated = profile.model_copy(
             update={"aggregates": aggregates, "version": profile.version + 1, "updated_at": now}
         )
@@ -388,7 +420,7 @@ async def apply_to_profile(
             updated, expected_version=profile.version, previous=profile.aggregates
         ):
             await observer.changed(profile, updated, now, events=applied)
-            return {event.id for event in applied}
+            return {event.id for event in applied}, done.refused
     raise ConcurrentModification(profile_id)
 
 
