@@ -15,8 +15,11 @@ from hypothesis import HealthCheck, given, note, settings
 from hypothesis import strategies as st
 
 from profilegate.domain.events import MAX_ENGAGED_SECONDS, Channel
+from profilegate.domain.identities import IdentityType, normalise_identity
+from profilegate.domain.refs import ProfileRef
 from profilegate.domain.shop_days import ShopRules
 from profilegate.domain.shop_metrics import Granularity, MetricsQuery, PeriodMetrics, periods
+from profilegate.service.resolve import find_profile
 from profilegate.service.shop_metrics import rebuild_shop_days, shop_metrics
 from profilegate.service.tracking import Status, track
 from profilegate.storage.store import Repositories
@@ -51,8 +54,11 @@ def raw_event(draw: st.DrawFn) -> dict[str, Any]:
         draw(st.sampled_from(CHANNELS)),
     )
     event_id, at, ref = f"e{draw(st.integers(0, 19))}", draw(moments), {"anonymousId": who}
+    # A visitor's orders, sent again under other event ids (refused then), and returns of them
+    # (refused when unknown, dated before their order or over what is left).
+    order_id = f"order-{who}-{draw(st.integers(0, 3))}"
     if kind == "order_completed":
-        placed = order(event_id, f"order-{event_id}", draw(amounts), at, ref, channel)
+        placed = order(event_id, order_id, draw(amounts), at, ref, channel)
         method = draw(st.sampled_from((None, "card", "PayPal")))
         return (
             placed
@@ -60,7 +66,7 @@ def raw_event(draw: st.DrawFn) -> dict[str, Any]:
             else {**placed, "properties": {**placed["properties"], "paymentMethod": method}}
         )
     if kind == "order_returned":
-        return event(event_id, kind, at, ref, channel, orderId="order-x", amount=draw(amounts))
+        return event(event_id, kind, at, ref, channel, orderId=order_id, amount=draw(amounts))
     if kind == "product_view":
         seconds = draw(engaged)
         extra = {} if seconds is None else {"engagedSeconds": seconds}
@@ -120,6 +126,20 @@ def direct_days(accepted: list[dict[str, Any]], channel: str | None) -> dict[dat
         elif raw["type"] == "order_returned":
             day.returns.append(cents(raw["properties"]["amount"]))
     return days
+
+
+async def assert_the_profiles_agree(repos: Repositories, accepted: list[dict[str, Any]]) -> None:
+    """Every order and return the shop counts, its visitor's profile counts: gross and returned."""
+    for visitor in VISITORS:
+        mine = [raw for raw in accepted if raw["anonymousId"] == visitor]
+        profile = await find_profile(
+            repos, ProfileRef(identity=normalise_identity(IdentityType.ANONYMOUS_ID, visitor))
+        )
+        gross = sum(cents(raw["properties"]["total"]) for raw in mine if raw["type"] == "order_completed")
+        returned = sum(cents(raw["properties"]["amount"]) for raw in mine if raw["type"] == "order_returned")
+        found = (0, 0) if profile is None else (profile.aggregates.gross, profile.aggregates.returned)
+        assert found == (gross, returned), visitor
+        assert returned <= gross
 
 
 def cents(text: str) -> int:
@@ -229,6 +249,7 @@ async def test_rollups_equal_a_direct_computation_and_a_rebuild(
             accepted += [
                 raw for raw, o in zip(batch, result.results, strict=True) if o.status is Status.ACCEPTED
             ]
+        await assert_the_profiles_agree(repos, accepted)
         await assert_agree(repos, accepted, query)
         await assert_engaged_time_agrees(repos, accepted, query)
         live = await repos.shop_days.up_to(NOW.date())
