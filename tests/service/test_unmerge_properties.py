@@ -158,8 +158,11 @@ async def test_merges_and_unmerges_leave_each_profile_with_its_peoples_events(
                 _, person, kind, days_ago, which, amount, by_id = step
                 profile_id = history.ids.get(person) if by_id else None
                 raw = raw_event(person, kind, days_ago, which, amount, number, profile_id)
-                outcome = await track(repos, [raw], tracking, history.tick())
-                assert outcome.results[0].status is Status.ACCEPTED, outcome
+                [outcome] = (await track(repos, [raw], tracking, history.tick())).results
+                if outcome.status is Status.REJECTED and kind.startswith("order_"):
+                    assert outcome.reason, "the order rules say why"  # an order again, an early return...
+                    continue
+                assert outcome.status is Status.ACCEPTED, outcome
                 history.events[person].append(raw)
             else:
                 await run_merge(repos, history, rules, *step[1:])
