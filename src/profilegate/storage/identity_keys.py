@@ -16,6 +16,7 @@ from pymongo.errors import BulkWriteError, DuplicateKeyError
 
 from profilegate.domain.profiles import Profile
 from profilegate.storage.bulk_errors import only_duplicates
+from profilegate.storage.command_limits import MAX_IN_VALUES, chunked
 from profilegate.storage.documents import Document
 from profilegate.storage.partitions import PartitionedCollection
 from profilegate.storage.profiles import checkout_payload, profile_from_document
@@ -55,8 +56,9 @@ class IdentityKeyRepository:
         """The profile each of ``keys`` names, for those that name one: one read per partition."""
         found: dict[str, str] = {}
         for collection, wanted in self._keys.by_partition(keys).items():
-            async for document in collection.find({"_id": {"$in": wanted}}, {"profileId": 1}):
-                found[document["_id"]] = str(document["profileId"])
+            for chunk in chunked(wanted):
+                async for document in collection.find({"_id": {"$in": chunk}}, {"profileId": 1}):
+                    found[document["_id"]] = str(document["profileId"])
         return found
 
     async def lookup(self, keys: Iterable[str], tombstones: Iterable[str] = ()) -> "KeyLookup":
@@ -73,8 +75,17 @@ class IdentityKeyRepository:
         wanted, asked = list(dict.fromkeys(keys)), list(dict.fromkeys(tombstones))
         if not self._joinable or not (wanted or asked):
             return KeyLookup(await self.owners(wanted), {}, None)
-        lookup = await self._keys.for_id("").aggregate(self._lookup_pipeline(wanted, asked))
-        found, buried = KeyLookup({}, {}, set()), set()
+        found, buried = KeyLookup({}, {}, set()), set[str]()
+        # Each aggregate's two ``$in`` lists together within one command's limit.
+        for first in range(0, max(len(wanted), len(asked)), MAX_IN_VALUES // 2):
+            window = slice(first, first + MAX_IN_VALUES // 2)
+            await self._look_up(wanted[window], asked[window], found, buried)
+        return found._replace(buried=buried)
+
+    async def _look_up(
+        self, keys: list[str], tombstones: list[str], found: "KeyLookup", buried: set[str]
+    ) -> None:
+        lookup = await self._keys.for_id("").aggregate(self._lookup_pipeline(keys, tombstones))
         async for document in lookup:
             if document.get("tombstone"):
                 buried.add(document["_id"])
@@ -82,7 +93,6 @@ class IdentityKeyRepository:
             found.owners[document["_id"]] = str(document["profileId"])
             for joined in document["profile"]:
                 found.profiles[joined["_id"]] = profile_from_document(joined)
-        return found._replace(buried=buried)
 
     @property
     def _joinable(self) -> bool:

@@ -29,7 +29,7 @@ from pymongo.write_concern import WriteConcern
 
 from profilegate.storage.documents import Collection, Database
 from profilegate.storage.partitions import PartitionedCollection
-from profilegate.storage.places import handed_out, reserve
+from profilegate.storage.places import handed_out, reserve, reserve_claimed
 
 LAYOUT_ID = "layout"
 TTL_INDEX = "retention"
@@ -114,6 +114,15 @@ class Concerns:
 
 
 @dataclass(frozen=True)
+class Claimed:
+    """Where a key was claimed first (``collection``), and a digest of its owner
+    (``places.owner_digest``)."""
+
+    collection: Collection
+    owner: bytes
+
+
+@dataclass(frozen=True)
 class LogSpec:
     name: str
     retention: Retention
@@ -137,6 +146,13 @@ class AppendLog(Protocol):
 
     async def slotted[T](self, items: Sequence[T]) -> list[tuple[Collection, list[T]]]:
         """Where to store items that have no place of their own, in order."""
+
+    async def slotted_claimed[T](
+        self, claims: Sequence[tuple[str, str]], items: Sequence[T]
+    ) -> tuple[list[tuple[Collection, list[T]]], dict[str, "Claimed"]]:
+        """``slotted``, each item claiming its ``(key, owner)``; and, for each key claimed before
+        in another collection than the one its item goes to, where and for whom (a key claimed
+        before in the same collection is refused there by the ``_id`` index)."""
 
     async def placed[T](self, places: Sequence[int], items: Sequence[T]) -> list[tuple[Collection, list[T]]]:
         """Where to store each item, by its place, in place order; the collections are ready."""
@@ -178,6 +194,11 @@ class SingleLog:
 
     async def slotted[T](self, items: Sequence[T]) -> list[tuple[Collection, list[T]]]:
         return await self.placed([0] * len(items), items)
+
+    async def slotted_claimed[T](
+        self, claims: Sequence[tuple[str, str]], items: Sequence[T]
+    ) -> tuple[list[tuple[Collection, list[T]]], dict[str, "Claimed"]]:
+        return await self.slotted(items), {}  # one collection: its _id index knows every claim
 
     async def placed[T](self, places: Sequence[int], items: Sequence[T]) -> list[tuple[Collection, list[T]]]:
         if not self._ready:
@@ -224,6 +245,22 @@ class SegmentedLog:
     async def slotted[T](self, items: Sequence[T]) -> list[tuple[Collection, list[T]]]:
         first = await self.reserve(len(items)) - len(items)
         return await self.placed(range(first, first + len(items)), items)
+
+    async def slotted_claimed[T](
+        self, claims: Sequence[tuple[str, str]], items: Sequence[T]
+    ) -> tuple[list[tuple[Collection, list[T]]], dict[str, "Claimed"]]:
+        """The claims are recorded on the counter in the reservation itself, so a key claimed in
+        an older segment is known without reading any segment (a lookup that misses costs
+        O(segment size) on the embedded store, and there are ever more segments)."""
+        first, earlier = await reserve_claimed(self._meta, self._spec.name, claims)
+        places = range(first, first + len(items))
+        own = {key: place // self._size for (key, _), place in zip(claims, places, strict=True)}
+        elsewhere = {
+            key: Claimed(self._segment(claim.place // self._size), claim.owner)
+            for key, claim in earlier.items()
+            if claim.place // self._size != own[key]
+        }
+        return await self.placed(places, items), elsewhere
 
     async def placed[T](self, places: Sequence[int], items: Sequence[T]) -> list[tuple[Collection, list[T]]]:
         grouped: dict[int, list[T]] = {}

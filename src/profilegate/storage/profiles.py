@@ -51,6 +51,7 @@ from profilegate.storage.aggregates import (
     unpack_spend,
 )
 from profilegate.storage.bulk_errors import only_duplicates
+from profilegate.storage.command_limits import MAX_SET_PATHS, MAX_UNSET_PATHS, chunked
 from profilegate.storage.documents import Collection, Document
 from profilegate.storage.partitions import PartitionedCollection
 from profilegate.storage.tier_distribution import tier_count_pipeline, tier_counts
@@ -131,8 +132,9 @@ class ProfileRepository:
         """The stored profiles among ``profile_ids``, by id: one read per partition."""
         found: dict[str, Profile] = {}
         for collection, wanted in self._profiles.by_partition(profile_ids).items():
-            async for document in collection.find({"_id": {"$in": wanted}}):
-                found[document["_id"]] = profile_from_document(document)
+            for chunk in chunked(wanted):
+                async for document in collection.find({"_id": {"$in": chunk}}):
+                    found[document["_id"]] = profile_from_document(document)
         return found
 
     async def loyalty_view(self, profile_id: str) -> LoyaltyView | None:
@@ -149,6 +151,11 @@ class ProfileRepository:
             extensions=extensions_from_document(found),
             merged_into=found.get("mergedInto"),
         )
+
+    async def checkout_view(self, profile_id: str) -> LoyaltyView | None:
+        """The profile's checkout document as stored, without falling back to the profile."""
+        found = await self._checkout.for_id(profile_id).find_one({"_id": profile_id})
+        return None if found is None else loyalty_view_from_checkout(profile_id, found)
 
     async def checkout_by_identity(self, key: str) -> tuple[str, LoyaltyView | None] | None:
         """The profile the identity ``key`` names and the checkout payload its key carries (None
@@ -246,8 +253,9 @@ class ProfileRepository:
             routed.setdefault(self._profiles.route(profile_id), []).append(profile_id)
         collections, found = self._profiles.all(), dict[str, Profile]()
         for index, ids in routed.items():
-            async for document in collections[index].find({"_id": {"$in": ids}}):
-                found[str(document["_id"])] = profile_from_document(document)
+            for chunk in chunked(ids):
+                async for document in collections[index].find({"_id": {"$in": chunk}}):
+                    found[str(document["_id"])] = profile_from_document(document)
         return found
 
     async def insert(self, profile: Profile) -> None:
@@ -303,20 +311,14 @@ class ProfileRepository:
         (tracking changes nothing else a tier reads): a page view costs no write to them. A copy
         left behind by a write that died is rewritten by the replay of its events."""
         before, after = previous.daily, profile.aggregates.daily
-        update: Document = {
-            "$set": {
-                "aggregates": aggregates_to_document(profile.aggregates),
-                "recentEventIds": recent_to_document(profile.aggregates),
-                "version": profile.version,
-                "updatedAt": profile.updated_at,
-                **{f"daily.{day}": day_document(b) for day, b in after.items() if before.get(day) != b},
-            }
+        fields: Document = {
+            "aggregates": aggregates_to_document(profile.aggregates),
+            "recentEventIds": recent_to_document(profile.aggregates),
+            "version": profile.version,
+            "updatedAt": profile.updated_at,
         }
-        pruned = before.keys() - after.keys()
-        if pruned:
-            update["$unset"] = {f"daily.{day}": "" for day in pruned}
         result = await self._profiles.for_id(profile.id).update_one(
-            {"_id": profile.id, "version": expected_version}, update
+            {"_id": profile.id, "version": expected_version}, _tracking_update(fields, profile, previous)
         )
         spend_changed = spend_by_day(before) != spend_by_day(after)
         before_write = profile.model_copy(update={"aggregates": previous})
@@ -400,26 +402,42 @@ class ProfileRepository:
 def _activity_update(activity: Activity, stamp: str) -> UpdateOne:
     """``write_activity``'s update as a bulk operation, with ``stamp`` telling whose write it was."""
     profile, previous = activity
-    before, after = previous.aggregates.daily, profile.aggregates.daily
     fields: Document = {
         "aggregates": aggregates_to_document(profile.aggregates),
         "recentEventIds": recent_to_document(profile.aggregates),
         "version": profile.version,
         "updatedAt": profile.updated_at,
         "lastWrite": stamp,
-        **{f"daily.{day}": day_document(b) for day, b in after.items() if before.get(day) != b},
     }
-    update: Document = {"$set": fields}
-    pruned = before.keys() - after.keys()
+    return UpdateOne(
+        {"_id": profile.id, "version": previous.version},
+        _tracking_update(fields, profile, previous.aggregates),
+    )
+
+
+def _tracking_update(fields: Document, profile: Profile, previous: Aggregates) -> Document:
+    """``fields`` and the day buckets that differ from ``previous``: each changed bucket by its
+    own path, and the pruned ones unset, while that fits one update of the embedded store
+    (``command_limits``); past that, ``daily`` is set whole (the update is guarded on the
+    version, so setting the whole field is as safe as setting its parts)."""
+    before, after = previous.daily, profile.aggregates.daily
+    changed = {f"daily.{day}": day_document(b) for day, b in after.items() if before.get(day) != b}
+    pruned = {f"daily.{day}": "" for day in before.keys() - after.keys()}
+    if len(fields) + len(changed) > MAX_SET_PATHS or len(pruned) > MAX_UNSET_PATHS:
+        return {"$set": {**fields, "daily": daily_to_document(profile.aggregates)}}
+    update: Document = {"$set": {**fields, **changed}}
     if pruned:
-        update["$unset"] = {f"daily.{day}": "" for day in pruned}
-    return UpdateOne({"_id": profile.id, "version": previous.version}, update)
+        update["$unset"] = pruned
+    return update
 
 
 async def _stamped(collection: Collection, ids: list[str], stamp: str) -> set[str]:
     """Of ``ids``, those whose last write carries ``stamp`` (a bulk write tells only how many matched)."""
-    cursor = collection.find({"_id": {"$in": ids}, "lastWrite": stamp}, {"_id": 1})
-    return {document["_id"] async for document in cursor}
+    stamped: set[str] = set()
+    for chunk in chunked(ids):
+        cursor = collection.find({"_id": {"$in": chunk}, "lastWrite": stamp}, {"_id": 1})
+        stamped.update([document["_id"] async for document in cursor])
+    return stamped
 
 
 def _checkout_update(profile: Profile, *, upsert: bool) -> UpdateOne:

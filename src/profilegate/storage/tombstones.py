@@ -15,6 +15,7 @@ from datetime import datetime
 from pymongo.errors import DuplicateKeyError
 
 from profilegate.domain.erasure import Tombstone
+from profilegate.storage.command_limits import chunked
 from profilegate.storage.indexes import RETENTION_FIELDS
 from profilegate.storage.layout import Retention, hold_ttl
 from profilegate.storage.partitions import PartitionedCollection
@@ -60,9 +61,13 @@ class TombstoneRepository:
         """Which of ``tombstones`` are there: one read per partition."""
         found: set[str] = set()
         for collection, wanted in self._tombstones.by_partition(tombstones).items():
-            found.update(
-                [document["_id"] async for document in collection.find({"_id": {"$in": wanted}}, {"_id": 1})]
-            )
+            for chunk in chunked(wanted):
+                found.update(
+                    [
+                        document["_id"]
+                        async for document in collection.find({"_id": {"$in": chunk}}, {"_id": 1})
+                    ]
+                )
         return found
 
     async def hold_retention(self) -> None:
