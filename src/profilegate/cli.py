@@ -22,6 +22,7 @@ from profilegate import shop_report
 from profilegate.api import access_table
 from profilegate.api.prometheus import clear_multiprocess_metrics
 from profilegate.api.schema import schema_sdl
+from profilegate.check_display import change_lines, check_summary, difference_lines
 from profilegate.domain.errors import DomainError, InvalidInput, ProfileNotFound
 from profilegate.domain.events import Channel
 from profilegate.domain.identities import IdentityType, normalise_identity
@@ -32,6 +33,7 @@ from profilegate.domain.shopper_proofs import HEADER_NAME, MAX_LIFETIME_SECONDS
 from profilegate.embedded import EmbeddedStore, EmbeddedStoreError, running_store_uri
 from profilegate.import_display import import_progress, import_summary, rejection_report
 from profilegate.logs import log_config
+from profilegate.service.aggregate_check import Checked, CheckRules, check_aggregates
 from profilegate.service.audiences import AudienceRequest, ExportFormat, audience_size, export_audience
 from profilegate.service.changes import ChangeRecorder
 from profilegate.service.gdpr import export_profile
@@ -226,10 +228,26 @@ def _retentions(settings: Settings) -> Retentions:
 
 
 @app.command("rebuild-aggregates")
-def rebuild(data_dir: DataDir = None) -> None:
-    """Recompute every profile's aggregates and the shop's day rollups from the event log. Safe
-    while the gateway runs."""
+def rebuild(
+    data_dir: DataDir = None,
+    check: Annotated[
+        bool,
+        typer.Option(
+            "--check",
+            help="Write nothing: compare the profiles, checkout payloads, segment memberships and shop "
+            "day rollups with the event log, print each difference (tab-separated: subject, id, "
+            "metric, live, from the log) and exit 1 if there is one, 0 if not.",
+        ),
+    ] = False,
+    verbose: Annotated[
+        bool, typer.Option("--verbose", help="List every changed metric with its value before and after.")
+    ] = False,
+) -> None:
+    """Recompute every profile's aggregates and the shop's day rollups from the event log, and
+    say which profiles changed in what. Safe while the gateway runs."""
     settings = _settings(data_dir)
+    if check:
+        raise typer.Exit(_check(settings))
 
     async def run() -> tuple[Rebuilt, int]:
         async with _repositories(settings) as repos:
@@ -240,11 +258,31 @@ def rebuild(data_dir: DataDir = None) -> None:
             return rebuilt, await rebuild_shop_days(repos, settings.tracking_rules.shop)
 
     rebuilt, days = asyncio.run(run())
+    for line in change_lines(rebuilt, verbose=verbose):
+        typer.echo(line, err=True)
     summary = f"rebuilt {rebuilt.profiles} profiles ({rebuilt.changed} changed) from {rebuilt.events} events"
     summary += f" and {days} shop day rollups"
     if rebuilt.unattributed:
         summary += f"; {rebuilt.unattributed} logged events belong to no profile (erased, or mid-merge)"
     typer.echo(summary, err=True)
+
+
+def _check(settings: Settings) -> int:
+    """``rebuild-aggregates --check``: the differences on stdout, the summary on stderr."""
+    rules = CheckRules(
+        settings.daily_retention_days, settings.event_retention_days, settings.tracking_rules.shop
+    )
+
+    async def run() -> Checked:
+        async with _repositories(settings) as repos:
+            with _progress_bar() as show:
+                return await check_aggregates(repos, rules, datetime.now(UTC), on_progress=show)
+
+    checked = asyncio.run(run())
+    for line in difference_lines(checked):
+        typer.echo(line)
+    typer.echo(check_summary(checked), err=True)
+    return 1 if checked.differences else 0
 
 
 @contextlib.contextmanager

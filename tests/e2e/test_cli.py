@@ -1,10 +1,14 @@
 """The ``profilegate`` command line, run as a real process against a data directory."""
 
+import asyncio
 import json
 import re
 from datetime import datetime
 from pathlib import Path
 
+from profilegate.embedded import EmbeddedStore
+from profilegate.settings import Settings
+from profilegate.storage.store import open_client, prepare
 from tests.e2e.server import ADDRESS_FILE, StartServer, run_cli
 from tests.shopper_proofs import p256_key_pair
 
@@ -178,6 +182,52 @@ def test_rebuild_aggregates_rebuilds_every_seeded_profile(data_dir: Path) -> Non
     report = REBUILD_REPORT.search(again.stderr)
     assert report is not None, again.stderr
     assert report.groups() == ("36", "0", accepted), "a second rebuild changes nothing"
+
+
+def test_rebuild_aggregates_check_finds_nothing_after_seed_and_names_a_planted_difference(
+    data_dir: Path,
+) -> None:
+    seed(data_dir)
+
+    clean = run_cli("rebuild-aggregates", "--check", "--data-dir", str(data_dir), cwd=data_dir.parent)
+
+    assert clean.returncode == 0, clean.stdout + clean.stderr
+    assert clean.stdout == ""
+    assert re.search(r"checked 36 profiles and \d+ shop day rollups .*: no difference$", clean.stderr), (
+        clean.stderr
+    )
+    profile_id = asyncio.run(plant_orders(data_dir, orders=999))
+    found = run_cli("rebuild-aggregates", "--check", "--data-dir", str(data_dir), cwd=data_dir.parent)
+    assert found.returncode == 1, found.stderr
+    [line] = found.stdout.splitlines()
+    subject, named, metric, live, logged = line.split("\t")
+    assert (subject, named, metric, live) == ("profile", profile_id, "orders", "999"), line
+    assert logged.isdigit()
+    assert logged != "999"
+    assert "1 differences, in 1 profiles and 0 shop day rollups" in found.stderr
+    repaired = run_cli("rebuild-aggregates", "--data-dir", str(data_dir), cwd=data_dir.parent)
+    assert f"changed profile {profile_id}: orders\n" in repaired.stderr, repaired.stderr
+    again = run_cli("rebuild-aggregates", "--check", "--data-dir", str(data_dir), cwd=data_dir.parent)
+    assert again.returncode == 0, again.stdout
+
+
+async def plant_orders(data_dir: Path, orders: int) -> str:
+    """Write a lifetime order count to one seeded profile behind the services' back; its id."""
+    settings = Settings(data_dir=data_dir)
+    with EmbeddedStore(data_dir=data_dir, engine=settings.embedded_engine) as store:
+        assert store.uri is not None
+        client = open_client(store.uri)
+        try:
+            repos = await prepare(client[settings.database], settings.layout, **settings.store_options)
+            profile_id = min([p.id async for p in repos.profiles.merge_pointers()])
+            profile = await repos.profiles.get(profile_id)
+            assert profile is not None
+            aggregates = profile.aggregates.model_copy(update={"orders": orders})
+            changed = profile.model_copy(update={"aggregates": aggregates, "version": profile.version + 1})
+            assert await repos.profiles.replace_fields(changed, expected_version=profile.version)
+            return profile_id
+        finally:
+            await client.close()
 
 
 def test_report_prints_the_shop_metrics_and_writes_them_as_csv(data_dir: Path) -> None:

@@ -16,6 +16,12 @@ An event logged under a profile that was merged away counts for the profile it w
 into, hop by hop, but only once that profile has taken it in (lists it in ``mergedFrom``):
 until an interrupted merge is finished, its events stay with the merged-away profile, whose
 aggregates the merge will add. Merged-away profiles themselves are left as they are.
+
+A profile is written (and counted as changed) only when a metric differs from the fold, as
+``domain.drift`` compares them, the same comparison ``rebuild-aggregates --check`` makes. The
+replay guard is no metric: tracking keeps its ids in the order the events arrived, the fold in
+event-time order, so a profile that took late events (an import of older orders, an event
+dated back) holds the same ids in another order, and is left as it is.
 """
 
 from collections.abc import Callable, Iterable
@@ -23,10 +29,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 
-from profilegate.domain.aggregates import Aggregates, event_digest, fold_events
+from profilegate.domain.aggregates import Aggregates, cutoff_day, event_digest, fold_events
+from profilegate.domain.drift import Mismatch, aggregate_mismatches
 from profilegate.domain.events import TrackedEvent
 from profilegate.domain.profiles import Profile
 from profilegate.service.profiles import MAX_ATTEMPTS, ConcurrentModification, pause_before_retry
+from profilegate.storage.documents import Document
 from profilegate.storage.events import event_from_document
 from profilegate.storage.profiles import MergePointers
 from profilegate.storage.store import Repositories
@@ -37,6 +45,7 @@ type Logged = dict[str, TrackedEvent]
 class Stage(StrEnum):
     READING = "reading the event log"
     WRITING = "rebuilding profiles"
+    CHECKING = "checking profiles"
 
 
 @dataclass(frozen=True)
@@ -49,12 +58,14 @@ class Progress:
 @dataclass(frozen=True)
 class Rebuilt:
     """Profiles written (``changed`` of them differed), the events folded into them, and the
-    logged events that count for no profile (it is gone, or in a merge not yet finished)."""
+    logged events that count for no profile (it is gone, or in a merge not yet finished);
+    ``changes``: what differed, by profile id."""
 
     profiles: int
     changed: int
     events: int
     unattributed: int
+    changes: dict[str, list[Mismatch]]
 
 
 async def rebuild_aggregates(
@@ -66,20 +77,27 @@ async def rebuild_aggregates(
 ) -> Rebuilt:
     """Recompute and write every surviving profile's aggregates from the event log."""
     report = on_progress or _ignore
-    pointers = {p.id: p async for p in repos.profiles.merge_pointers()}
-    owners = {profile_id: _survivor(profile_id, pointers) for profile_id in pointers}
-    grouped, unattributed = await _read_log(repos, owners, report)
+    owners = await profile_owners(repos)
+    grouped, unattributed = await read_log(repos, owners, report)
     live = sorted(profile_id for profile_id, owner in owners.items() if owner == profile_id)
-    profiles = changed = events = 0
+    profiles = events = 0
+    changes: dict[str, list[Mismatch]] = {}
     report(Progress(Stage.WRITING, 0, len(live)))
     for done, profile_id in enumerate(live, start=1):
         written = await _rebuild_profile(repos, profile_id, grouped.pop(profile_id, {}), now, retention_days)
         if written is not None:
             profiles += 1
             events += written[0]
-            changed += written[1]
+            if written[1] is not None:
+                changes[profile_id] = written[1]
         report(Progress(Stage.WRITING, done, len(live)))
-    return Rebuilt(profiles=profiles, changed=changed, events=events, unattributed=unattributed)
+    return Rebuilt(profiles, len(changes), events, unattributed, changes)
+
+
+async def profile_owners(repos: Repositories) -> dict[str, str | None]:
+    """Every profile id with the profile its logged events count for (None: for none yet)."""
+    pointers = {p.id: p async for p in repos.profiles.merge_pointers()}
+    return {profile_id: _survivor(profile_id, pointers) for profile_id in pointers}
 
 
 def _survivor(profile_id: str, pointers: dict[str, MergePointers]) -> str | None:
@@ -94,13 +112,20 @@ def _survivor(profile_id: str, pointers: dict[str, MergePointers]) -> str | None
     return current
 
 
-async def _read_log(
-    repos: Repositories, owners: dict[str, str | None], report: Callable[[Progress], None]
+async def read_log(
+    repos: Repositories,
+    owners: dict[str, str | None],
+    report: Callable[[Progress], None],
+    also: Callable[[Document], object] | None = None,
 ) -> tuple[dict[str, Logged], int]:
+    """The logged events by the profile they count for (each id once per profile), and how many
+    count for none; ``also`` sees every logged document as the one read goes by."""
     grouped: dict[str, Logged] = {}
     unattributed: set[str] = set()
     read = 0
     async for document in repos.events.scan():
+        if also is not None:
+            also(document)
         owner = owners.get(document["profileId"])
         if owner is None:
             unattributed.add(document["_id"])
@@ -120,8 +145,9 @@ async def _rebuild_profile(
     logged: Logged,
     now: datetime,
     retention_days: int,
-) -> tuple[int, bool] | None:
-    """Write the fold of the profile's logged events; the events folded and whether it changed.
+) -> tuple[int, list[Mismatch] | None] | None:
+    """Write the fold of the profile's logged events; the events folded and, if it changed,
+    what differed.
 
     If the profile has applied an event the scan did not see (tracked since, or merged in
     since), or another writer got in first, its events are read from the log again, after the
@@ -133,17 +159,27 @@ async def _rebuild_profile(
         profile = await repos.profiles.get(profile_id)
         if profile is None or profile.merged_into is not None:
             return None  # erased or merged away since the scan
-        if attempt or not set(profile.aggregates.recent_event_ids) <= {event_digest(i) for i in logged}:
-            logged = await own_events(repos, profile)
+        logged = await events_to_fold(repos, profile, logged, again=attempt > 0)
         aggregates = fold_events(logged.values(), now, retention_days)
-        if aggregates == profile.aggregates:
-            return len(logged), False
+        changed = aggregate_mismatches(profile.aggregates, aggregates, cutoff_day(now, retention_days))
+        if not changed:  # the replay guard may hold the same ids in another order: arrival, not event time
+            return len(logged), None
         rebuilt = profile.model_copy(
             update={"aggregates": aggregates, "version": profile.version + 1, "updated_at": now}
         )
         if await repos.profiles.replace_fields(rebuilt, expected_version=profile.version):
-            return len(logged), True
+            return len(logged), changed
     raise ConcurrentModification(profile_id)
+
+
+async def events_to_fold(
+    repos: Repositories, profile: Profile, scanned: Logged, *, again: bool = False
+) -> Logged:
+    """The profile's events as the scan of the log found them, or, if the profile has applied
+    an event the scan did not see (or ``again``), its events read from the log now."""
+    if again or not set(profile.aggregates.recent_event_ids) <= {event_digest(i) for i in scanned}:
+        return await own_events(repos, profile)
+    return scanned
 
 
 async def own_aggregates(

@@ -108,6 +108,7 @@ async def _seed_segments(repos: Repositories, fixtures: Path, rules: SegmentRule
     for item in items:
         change = SegmentInput(item["key"], item["name"], item["rule"], item.get("maintainsExtension"))
         await save_segment(repos, catalogue, change, rules, by=SEEDER.name, now=now)
+    await catalogue.settled()  # the members recorded before the command closes its client
     return len(items)
 
 

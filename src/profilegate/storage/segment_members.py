@@ -74,6 +74,16 @@ class SegmentMemberRepository:
         prefix = len(segment) + 1
         return [(str(document["_id"])[prefix:], document.get("until")) for document in found[:first]]
 
+    async def recorded(self, segment: str) -> dict[str, datetime | None]:
+        """Every recorded member's profile id with its ``until``: one read per collection."""
+        query = {"_id": {"$gte": member_id(segment, ""), "$lt": f"{segment}{KEY_END}"}}
+        prefix = len(segment) + 1
+        found: dict[str, datetime | None] = {}
+        for partition in self._members.all():
+            async for document in partition.find(query, {"until": 1}, batch_size=MEMBERS_BATCH):
+                found[str(document["_id"])[prefix:]] = document.get("until")
+        return found
+
     async def profile_ids(self, segment: str) -> list[str]:
         """Every recorded member's profile id: one read per collection (the driver fetches
         further batches only past 16 MiB, some 400,000 members)."""
