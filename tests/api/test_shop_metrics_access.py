@@ -23,14 +23,14 @@ mutation($fields: [String!]) {
 """
 
 
-def returned(event_id: str, who: str, at: str) -> dict[str, object]:
+def returned(event_id: str, who: str, at: str, order_id: str) -> dict[str, object]:
     return {
         "id": event_id,
         "type": "order_returned",
         "at": at,
         "channel": "web",
         "anonymousId": who,
-        "properties": {"orderId": "o-o1", "amount": "10.00"},
+        "properties": {"orderId": order_id, "amount": "10.00"},
     }
 
 
@@ -38,8 +38,8 @@ async def test_a_segment_filter_counts_only_its_members_visits_orders_and_return
     gateway: GatewayClient, settings: Settings, store_uri: str
 ) -> None:
     saved = await gateway.execute(
-        'mutation { saveSegment(input: {key: "buyers", name: "Buyers", rule: "orders(last 365d) >= 1"})'
-        " { __typename } }"
+        'mutation { saveSegment(input: {key: "buyers", name: "Big buyers", '
+        'rule: "net_spend(last 365d) > 30.00"}) { __typename } }'
     )
     assert saved.data["saveSegment"]["__typename"] == "SegmentSaved"
     await track(
@@ -47,10 +47,10 @@ async def test_a_segment_filter_counts_only_its_members_visits_orders_and_return
         [
             view("v1", "a", "2026-11-19T10:00:00Z"),
             order("o1", "a", "2026-11-19T10:10:00Z"),
-            returned("r1", "a", "2026-11-19T12:00:00Z"),
+            returned("r1", "a", "2026-11-19T12:00:00Z", "o-o1"),
             view("v2", "b", "2026-11-19T10:00:00Z"),
-            returned("r2", "b", "2026-11-19T12:00:00Z"),
             order("o2", "c", "2026-11-19T11:00:00Z", total="30.00"),
+            returned("r2", "c", "2026-11-19T12:00:00Z", "o-o2"),
         ],
     )
     client = open_client(store_uri)
@@ -66,9 +66,9 @@ async def test_a_segment_filter_counts_only_its_members_visits_orders_and_return
     members = (await gateway.execute(BY_SEGMENT, {"segment": "buyers"})).data["shopMetrics"]["total"]
 
     assert (everyone["visitors"], everyone["buyers"], everyone["orders"], everyone["returns"]) == (3, 2, 2, 2)
-    assert (members["visitors"], members["buyers"], members["orders"]) == (2, 2, 2)
-    assert (members["revenue"]["amount"], members["returns"]) == ("80.00", 1)
-    assert sum(row["orders"] for row in members["paymentMethods"]) == 2
+    assert (members["visitors"], members["buyers"], members["orders"]) == (1, 1, 1)
+    assert (members["revenue"]["amount"], members["returns"]) == ("50.00", 1)
+    assert sum(row["orders"] for row in members["paymentMethods"]) == 1
 
 
 async def test_an_unknown_segment_is_refused_naming_the_argument(gateway: GatewayClient) -> None:
