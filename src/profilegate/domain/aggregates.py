@@ -221,8 +221,8 @@ def cutoff_day(now: datetime, retention_days: int) -> str:
 
 
 class _Mutable:
-    """Aggregates being changed. ``lenient`` (the fold of logged events): a return over what is
-    left of its order counts what is left, instead of being refused."""
+    """Aggregates being changed. ``lenient`` (the fold of logged events): what the order rules
+    refuse is counted as ``_as_logged`` says, never refused."""
 
     def __init__(self, base: Aggregates, currencies: Currencies, *, lenient: bool = False) -> None:
         self.values = base.model_dump(
@@ -276,10 +276,9 @@ class _Mutable:
         refusal = order_refusal(entry, event, self.currencies)
         if refusal is None:
             return event
-        if self.lenient and refusal.field == "properties.amount" and entry is not None and entry.left > 0:
-            return event.model_copy(update={"amount": entry.left})
-        if not self.lenient:
-            self.refused[event.id] = refusal
+        if self.lenient:
+            return _as_logged(entry, event)
+        self.refused[event.id] = refusal
         return None
 
     def apply(self, event: TrackedEvent) -> None:
@@ -306,6 +305,9 @@ class _Mutable:
 
     def _order(self, event: TrackedEvent) -> None:
         assert event.order_id is not None, "an order_completed event has an order id"
+        known = self.orders_index.get(order_key(event.order_id))
+        if known is not None and known.counted:
+            return  # counted already, under another event id (only the lenient fold lets it through)
         last = self.values["last_order_at"]
         self.values["last_order_at"] = event.at if last is None else max(last, event.at)
         self._coupon(event)
@@ -421,6 +423,18 @@ class _Mutable:
             channel_links=self.channel_links,
             coupon_campaigns=latest_campaigns(self.coupon_campaigns),
         )
+
+
+def _as_logged(entry: OrderEntry | None, event: TrackedEvent) -> TrackedEvent | None:
+    """How the fold counts a logged event the order rules refuse (logged by an older version, or
+    counted on two profiles merged since): one of an order it does not know, or dated before
+    it, not at all; an order again as an event, not as an order; a return, for at most what is
+    left of its order (nothing of a cancelled one)."""
+    if entry is None or not entry.counted or (entry.at is not None and event.at < entry.at):
+        return None
+    if event.type is EventType.ORDER_RETURNED:
+        return event.model_copy(update={"amount": min(event.amount, entry.left)})
+    return event
 
 
 def _merged_entry(ours: OrderEntry, theirs: OrderEntry) -> OrderEntry:
