@@ -132,6 +132,7 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] = utc_now) -
                     ),
                     rules=rules,
                     tracking=settings.tracking_rules,
+                    check=settings.check_rules,
                     identify=settings.identify_rules,
                     phone_region=settings.default_phone_region,
                     tier_policy=policy,

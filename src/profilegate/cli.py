@@ -33,7 +33,7 @@ from profilegate.domain.shopper_proofs import HEADER_NAME, MAX_LIFETIME_SECONDS
 from profilegate.embedded import EmbeddedStore, EmbeddedStoreError, running_store_uri
 from profilegate.import_display import import_progress, import_summary, rejection_report
 from profilegate.logs import log_config
-from profilegate.service.aggregate_check import Checked, CheckRules, check_aggregates
+from profilegate.service.aggregate_check import Checked, check_aggregates
 from profilegate.service.audiences import AudienceRequest, ExportFormat, audience_size, export_audience
 from profilegate.service.changes import ChangeRecorder
 from profilegate.service.gdpr import export_profile
@@ -269,9 +269,7 @@ def rebuild(
 
 def _check(settings: Settings) -> int:
     """``rebuild-aggregates --check``: the differences on stdout, the summary on stderr."""
-    rules = CheckRules(
-        settings.daily_retention_days, settings.event_retention_days, settings.tracking_rules.shop
-    )
+    rules = settings.check_rules
 
     async def run() -> Checked:
         async with _repositories(settings) as repos:

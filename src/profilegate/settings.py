@@ -22,6 +22,7 @@ from profilegate.domain.shop_days import (
 )
 from profilegate.domain.traits import TraitLimits
 from profilegate.logs import LogFormat, LogLevel
+from profilegate.service.aggregate_check import CheckRules
 from profilegate.service.feed import FeedRules
 from profilegate.service.identify import IdentifyRules
 from profilegate.service.profiles import ProfileRules
@@ -267,6 +268,11 @@ class Settings(BaseSettings):
     @property
     def profile_rules(self) -> ProfileRules:
         return ProfileRules(self.trait_limits, self.max_identities_per_profile, self.consent_purposes)
+
+    @property
+    def check_rules(self) -> CheckRules:
+        """What ``rebuild-aggregates --check`` and ``aggregateCheck`` hold the store to."""
+        return CheckRules(self.daily_retention_days, self.event_retention_days, self.tracking_rules.shop)
 
     @property
     def tracking_rules(self) -> TrackingRules:

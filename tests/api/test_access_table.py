@@ -511,6 +511,7 @@ ELSEWHERE = '{identity: {type: EMAIL, value: "nobody.access@example.com"}}'  # n
 
 # How to call each row; what to expect is in the table.
 PROBES: dict[str, Probe] = {
+    "Query.aggregateCheck": query("{ aggregateCheck(first: 1) { agrees } }"),
     "Query.apiKeys": query("{ apiKeys { id } }"),
     "Query.auditLog": query("{ auditLog { nextCursor } }"),
     "Query.consentPurposes": query("{ consentPurposes }"),

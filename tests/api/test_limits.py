@@ -108,6 +108,7 @@ FIRST_CAPS = {
     ),
     "Query.merges": (f"{{ merges(ref: {PROFILE_REF}, first: 101) {{ loser }} }}", 100),
     "Query.auditLog": ("{ auditLog(first: 201) { nextCursor } }", 200),
+    "Query.aggregateCheck": ("{ aggregateCheck(first: 501) { total } }", 500),
     "Segment.members": ('{ segment(key: "all") { members(first: 501) { nextCursor } } }', 500),
     "ShopPeriod.topProducts": (
         '{ shopMetrics(from: "2026-11-01", to: "2026-11-30") { total { topProducts(first: 101) { sku } } } }',

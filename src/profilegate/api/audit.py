@@ -2,13 +2,14 @@
 
 ``AuditedField`` is a field extension that ``audit_root_fields`` puts on every root field of
 the mutation type (and on the root queries in ``AUDITED_QUERIES``, which read a person's data
-whole): it wraps the field's permission checks and resolver, lets them run, and records who
-called it, what with (arguments as sent, without secrets and personal values, see
-``domain.audit``), which profile it touched and how it ended (the result's type, or the error's
-code). Each root field of an operation gets its own entry. Writing the entry happens after the
-mutation did its work: if the store fails then, the failure is logged and the caller still gets
-the answer. Being on those fields only, it costs nothing to any other field: a schema-wide
-``resolve`` hook would sit in front of every field of every query (a checkout's 20-odd fields).
+whole, or every profile's figures by id): it wraps the field's permission checks and
+resolver, lets them run, and records who called it, what with (arguments as sent, without
+secrets and personal values, see ``domain.audit``), which profile it touched and how it ended
+(the result's type, or the error's code). Each root field of an operation gets its own entry.
+Writing the entry happens after the mutation did its work: if the store fails then, the
+failure is logged and the caller still gets the answer. Being on those fields only, it costs
+nothing to any other field: a schema-wide ``resolve`` hook would sit in front of every field of
+every query (a checkout's 20-odd fields).
 """
 
 import logging
@@ -47,7 +48,7 @@ from profilegate.service.resolve import find_profile
 log = logging.getLogger("profilegate.audit")
 
 AUDITED_ROLES = frozenset({Role.ADMIN, Role.PARTNER})
-AUDITED_QUERIES = frozenset({"exportProfile"})
+AUDITED_QUERIES = frozenset({"exportProfile", "aggregateCheck"})
 
 
 class AuditedField(FieldExtension):

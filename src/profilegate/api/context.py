@@ -20,6 +20,7 @@ from profilegate.domain.storefront import (
     check_identity,
     check_reach,
 )
+from profilegate.service.aggregate_check import CheckRules
 from profilegate.service.changes import ChangeRecorder
 from profilegate.service.feed import FeedFollower
 from profilegate.service.identify import IdentifyRules
@@ -39,6 +40,7 @@ class Context:
     caller: Principal | None
     rules: ProfileRules
     tracking: TrackingRules
+    check: CheckRules
     identify: IdentifyRules
     phone_region: str
     tier_policy: ActivePolicy

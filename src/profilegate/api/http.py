@@ -34,6 +34,7 @@ from profilegate.api.persisted import PersistedDocuments
 from profilegate.api.rate_limits import RATE_LIMITED_CLOSE_CODE, RateLimiter, rate_limited
 from profilegate.api.storefront import PROOF_HEADER, REFUSAL_LIMIT, StorefrontAccess
 from profilegate.domain.keys import Principal, Role
+from profilegate.service.aggregate_check import CheckRules
 from profilegate.service.changes import ChangeRecorder
 from profilegate.service.feed import FeedFollower
 from profilegate.service.identify import IdentifyRules
@@ -56,6 +57,7 @@ class GatewayState(TypedDict):
     authenticator: Authenticator
     rules: ProfileRules
     tracking: TrackingRules
+    check: CheckRules
     identify: IdentifyRules
     phone_region: str
     tier_policy: ActivePolicy
@@ -112,6 +114,7 @@ class GraphQLView(GraphQL[Context, None]):
             caller=request.scope.get(PRINCIPAL),
             rules=state["rules"],
             tracking=state["tracking"],
+            check=state["check"],
             identify=state["identify"],
             phone_region=state["phone_region"],
             tier_policy=state["tier_policy"],

@@ -9,6 +9,7 @@ from strawberry.extensions import DisableIntrospection
 from strawberry.schema.config import StrawberryConfig
 from strawberry.tools import merge_types
 
+from profilegate.api.aggregate_check import AggregateCheckQueries
 from profilegate.api.audit import AuditQueries, audit_root_fields
 from profilegate.api.changes import ChangeSubscriptions
 from profilegate.api.coupons import CouponMutations, CouponQueries
@@ -59,6 +60,7 @@ Query = merge_types(
         PersistedQueries,
         CouponQueries,
         ShopMetricQueries,
+        AggregateCheckQueries,
     ),
 )
 Mutation = merge_types(
