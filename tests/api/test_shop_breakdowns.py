@@ -1,7 +1,11 @@
 """``shopMetrics`` breakdowns: orders by last-touch traffic source, top products, payment methods."""
 
+from decimal import Decimal
 from typing import Any
 
+import pytest
+
+from profilegate.settings import Settings
 from tests.api.test_shop_metrics import track, view
 from tests.gateway import GatewayClient
 
@@ -86,8 +90,8 @@ async def test_orders_count_for_the_buyers_last_touch_and_products_and_payments_
         },
     ]
     assert found["topProducts"] == [
-        {"sku": "c3", "units": 5, "revenue": {"amount": "10.00"}},
-        {"sku": "a1", "units": 3, "revenue": {"amount": "40.00"}},
+        {"sku": "C3", "units": 5, "revenue": {"amount": "10.00"}},
+        {"sku": "A1", "units": 3, "revenue": {"amount": "40.00"}},
     ]
     assert found["paymentMethods"] == [
         {"method": "card", "orders": 1, "revenue": {"amount": "50.00"}},
@@ -101,3 +105,39 @@ async def test_more_top_products_than_the_limit_are_refused_naming_first(gateway
 
     assert result.error_codes == ["BAD_USER_INPUT"]
     assert result.body["errors"][0]["extensions"]["field"] == "first"
+
+
+@pytest.fixture
+def settings(settings: Settings) -> Settings:
+    return settings.model_copy(update={"currency_rates": {"CHF": Decimal("1.05")}})
+
+
+def shipped(event_id: str, who: str, currency: str, total: str, **properties: Any) -> dict[str, Any]:
+    placed = order(event_id, who, "2026-11-19T10:00:00Z", [])
+    placed["properties"] |= {"total": total, "currency": currency, "shipping": "4.95", **properties}
+    return placed
+
+
+async def test_products_keep_the_shops_sku_and_count_line_revenue_without_shipping(
+    gateway: GatewayClient,
+) -> None:
+    socks = {"sku": "SO-3PK", "quantity": 1, "price": "12.50"}
+    shirt = {"sku": "TS-ORG-M", "quantity": 2, "price": "24.90", "discount": "4.90"}
+    await track(
+        gateway,
+        [
+            # 12.50 + 49.80 - 4.90 (the shirts' discount, part of the order's) + 4.95 shipping
+            shipped("o1", "a", "EUR", "62.35", items=[socks, shirt], discount="4.90"),
+            # 12.50 CHF + 4.95 CHF shipping = 17.45 CHF, 18.32 EUR at 1.05: the socks 12.50 x
+            # 18.32 / 17.45 = 13.12 EUR
+            shipped("o2", "b", "CHF", "17.45", items=[socks]),
+        ],
+    )
+
+    found = (await gateway.execute(BREAKDOWNS, {"first": 10})).data["shopMetrics"]["total"]
+
+    assert found["topProducts"] == [
+        {"sku": "TS-ORG-M", "units": 2, "revenue": {"amount": "44.90"}},
+        {"sku": "SO-3PK", "units": 2, "revenue": {"amount": "25.62"}},
+    ]
+    assert [row["revenue"]["amount"] for row in found["paymentMethods"]] == ["80.67"]  # the orders' totals

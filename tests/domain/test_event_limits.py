@@ -118,3 +118,31 @@ def test_the_default_limits_stay_far_inside_mongodbs() -> None:
     assert PROPERTY_LIMITS.max_bytes * 500 <= 16 * 1024 * 1024
     with pytest.raises(InvalidInput):
         parse_event(custom({"deep": nested(120)}), EventRules(), NOW)
+
+
+def ordered(line: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "type": "order_completed",
+        "at": "2026-11-20T10:00:00Z",
+        "channel": "web",
+        "anonymousId": "a-1",
+        "properties": {
+            "orderId": "o1",
+            "total": "15.00",
+            "currency": "EUR",
+            "items": [line],
+            "discount": "5.00",
+        },
+    }
+
+
+def test_a_line_discount_up_to_its_price_times_quantity_is_kept_and_more_is_refused() -> None:
+    line = {"sku": "SO-3PK", "price": "10.00", "quantity": 2, "discount": "5.00"}
+
+    kept = parse_event(ordered(line), EventRules(), NOW)
+    with pytest.raises(InvalidInput) as refused:
+        parse_event(ordered({**line, "discount": "20.01"}), EventRules(), NOW)
+
+    assert kept.properties["items"] == [line | {"price": "10.00", "discount": "5.00"}]
+    assert refused.value.field.startswith("properties.items")
+    assert "exceeds the line's price x quantity" in str(refused.value)

@@ -47,9 +47,11 @@ class SourceBreakdown:
 
 @strawberry.type(description="Units sold and revenue of one product (sku) in a period.")
 class ProductBreakdown:
-    sku: str
+    sku: str = strawberry.field(description="As the shop sent it (cut to 100 characters).")
     units: int
-    revenue: Money = strawberry.field(description="The lines' shares of their orders' totals.")
+    revenue: Money = strawberry.field(
+        description="The lines' price x quantity less their own discounts (no shipping or order discount)."
+    )
 
 
 @strawberry.type(description="Orders paid one way in a period.")

@@ -69,6 +69,10 @@ class LineItemInput:
     price: Decimal
     quantity: int = 1
     category: str | None = None
+    discount: Decimal | None = strawberry.field(
+        default=None,
+        description="The line's part of the order's `discount`, taken off its revenue in `topProducts`.",
+    )
 
 
 @strawberry.input

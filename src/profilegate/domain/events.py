@@ -11,7 +11,15 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    TypeAdapter,
+    ValidationError,
+    model_validator,
+)
 from pydantic.alias_generators import to_camel
 
 from profilegate.domain.errors import InvalidInput, invalid_input
@@ -102,6 +110,15 @@ class LineItem(_Properties):
     category: Text | None = None
     price: Amount
     quantity: Quantity = 1
+    # The line's part of the order's ``discount`` (which includes it), when the shop says so:
+    # the product's revenue in shopMetrics.topProducts is price x quantity less it.
+    discount: Amount | None = None
+
+    @model_validator(mode="after")
+    def _discount_within_the_line(self) -> "LineItem":
+        if self.discount is not None and self.discount > self.price * self.quantity:
+            raise ValueError(f"the discount {self.discount} exceeds the line's price x quantity")
+        return self
 
 
 class OrderCompleted(_Properties):

@@ -3,8 +3,9 @@
 - **By source**: a source's ``visitors`` are the distinct visitors with a touch from it in the
   period; an order counts for the source of its buyer's latest touch at or before the order in
   the period (last touch), or for ``(direct)`` / ``(none)`` without one.
-- **Top products**: units and revenue per sku over the period's orders, a line's revenue being
-  its share of the order's total; ordered by units, then revenue, then sku.
+- **Top products**: units and revenue per sku (as the shop sent it) over the period's orders, a
+  line's revenue being its price x quantity less its own discount, without shipping
+  (:mod:`profilegate.domain.shop_marks`); ordered by units, then revenue, then sku.
 - **Payment methods**: orders and revenue per payment method (null: none given).
 
 Each list holds at most ``MAX_ROWS`` entries; beyond it the smallest are summed in one entry

@@ -1,8 +1,10 @@
 """What a shop day keeps of an order and of a traffic source touch, for the breakdowns.
 
 - An **order mark**: the buyer's digest, the order's instant, its payment method and its lines,
-  each line a product's units and its share of the order's total (after discount, with
-  shipping) in proportion to the line's price x quantity, in minor units of the base currency.
+  each line the product's sku as the shop sent it, its units and its revenue: price x quantity
+  less the line's own ``discount`` if it carries one (no shipping, no order-wide discount), in
+  minor units of the base currency, converted at the rate the order's total was (the order's
+  base amount over its total: a rebuild converts as tracking did, whatever the rates are now).
 - A **touch**: an event that says where the visitor came from: the ``utmSource`` and
   ``utmMedium`` properties (or ``utm_source`` / ``utm_medium``) of any event; else the host of a
   ``page_view``'s ``referrer``, with the medium ``referral``.
@@ -66,27 +68,48 @@ def touch(event: TrackedEvent, visitor: str, at: int) -> Touch | None:
 
 def order_mark(event: TrackedEvent, visitor: str, at: int) -> OrderMark:
     properties = event.properties
-    return OrderMark(visitor, at, label(properties.get("paymentMethod")), _lines(properties, event.amount))
+    lines = order_lines(properties, event.amount)
+    return OrderMark(visitor, at, label(properties.get("paymentMethod")), lines)
 
 
-def _lines(properties: dict[str, Any], total: int) -> tuple[OrderLine, ...]:
-    items = [
-        (label(item.get("sku")) or "", int(item.get("quantity", 1)), _value(item))
-        for item in properties.get("items", [])
-    ]
-    whole = sum(value for _, _, value in items)
+def order_lines(properties: dict[str, Any], amount: int) -> tuple[OrderLine, ...]:
+    """The lines of an order whose total came to ``amount`` minor units of the base currency."""
+    rate = _rate(properties.get("total"), amount)
     return tuple(
-        OrderLine(sku, units, _rounded(Fraction(total) * value / whole) if whole else 0)
-        for sku, units, value in items
+        OrderLine(str(item.get("sku", ""))[:MAX_LABEL_LENGTH], _units(item), _rounded(_value(item) * rate))
+        for item in properties.get("items", [])
     )
 
 
+def _rate(total: object, amount: int) -> Fraction:
+    """Minor units of the base currency per unit of the order's currency, as its total was
+    converted; none for an order of nothing (there is no rate to take from it)."""
+    whole = _fraction(total)
+    return Fraction(amount) / whole if whole > 0 else Fraction(0)
+
+
 def _value(item: dict[str, Any]) -> Fraction:
+    """Price x quantity less the line's discount, in the order's currency; never below 0."""
+    lines = _fraction(item.get("price", 0)) * _units(item)
+    return max(Fraction(0), lines - max(Fraction(0), _fraction(item.get("discount", 0))))
+
+
+def _units(item: dict[str, Any]) -> int:
     try:
-        return Fraction(Decimal(str(item.get("price", 0)))) * int(item.get("quantity", 1))
-    except (InvalidOperation, ValueError):
+        return int(item.get("quantity", 1))
+    except (TypeError, ValueError):
+        return 0
+
+
+def _fraction(value: object) -> Fraction:
+    """A logged decimal amount exactly; 0 for anything that is none (the log holds validated
+    events, but an older version's may differ)."""
+    try:
+        return Fraction(Decimal(str(value)))
+    except (InvalidOperation, ValueError, OverflowError):
         return Fraction(0)
 
 
 def _rounded(value: Fraction) -> int:
+    """Half away from zero (values here are never negative), to whole minor units."""
     return int(value + Fraction(1, 2))

@@ -4,8 +4,10 @@ Each order becomes up to two events, with ids made from the order's ``Name`` so 
 overlapping export names the same events:
 
 - ``order_completed`` (``shopify-orders:<Name>``) at ``Paid at`` (else ``Created at``), its line
-  items, ``Shipping``, ``Discount Amount``, the ``Discount Code`` as its coupon, and ``Taxes``
-  charged on top of the prices counted with shipping (prices that include tax need nothing);
+  items (``Lineitem sku`` as written, else ``Lineitem name``; a ``Lineitem discount`` above 0 as
+  the line's ``discount``), ``Shipping``, ``Discount Amount``, the ``Discount Code`` as its
+  coupon, and ``Taxes`` charged on top of the prices counted with shipping (prices that include
+  tax need nothing);
 - ``order_cancelled`` (``…:cancel``) at ``Cancelled at``, or else, when ``Refunded Amount`` is
   above zero, ``order_returned`` (``…:refund``) for that amount. A cancellation already takes
   the whole order back, so its refund is not counted a second time.
@@ -155,8 +157,12 @@ def _item(row: Row) -> dict[str, Any]:
     sku = row.get("Lineitem sku") or row["Lineitem name"]
     if not sku:
         raise BadValue("Lineitem name", "a line item needs a Lineitem sku or a Lineitem name")
-    return {
+    item: dict[str, Any] = {
         "sku": sku,
         "price": str(amount(row, "Lineitem price")),
         "quantity": quantity(row, "Lineitem quantity"),
     }
+    discount = amount(row, "Lineitem discount")
+    if discount > 0:
+        item["discount"] = str(discount)  # the line's part of the order's Discount Amount
+    return item
