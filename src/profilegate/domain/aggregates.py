@@ -1,9 +1,11 @@
 """What a profile's events add up to: lifetime totals and per-UTC-day buckets.
 
-Applying events is order-independent (counts and sums commute, times take min or max, a
-cancellation meets its order whichever arrives first), so a late or shuffled stream gives
-the same aggregates as a rebuild from the log. Window metrics read at most one bucket per
-day of the window, however many events the customer ever had.
+Counts and sums commute and times take min or max, so a late or shuffled stream of the
+events a profile accepted gives the same aggregates as a rebuild from the log. Order events
+follow the order rules (:mod:`profilegate.domain.orders`): a return or cancellation is
+accepted only after its order, by arrival and by event time, which is the order the rebuild
+folds them in. Window metrics read at most one bucket per day of the window, however many
+events the customer ever had.
 """
 
 import hashlib
