@@ -179,3 +179,46 @@ async def test_a_cancellation_of_a_partly_returned_order_takes_what_is_left(
     assert await figures(gateway) == cancelled
     await rebuilt(repos, clock, settings)
     assert await figures(gateway) == cancelled
+
+
+AVERAGES = """
+query($ref: ProfileRef!) {
+  profile(ref: $ref) { metrics { averageOrderValueGross { amount } averageOrderValueNet { amount } } }
+  shopMetrics(from: "2026-11-01", to: "2026-11-20") {
+    total { averageOrderValueGross { amount } averageOrderValueNet { amount } }
+  }
+}
+"""
+
+
+def order_of(order_id: str, total: str, at: str) -> dict[str, Any]:
+    items = [{"sku": "COAT-1", "price": total, "quantity": 1}]
+    return tracked(
+        f"{order_id}-placed",
+        "order_completed",
+        at,
+        orderId=order_id,
+        total=total,
+        currency="EUR",
+        items=items,
+    )
+
+
+async def test_the_profile_and_the_shop_average_gross_and_net_alike(gateway: GatewayClient) -> None:
+    results = await track(
+        gateway,
+        order_of("A", "100.00", "2026-11-02T09:00:00Z"),
+        order_of("B", "60.00", "2026-11-03T09:00:00Z"),
+        order_of("C", "40.00", "2026-11-04T09:00:00Z"),
+        returned("B-return", "B", "20.00", "2026-11-05T09:00:00Z"),
+        returned("C-return", "C", "10.00", "2026-11-05T09:00:00Z"),
+        tracked("C-cancel", "order_cancelled", "2026-11-06T09:00:00Z", orderId="C"),
+    )
+    assert {r["status"] for r in results} == {"accepted"}
+
+    found = (await gateway.execute(AVERAGES, {"ref": {"identity": DANA}})).data
+    profile, shop = found["profile"]["metrics"], found["shopMetrics"]["total"]
+
+    # gross: 200.00 over 3 orders; net: A 100.00 and B 60.00 - 20.00 over the 2 not cancelled
+    expected = {"averageOrderValueGross": {"amount": "66.67"}, "averageOrderValueNet": {"amount": "70.00"}}
+    assert profile == shop == expected

@@ -51,16 +51,19 @@ def test_a_visitor_of_several_days_is_one_visitor_of_the_period() -> None:
     assert found.conversion_rate == pytest.approx(1 / 3)
 
 
-def test_order_values_round_half_away_from_zero_to_the_minor_unit() -> None:
+def test_order_values_round_half_to_even_to_the_minor_unit_as_the_profiles_do() -> None:
     found = total([day("2026-03-01", "a", "a", {"o1": 1000, "o2": 1001})], "2026-03-01", "2026-03-01")
+    odd = total([day("2026-03-01", "a", "a", {"o1": 1001, "o2": 1002})], "2026-03-01", "2026-03-01")
 
-    assert found.average_order_value == 1001  # 1000.5
+    assert (found.average_order_value_gross, found.average_order_value_net) == (1000, 1000)  # 1000.5
+    assert odd.average_order_value_gross == 1002  # 1001.5
 
 
 def test_no_visitor_and_no_order_give_no_rates() -> None:
     found = total([], "2026-03-01", "2026-03-31")
 
-    assert (found.conversion_rate, found.average_order_value, found.return_rate) == (None, None, None)
+    assert (found.conversion_rate, found.average_order_value_gross, found.return_rate) == (None, None, None)
+    assert found.average_order_value_net is None
     assert (found.repeat_purchase_rate, found.customer_growth_rate) == (None, None)
 
 
@@ -95,3 +98,21 @@ def test_a_range_is_refused_when_it_ends_before_it_starts_or_is_too_long() -> No
         MetricsQuery(date(2026, 3, 1), date(2026, 2, 28))
     with pytest.raises(InvalidInput, match=f"more than {MAX_RANGE_DAYS} days"):
         MetricsQuery(date(2020, 1, 1), date(2026, 1, 1))
+
+
+def test_the_net_average_takes_each_orders_returns_and_cancellation_up_to_the_last_day() -> None:
+    placed = day("2026-03-01", "abc", "abc", {"o1": 10000, "o2": 6000, "o3": 2000})
+    later = DayRollup(
+        date(2026, 3, 5),
+        returns={"r1": 4000, "r2": 500},
+        return_orders={"r1": "o1", "r2": "o2"},
+        cancellations={"o2": "b"},  # partly returned, then cancelled: it leaves the average
+    )
+    too_late = DayRollup(date(2026, 4, 2), returns={"r3": 2000}, return_orders={"r3": "o3"})
+
+    march = total([placed, later, too_late], "2026-03-01", "2026-03-31")
+    first_day = total([placed, later, too_late], "2026-03-01", "2026-03-01")
+
+    assert (march.average_order_value_gross, march.average_order_value_net) == (6000, 4000)  # (6000+2000)/2
+    assert march.net_average_order_value == (18000 - 4500) // 3  # deprecated: returned in the period / orders
+    assert first_day.average_order_value_net == 6000  # nothing returned or cancelled by then

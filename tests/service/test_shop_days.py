@@ -1,13 +1,15 @@
 """The shop's day rollups agree with a direct computation over the tracked events, and a
 rebuild from the event log gives the same rollups, whatever the stream (replays, ids reused
-for another person, late and out-of-order events, a DST change in the shop's time zone,
-sessions across midnight): engaged time on product pages included."""
+for another person, late and out-of-order events, returns and cancellations, a DST change in
+the shop's time zone, sessions across midnight): engaged time on product pages and the gross
+and net average order values (the profile's and the shop's, one definition) included."""
 
 import dataclasses
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
+from fractions import Fraction
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -32,7 +34,7 @@ BERLIN = ZoneInfo("Europe/Berlin")  # summer time ends on 2026-10-25, inside the
 FIRST_DAY = date(2026, 9, 20)
 VISITORS = ("a0", "a1", "a2", "a3")
 CHANNELS = ("web", "store", "app")
-KINDS = ("page_view", "product_view", "order_completed", "order_returned")
+KINDS = ("page_view", "product_view", "order_completed", "order_returned", "order_cancelled")
 CHURN_DAYS = 14
 amounts = st.integers(min_value=1, max_value=20_000).map(lambda cents: str(Decimal(cents) / 100))
 SESSION_TIMEOUT = timedelta(minutes=20)
@@ -67,6 +69,8 @@ def raw_event(draw: st.DrawFn) -> dict[str, Any]:
         )
     if kind == "order_returned":
         return event(event_id, kind, at, ref, channel, orderId=order_id, amount=draw(amounts))
+    if kind == "order_cancelled":  # refused when unknown, or dated before its order or a return
+        return event(event_id, kind, at, ref, channel, orderId=order_id)
     if kind == "product_view":
         seconds = draw(engaged)
         extra = {} if seconds is None else {"engagedSeconds": seconds}
@@ -140,6 +144,41 @@ async def assert_the_profiles_agree(repos: Repositories, accepted: list[dict[str
         found = (0, 0) if profile is None else (profile.aggregates.gross, profile.aggregates.returned)
         assert found == (gross, returned), visitor
         assert returned <= gross
+        averages: tuple[int | None, int | None] = (None, None)
+        if profile is not None:
+            counted = profile.aggregates
+            averages = (counted.average_order_value_gross(), counted.average_order_value())
+        assert averages == direct_averages(mine, None, (date.min, date.max), date.max), visitor
+
+
+def direct_averages(
+    accepted: list[dict[str, Any]], channel: str | None, period: tuple[date, date], last: date
+) -> tuple[int | None, int | None]:
+    """Gross: the totals of the orders placed in the period (on ``channel``) per order. Net: those
+    not cancelled, less their returns, per such order; returns and cancellations up to ``last``,
+    on any channel. Rounded half to even."""
+    placed: dict[str, int] = {}
+    returned: dict[str, int] = defaultdict(int)
+    cancelled: set[str] = set()
+    for raw in accepted:
+        day, order_id = shop_day(raw), raw["properties"].get("orderId")
+        if raw["type"] == "order_completed" and channel in (None, raw["channel"]):
+            if period[0] <= day <= period[1]:
+                placed[order_id] = cents(raw["properties"]["total"])
+        elif raw["type"] == "order_returned" and day <= last:
+            returned[order_id] += cents(raw["properties"]["amount"])
+        elif raw["type"] == "order_cancelled" and day <= last:
+            cancelled.add(order_id)
+    kept = {order_id: total - returned[order_id] for order_id, total in placed.items()}
+    kept = {order_id: worth for order_id, worth in kept.items() if order_id not in cancelled}
+    return (
+        None if not placed else round(Fraction(sum(placed.values()), len(placed))),
+        None if not kept else round(Fraction(sum(kept.values()), len(kept))),
+    )
+
+
+def shop_day(raw: dict[str, Any]) -> date:
+    return datetime.fromisoformat(raw["at"]).astimezone(BERLIN).date()
 
 
 def cents(text: str) -> int:
@@ -178,9 +217,14 @@ def as_direct(found: PeriodMetrics) -> dict[str, int]:
 async def assert_agree(repos: Repositories, accepted: list[dict[str, Any]], query: MetricsQuery) -> None:
     report = await shop_metrics(repos, query)
     days = direct_days(accepted, None if query.channel is None else query.channel.value)
-    for (first, last), found in zip(periods(query), report.periods, strict=True):
+    channel = None if query.channel is None else query.channel.value
+    for (first, last), found in [
+        *zip(periods(query), report.periods, strict=True),
+        ((query.first, query.last), report.total),
+    ]:
         assert as_direct(found) == direct_period(days, first, last), (first, last)
-    assert as_direct(report.total) == direct_period(days, query.first, query.last)
+        averages = (found.average_order_value_gross, found.average_order_value_net)
+        assert averages == direct_averages(accepted, channel, (first, last), query.last), (first, last)
     assert payment_methods(report.total) == direct_payment_methods(accepted, query)
 
 

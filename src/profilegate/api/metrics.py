@@ -88,10 +88,25 @@ class ProfileMetricsType:
         links = [(link.split(">"), n) for link, n in sorted(self.aggregates.channel_links.items())]
         return [ChannelLink(issued_on=Channel(a), bought_on=Channel(b), orders=n) for (a, b), n in links]
 
-    @strawberry.field(description="Net spend per order that was not cancelled.")
+    @strawberry.field(
+        description=(
+            "What the orders not cancelled are worth after their returns (net spend), per such order; "
+            "null with none. As `ShopPeriod.averageOrderValueNet`."
+        )
+    )
+    def average_order_value_net(self, info: Info) -> Money | None:
+        return _money(self.aggregates.average_order_value(), info)
+
+    @strawberry.field(description="Gross spend per order, cancelled ones included; null with no order.")
+    def average_order_value_gross(self, info: Info) -> Money | None:
+        return _money(self.aggregates.average_order_value_gross(), info)
+
+    @strawberry.field(
+        description="Net spend per order that was not cancelled.",
+        deprecation_reason="Use averageOrderValueNet (the same figure); the name did not say gross or net.",
+    )
     def average_order_value(self, info: Info) -> Money | None:
-        value = self.aggregates.average_order_value()
-        return None if value is None else Money.of(value, info.context.tracking.events.currencies)
+        return _money(self.aggregates.average_order_value(), info)
 
     @strawberry.field(description="Orders with a return, per order.")
     def return_rate(self) -> float:
@@ -138,3 +153,7 @@ class ProfileMetricsType:
         if not 1 <= days <= limit:
             raise bad_input(InvalidInput("days", f"must be between 1 and {limit}, the days kept per profile"))
         return sum(pick(bucket) for bucket in self.aggregates.window(info.context.now, days))
+
+
+def _money(minor: int | None, info: Info) -> Money | None:
+    return None if minor is None else Money.of(minor, info.context.tracking.events.currencies)

@@ -72,8 +72,26 @@ class ShopPeriod:
     revenue: Money = strawberry.field(description="The orders' totals, gross of returns.")
     returned: Money = strawberry.field(description="The amounts of the returns in the period.")
     net_revenue: Money = strawberry.field(description="revenue - returned.")
-    average_order_value: Money | None = strawberry.field(description="revenue / orders; null with no order.")
-    net_average_order_value: Money | None = strawberry.field(description="netRevenue / orders.")
+    average_order_value_gross: Money | None = strawberry.field(
+        description="revenue / orders: the orders' totals per order, cancelled ones included; null with none."
+    )
+    average_order_value_net: Money | None = strawberry.field(
+        description=(
+            "What the period's orders not cancelled are worth after their returns, per such order (returns "
+            "and cancellations up to `to`, on any channel); null with none. As `ProfileMetrics`."
+        )
+    )
+    average_order_value: Money | None = strawberry.field(
+        description="revenue / orders.",
+        deprecation_reason="Use averageOrderValueGross (the same figure); the name did not say gross or net.",
+    )
+    net_average_order_value: Money | None = strawberry.field(
+        description="netRevenue / orders: the period's returns, of whatever orders, over all its orders.",
+        deprecation_reason=(
+            "Use averageOrderValueNet: the net the profile uses too (returns and cancellations of the "
+            "period's orders, over the orders not cancelled)."
+        ),
+    )
     returns: int
     return_rate: float | None = strawberry.field(description="returns / orders, both in the period.")
     new_customers: int = strawberry.field(description="Buyers with no order before the period.")
@@ -123,7 +141,9 @@ class ShopPeriod:
             revenue=Money.of(found.revenue, currencies),
             returned=Money.of(found.returned, currencies),
             net_revenue=Money.of(found.revenue - found.returned, currencies),
-            average_order_value=money(found.average_order_value),
+            average_order_value_gross=money(found.average_order_value_gross),
+            average_order_value_net=money(found.average_order_value_net),
+            average_order_value=money(found.average_order_value_gross),
             net_average_order_value=money(found.net_average_order_value),
             returns=found.returns,
             return_rate=found.return_rate,

@@ -16,7 +16,7 @@ from datetime import date, datetime, timedelta
 from pydantic import BaseModel, ConfigDict, Field
 
 from profilegate.domain.events import EventType, TrackedEvent
-from profilegate.domain.money import Currencies
+from profilegate.domain.money import Currencies, average
 from profilegate.domain.orders import OrderEntry as OrderEntry  # re-exported: where it used to live
 from profilegate.domain.orders import OrderRefused, entry_after, is_replay, order_refusal
 
@@ -101,8 +101,13 @@ class Aggregates(BaseModel):
         return self.gross - self.returned - self.cancelled
 
     def average_order_value(self) -> int | None:
-        kept = self.orders - self.cancelled_orders
-        return None if kept <= 0 else round(self.net / kept)
+        """Net: what the orders not cancelled are worth after their returns, per such order
+        (``net`` already takes each cancelled order's worth back). docs/metrics.md"""
+        return average(self.net, self.orders - self.cancelled_orders)
+
+    def average_order_value_gross(self) -> int | None:
+        """Gross: the orders' totals per order, cancelled ones included, returns not taken off."""
+        return average(self.gross, self.orders)
 
     def return_rate(self) -> float:
         return 0.0 if self.orders == 0 else self.returned_orders / self.orders

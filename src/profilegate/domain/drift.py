@@ -40,6 +40,8 @@ ROLLUP_FIELDS = (
     "order_marks",
     "touches",
     "returners",
+    "return_orders",
+    "cancellations",
 )
 
 

@@ -2,6 +2,7 @@
 
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
+from fractions import Fraction
 
 from profilegate.domain.errors import InvalidInput
 
@@ -37,6 +38,13 @@ class Currencies:
     def format(self, minor: int) -> str:
         places = exponent(self.base)
         return f"{Decimal(minor).scaleb(-places):.{places}f}"
+
+
+def average(total: int, count: int) -> int | None:
+    """``total / count`` in whole minor units, rounded half to even (as Python's ``round`` and
+    MongoDB's ``$round`` do, so segments push it down alike); None when ``count`` is not above 0.
+    Every average order value, the profile's and the shop's, gross and net, is this."""
+    return None if count <= 0 else round(Fraction(total, count))
 
 
 def parse_decimal(amount: str | int | float | Decimal, field_path: str) -> Decimal:

@@ -17,7 +17,10 @@ after a crash heals a rollup write that died, and counts nothing twice):
 - ``order_marks``: order id digest -> buyer, instant, payment method and lines, and
   ``touches``: event digest -> visitor, instant and traffic source, for the breakdowns
   (:mod:`profilegate.domain.shop_marks`); ``returners``: return event digest -> visitor, so
-  that a segment's share of the returns is known.
+  that a segment's share of the returns is known;
+- ``return_orders``: return event digest -> the order id digest it returned (part of), and
+  ``cancellations``: order id digest -> the visitor who cancelled it, so that what an order is
+  worth net (the net average order value) is known whichever day its returns came.
 """
 
 import hashlib
@@ -95,6 +98,8 @@ class DayRollup:
     order_marks: dict[str, OrderMark] = field(default_factory=dict)
     touches: dict[str, Touch] = field(default_factory=dict)
     returners: dict[str, str] = field(default_factory=dict)  # return event digest -> visitor
+    return_orders: dict[str, str] = field(default_factory=dict)  # return event digest -> order key
+    cancellations: dict[str, str] = field(default_factory=dict)  # order key -> visitor
 
     @property
     def key(self) -> str:
@@ -121,6 +126,9 @@ class DayRollup:
         elif event.type is EventType.ORDER_RETURNED:
             self.returns[event_digest(event.id)] = event.amount
             self.returners[event_digest(event.id)] = visitor
+            self.return_orders[event_digest(event.id)] = order_key(event.order_id or event.id)
+        elif event.type is EventType.ORDER_CANCELLED:
+            self.cancellations[order_key(event.order_id or event.id)] = visitor
 
     def only(self, members: set[str]) -> "DayRollup":
         """This day's sets with only the visitors in ``members`` (digests) and what they did."""
@@ -138,6 +146,8 @@ class DayRollup:
             order_marks=orders,
             touches={k: t for k, t in self.touches.items() if t.visitor in members},
             returners=returns,
+            return_orders={k: order for k, order in self.return_orders.items() if k in returns},
+            cancellations={k: v for k, v in self.cancellations.items() if v in members},
         )
 
 
@@ -164,6 +174,8 @@ def merged(rollups: Iterable[DayRollup]) -> dict[str, DayRollup]:
         into.order_marks |= rollup.order_marks
         into.touches |= rollup.touches
         into.returners |= rollup.returners
+        into.return_orders |= rollup.return_orders
+        into.cancellations |= rollup.cancellations
         for visitor, times in rollup.times.items():
             into.times.setdefault(visitor, set()).update(times)
     return joined

@@ -3,8 +3,9 @@
 Every metric is defined in docs/metrics.md; the definitions in short:
 
 - visitors: distinct profiles with any event in the period; buyers: with an order;
-- conversion rate = buyers / visitors; average order value = revenue / orders (gross), and
-  (revenue - returned) / orders (net);
+- conversion rate = buyers / visitors; average order value gross = revenue / orders, and net =
+  what the period's orders not cancelled are worth after their returns, per such order (returns
+  and cancellations tracked up to the range's last day, on any channel), as on the profile;
 - return rate = returns / orders, both counted in the period;
 - a customer is a profile with an order; new customers: buyers with no order before the
   period; returning: buyers with an order before it; repeat purchase rate = returning / buyers;
@@ -23,11 +24,11 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
 from enum import StrEnum
-from fractions import Fraction
 
 from profilegate.domain.engaged_time import MAX_SESSION_TIMEOUT, EngagedTime, engaged_time
 from profilegate.domain.errors import InvalidInput
 from profilegate.domain.events import Channel
+from profilegate.domain.money import average
 from profilegate.domain.shop_breakdowns import Breakdowns, breakdowns
 from profilegate.domain.shop_days import DEFAULT_SESSION_TIMEOUT, DayRollup
 
@@ -82,18 +83,26 @@ class PeriodMetrics:
     active_customers_at_start: int
     product_page: EngagedTime = NO_VIEWS
     breakdowns: Breakdowns = NO_BREAKDOWNS
+    kept_orders: int = 0  # the period's orders not cancelled (up to the range's last day)
+    kept_worth: int = 0  # what those are worth after their returns (up to the range's last day)
 
     @property
     def conversion_rate(self) -> float | None:
         return _ratio(self.buyers, self.visitors)
 
     @property
-    def average_order_value(self) -> int | None:
-        return None if self.orders == 0 else _rounded(Fraction(self.revenue, self.orders))
+    def average_order_value_gross(self) -> int | None:
+        return average(self.revenue, self.orders)
+
+    @property
+    def average_order_value_net(self) -> int | None:
+        return average(self.kept_worth, self.kept_orders)
 
     @property
     def net_average_order_value(self) -> int | None:
-        return None if self.orders == 0 else _rounded(Fraction(self.revenue - self.returned, self.orders))
+        """(revenue - returned) / orders: the deprecated ``netAverageOrderValue``, which takes
+        off the period's returns whatever orders they were of, and no cancellation."""
+        return average(self.revenue - self.returned, self.orders)
 
     @property
     def return_rate(self) -> float | None:
@@ -115,13 +124,42 @@ class ShopReport:
     by_channel: dict[Channel, PeriodMetrics]
 
 
+@dataclass(frozen=True)
+class Settled:
+    """What became of orders after they were placed, on any channel, up to a last day:
+    ``returned`` order key -> money returned, ``cancelled`` the keys of cancelled orders."""
+
+    returned: dict[str, int]
+    cancelled: frozenset[str]
+
+    def worth(self, key: str, total: int) -> int:
+        """What an order not cancelled is worth after its returns (never below 0)."""
+        return max(0, total - self.returned.get(key, 0))
+
+
+def settled(rollups: Iterable[DayRollup], last: date) -> Settled:
+    """From the all-channels rollups up to ``last`` (a return or cancellation may come through
+    another channel than its order)."""
+    returned: dict[str, int] = {}
+    cancelled: set[str] = set()
+    for rollup in rollups:
+        if rollup.channel is None and rollup.day <= last:
+            for event, order in rollup.return_orders.items():
+                returned[order] = returned.get(order, 0) + rollup.returns.get(event, 0)
+            cancelled |= rollup.cancellations.keys()
+    return Settled(returned, frozenset(cancelled))
+
+
 def shop_report(rollups: Iterable[DayRollup], query: MetricsQuery) -> ShopReport:
     """``rollups``: every stored rollup up to the day after ``query.last`` (the earlier ones tell
     who bought before; the day after ends the engaged time of the last day's late views)."""
     stored = list(rollups)
-    scoped = _History([r for r in stored if r.channel is query.channel], query)
+    after = settled(stored, query.last)
+    scoped = _History([r for r in stored if r.channel is query.channel], query, after)
     by_channel = {
-        channel: _History([r for r in stored if r.channel is channel], query).metrics(query.first, query.last)
+        channel: _History([r for r in stored if r.channel is channel], query, after).metrics(
+            query.first, query.last
+        )
         for channel in Channel
         if query.channel in (None, channel)
     }
@@ -154,7 +192,8 @@ def _period_end(start: date, granularity: Granularity) -> date:
 class _History:
     """The rollups of one scope (all channels or one), by day."""
 
-    def __init__(self, rollups: Sequence[DayRollup], query: MetricsQuery) -> None:
+    def __init__(self, rollups: Sequence[DayRollup], query: MetricsQuery, after: Settled) -> None:
+        self._after = after
         self._by_day = {rollup.day: rollup for rollup in rollups}
         self._days = sorted(self._by_day)
         self._churn = timedelta(days=query.churn_days)
@@ -167,6 +206,8 @@ class _History:
         inside = self._within(first, last)
         buyers = self._buyers(first, last)
         new = sum(1 for buyer in buyers if self._first_order[buyer] >= first)
+        placed = {key: total for r in inside for key, total in r.orders.items()}
+        kept = {key: total for key, total in placed.items() if key not in self._after.cancelled}
         return PeriodMetrics(
             first=first,
             last=last,
@@ -182,6 +223,8 @@ class _History:
             active_customers_at_start=len(self._buyers(first - self._churn, first - _DAY)),
             product_page=engaged_time(inside, self._by_day, self._session_timeout),
             breakdowns=breakdowns(inside),
+            kept_orders=len(kept),
+            kept_worth=sum(self._after.worth(key, total) for key, total in kept.items()),
         )
 
     def _churned(self, first: date, last: date) -> int:
@@ -200,9 +243,3 @@ class _History:
 
 def _ratio(numerator: int, denominator: int) -> float | None:
     return None if denominator == 0 else numerator / denominator
-
-
-def _rounded(value: Fraction) -> int:
-    """Half away from zero, to whole minor units."""
-    whole = int(abs(value) + Fraction(1, 2))
-    return whole if value >= 0 else -whole

@@ -106,6 +106,8 @@ def _addition(rollup: DayRollup) -> dict[str, Any]:
         | {f"orderMarks.{k}": _order_mark(mark) for k, mark in rollup.order_marks.items()}
         | {f"touches.{k}": [t.visitor, t.at, t.source, t.medium] for k, t in rollup.touches.items()}
         | {f"returners.{k}": visitor for k, visitor in rollup.returners.items()}
+        | {f"returnOrders.{k}": order for k, order in rollup.return_orders.items()}
+        | {f"cancellations.{k}": visitor for k, visitor in rollup.cancellations.items()}
     )
     if amounts:
         update["$set"] = amounts
@@ -138,4 +140,6 @@ def _rollup(document: Document) -> DayRollup:
         order_marks={key: _read_order_mark(mark) for key, mark in document.get("orderMarks", {}).items()},
         touches={key: Touch(*stored) for key, stored in document.get("touches", {}).items()},
         returners=dict(document.get("returners", {})),
+        return_orders=dict(document.get("returnOrders", {})),
+        cancellations=dict(document.get("cancellations", {})),
     )
