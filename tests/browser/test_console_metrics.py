@@ -81,7 +81,8 @@ async def test_tracked_events_show_as_figures_charts_and_a_table(console: Consol
         "orders": "3",
         "conversionRate": "66.7%",
         "revenue": "180.00 EUR",
-        "averageOrderValue": "60.00 EUR",
+        "averageOrderValueGross": "60.00 EUR",
+        "averageOrderValueNet": "43.33 EUR",  # o2 returned whole: (100.00 + 0 + 30.00) / 3 orders
         "returnRate": "33.3%",
         "newCustomers": "2",
         "returningCustomers": "0",
@@ -118,7 +119,8 @@ async def test_weeks_a_range_without_visitors_and_a_refused_range(console: Conso
     await show(console, "2026-11-17", "2026-11-19", channel="APP")
     await expect(page.locator('[data-figure="visitors"] dd')).to_have_text("1")
     await expect(page.locator('[data-figure="conversionRate"] dd')).to_have_text("0.0%")
-    await expect(page.locator('[data-figure="averageOrderValue"] dd')).to_have_text("—")  # no order
+    await expect(page.locator('[data-figure="averageOrderValueGross"] dd')).to_have_text("—")  # no order
+    await expect(page.locator('[data-figure="averageOrderValueNet"] dd')).to_have_text("—")
     await show(console, "2026-11-17", "2026-11-19", channel="WEB")
     await expect(page.locator('[data-figure="visitors"] dd')).to_have_text("2")
     await show(console, "2026-11-19", "2026-11-17")

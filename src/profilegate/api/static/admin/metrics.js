@@ -5,7 +5,8 @@ import { timeChart } from "./chart.js";
 import { clearFormErrors, empty, field, formError, h, loading, table } from "./ui.js";
 
 const FIGURES = `from to visitors buyers orders conversionRate revenue { amount currency }
-  averageOrderValue { amount currency } returnRate newCustomers returningCustomers`;
+  averageOrderValueGross { amount currency } averageOrderValueNet { amount currency } returnRate
+  newCustomers returningCustomers`;
 const METRICS = `query($from: Date!, $to: Date!, $granularity: Granularity!, $channel: Channel) {
   shopMetrics(from: $from, to: $to, granularity: $granularity, channel: $channel) {
     total { ${FIGURES} } periods { ${FIGURES} } } }`;
@@ -26,7 +27,8 @@ const TOTALS = [
   ["orders", "Orders", (p) => count(p.orders)],
   ["conversionRate", "Conversion rate", (p) => rate(p.conversionRate)],
   ["revenue", "Revenue", (p) => money(p.revenue)],
-  ["averageOrderValue", "Average order value", (p) => money(p.averageOrderValue)],
+  ["averageOrderValueGross", "Average order value (gross)", (p) => money(p.averageOrderValueGross)],
+  ["averageOrderValueNet", "Average order value (net)", (p) => money(p.averageOrderValueNet)],
   ["returnRate", "Return rate", (p) => rate(p.returnRate)],
   ["newCustomers", "New customers", (p) => count(p.newCustomers)],
   ["returningCustomers", "Returning customers", (p) => count(p.returningCustomers)],
@@ -43,8 +45,9 @@ function charts(periods, currency) {
     { key: "conversionRate", title: "Conversion rate", format: percent,
       series: [{ name: "conversion rate", values: of((p) => p.conversionRate) }] },
     { key: "revenue", title: "Revenue", format: cash, series: [{ name: "revenue", values: of((p) => amount(p.revenue)) }] },
-    { key: "averageOrderValue", title: "Average order value", format: cash,
-      series: [{ name: "average order value", values: of((p) => amount(p.averageOrderValue)) }] },
+    { key: "averageOrderValue", title: "Average order value, gross and net", format: cash,
+      series: [{ name: "gross", values: of((p) => amount(p.averageOrderValueGross)) },
+        { name: "net", values: of((p) => amount(p.averageOrderValueNet)) }] },
     { key: "returnRate", title: "Return rate", format: percent,
       series: [{ name: "return rate", values: of((p) => p.returnRate) }] },
     { key: "customers", title: "New and returning customers", format: count,
