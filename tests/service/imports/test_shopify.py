@@ -10,6 +10,8 @@ from profilegate.domain.extensions import ExtensionDefinition
 from profilegate.domain.profiles import Profile
 from profilegate.service.extensions import define_extension
 from profilegate.service.imports import CustomerOptions, ImportFormat, RejectedRow, WrongFormat, import_files
+from profilegate.service.imports.records import Events
+from profilegate.service.imports.shopify_orders import read_orders
 from profilegate.service.profiles import ProfileRules
 from profilegate.storage.store import Repositories
 from tests.service.imports.files import PROJECT_ROOT, SHOPIFY_FIXTURES, options
@@ -187,3 +189,22 @@ async def test_a_csv_with_the_other_exports_header_is_refused_naming_the_expecte
         await import_files(repos, [path], options(rules, kind), NOW)
 
     assert await all_profiles(repos) == {}
+
+
+def test_a_lineitem_discount_becomes_the_lines_discount_and_the_sku_stays_as_written(tmp_path: Path) -> None:
+    header = "Name,Email,Financial Status,Paid at,Currency,Total,Discount Amount,Shipping,"
+    header += "Lineitem quantity,Lineitem name,Lineitem price,Lineitem sku,Lineitem discount\n"
+    rows = "#2001,ann@example.com,paid,2026-01-05 10:14:09 +0100,EUR,50.40,4.50,4.95,"
+    rows += "2,Socks,12.50,SO-3PK,4.50\n"
+    rows += "#2001,,,,,,,,1,Shirt,24.95,,0.00\n"
+    path = tmp_path / "orders.csv"
+    path.write_text(header + rows)
+
+    [record] = read_orders(path)
+
+    assert isinstance(record, Events)
+    items = record.events[0]["properties"]["items"]
+    assert items == [
+        {"sku": "SO-3PK", "price": "12.50", "quantity": 2, "discount": "4.50"},
+        {"sku": "Shirt", "price": "24.95", "quantity": 1},
+    ]
