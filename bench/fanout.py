@@ -865,22 +865,6 @@ def render(run: Run) -> str:
     return "\n".join(lines) + "\n"
 
 
-def write_section(section: str, write: Path | None) -> None:
-    """Like ``publish``, but an existing section with this heading is replaced where it stands."""
-    if write is None or not write.exists():
-        publish(section, write)
-        return
-    text = write.read_text(encoding="utf-8")
-    found = re.search(rf"^{re.escape(HEADING)}$", text, flags=re.MULTILINE)
-    if found is None:
-        publish(section, write)
-        return
-    sys.stdout.write(section)
-    following = re.search(r"^## ", text[found.end() :], flags=re.MULTILINE)
-    rest = "" if following is None else "\n" + text[found.end() + following.start() :]
-    write.write_text(text[: found.start()] + section + rest, encoding="utf-8")
-
-
 def command_line(argv: Sequence[str] | None) -> str:
     arguments = list(sys.argv[1:] if argv is None else argv)
     return shlex.join([".venv/bin/python", "-m", "bench.fanout", *arguments])
@@ -904,7 +888,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BenchmarkError as error:
         progress(f"error: {error}")
         return 1
-    write_section(render(run), options.write)
+    publish(render(run), options.write)
     return 0
 
 
