@@ -10,8 +10,8 @@ from profilegate.domain.extensions import (
     ExtensionGrant,
     active_extensions,
     check_extension_name,
-    check_reason,
 )
+from profilegate.domain.reasons import check_reason
 
 NOW = datetime(2026, 11, 20, 10, 0, tzinfo=UTC)
 MICROSECOND = timedelta(microseconds=1)

@@ -38,15 +38,3 @@ class PersonErased(InvalidInput):
 
     def __init__(self, field: str) -> None:
         super().__init__(field, "the person was erased; their data is not recreated")
-
-
-MAX_REASON_LENGTH = 500
-
-
-def check_erasure_reason(reason: str, field: str = "reason") -> str:
-    stripped = reason.strip()
-    if not stripped:
-        raise InvalidInput(field, "must not be empty")
-    if len(stripped) > MAX_REASON_LENGTH:
-        raise InvalidInput(field, f"at most {MAX_REASON_LENGTH} characters")
-    return stripped

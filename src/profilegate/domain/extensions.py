@@ -9,7 +9,6 @@ from pydantic import BaseModel, ConfigDict, Field
 from profilegate.domain.errors import InvalidInput
 
 EXTENSION_NAME = re.compile(r"^[a-z][a-z0-9-]{0,62}$")
-MAX_REASON_LENGTH = 500
 # Extensions one profile carries at most; expired ones give way first (docs/profile-document.md).
 MAX_EXTENSIONS_PER_PROFILE = 64
 MANUAL = "manual"
@@ -65,15 +64,6 @@ def check_extension_name(name: str, field: str = "name") -> str:
             "must be lower-case letters, digits and '-', starting with a letter, at most 63 characters",
         )
     return name
-
-
-def check_reason(reason: str, field: str = "reason") -> str:
-    stripped = reason.strip()
-    if not stripped:
-        raise InvalidInput(field, "must not be empty")
-    if len(stripped) > MAX_REASON_LENGTH:
-        raise InvalidInput(field, f"is longer than {MAX_REASON_LENGTH} characters")
-    return stripped
 
 
 def active_extensions(grants: Mapping[str, ExtensionGrant], now: datetime) -> dict[str, ExtensionGrant]:

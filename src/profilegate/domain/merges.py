@@ -86,19 +86,6 @@ class MergeRecord:
     undo: UndoMark | None = None
 
 
-MAX_REASON_LENGTH = 500
-
-
-def check_reason(reason: str, field: str = "reason") -> str:
-    """Why an admin merged or unmerged: required, bounded; returned stripped."""
-    stripped = reason.strip()
-    if not stripped:
-        raise InvalidInput(field, "must not be empty")
-    if len(stripped) > MAX_REASON_LENGTH:
-        raise InvalidInput(field, f"at most {MAX_REASON_LENGTH} characters")
-    return stripped
-
-
 def holds_loser(winner: Profile, record: MergeRecord) -> bool:
     """Whether the winner still holds what it took in by this merge (not yet restored)."""
     keys = set(record.identities)

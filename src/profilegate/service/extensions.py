@@ -10,11 +10,11 @@ from profilegate.domain.extensions import (
     ExtensionGrant,
     capped_grants,
     check_extension_name,
-    check_reason,
     check_room_for,
 )
 from profilegate.domain.keys import Principal, Role
 from profilegate.domain.profiles import Profile
+from profilegate.domain.reasons import check_reason
 from profilegate.domain.refs import ProfileRef
 from profilegate.service.observers import UNOBSERVED, ProfileObserver
 from profilegate.service.profiles import MAX_ATTEMPTS, ConcurrentModification, pause_before_retry

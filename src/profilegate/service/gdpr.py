@@ -27,10 +27,11 @@ from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from profilegate.domain.changes import Change, ChangeKind
-from profilegate.domain.erasure import check_erasure_reason, profile_key, tombstone_id
+from profilegate.domain.erasure import profile_key, tombstone_id
 from profilegate.domain.errors import ProfileNotFound
 from profilegate.domain.money import Currencies
 from profilegate.domain.profiles import Profile
+from profilegate.domain.reasons import check_reason
 from profilegate.domain.refs import ProfileRef
 from profilegate.service.resolve import MAX_MERGE_HOPS, resolve_chain
 from profilegate.service.tombstones import tombstone_for
@@ -61,7 +62,7 @@ async def erase_profile(
     repos: Repositories, ref: ProfileRef, reason: str, now: datetime, *, observer: ErasureObserver
 ) -> Erased:
     """Erase the person ``ref`` names; see the module's text for the steps."""
-    reason = check_erasure_reason(reason)
+    reason = check_reason(reason)
     survivor, _ = await resolve_chain(repos, ref)
     if survivor is None:
         tombstone = await tombstone_for(repos, ref)

@@ -38,12 +38,12 @@ from profilegate.domain.merges import (
     UnmergeOutOfOrder,
     check_identity_cap,
     check_not_blocked,
-    check_reason,
     holds_loser,
     loser_restored,
     winner_restored,
 )
 from profilegate.domain.profiles import Profile
+from profilegate.domain.reasons import check_reason
 from profilegate.domain.refs import ProfileRef, id_key
 from profilegate.service.gdpr import merged_profiles
 from profilegate.service.identify import IdentifyRules, merge_into
