@@ -8,6 +8,7 @@ from typing import Any
 import strawberry
 from starlette.websockets import WebSocket
 
+from profilegate.api.rate_limits import client_address
 from profilegate.api.storefront import StorefrontAccess, event_screen
 from profilegate.domain.errors import NotPermitted
 from profilegate.domain.identities import Identity
@@ -86,8 +87,7 @@ class Context:
 
     @property
     def client(self) -> str | None:
-        found = self.scope.get("client")
-        return str(found[0]) if found else None
+        return client_address(self.scope)
 
     def _counted[*A](self, check: Callable[[*A], None], *args: *A) -> None:
         try:

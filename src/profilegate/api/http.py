@@ -31,7 +31,7 @@ from profilegate.api.graphql_http import (
 from profilegate.api.limits import PERSISTED_QUERY_REQUIRED
 from profilegate.api.origins import allowing, cross_origin, is_options, origin_refused, preflight_answer
 from profilegate.api.persisted import PersistedDocuments
-from profilegate.api.rate_limits import RATE_LIMITED_CLOSE_CODE, RateLimiter, rate_limited
+from profilegate.api.rate_limits import RATE_LIMITED_CLOSE_CODE, RateLimiter, client_address, rate_limited
 from profilegate.api.storefront import PROOF_HEADER, REFUSAL_LIMIT, StorefrontAccess
 from profilegate.domain.keys import Principal, Role
 from profilegate.service.aggregate_check import CheckRules
@@ -182,7 +182,7 @@ class GraphQLView(GraphQL[Context, None]):
             if context.caller is None:
                 raise ConnectionRejectionError({"message": "a valid API key is required"})
             limiter = socket.scope.get(RATE_LIMITER) if socket is not None else None
-            client = _client(socket.scope) if socket is not None else None
+            client = client_address(socket.scope) if socket is not None else None
             if isinstance(limiter, RateLimiter) and not limiter.take(context.caller, client).allowed:
                 raise ConnectionRejectionError({"message": "rate limit exceeded", "code": "RATE_LIMITED"})
         return None
@@ -253,7 +253,7 @@ class Guard:
     ) -> None:
         self._view = app
         self._max_body_bytes = max_body_bytes
-        self.roles = self._roles = roles  # self.roles: read by api.access_table (docs/access.md)
+        self.roles = roles  # also read by api.access_table (docs/access.md)
         self._ide = ide
         self._limiter = limiter
 
@@ -276,8 +276,8 @@ class Guard:
         if principal is None:
             await self._refuse(scope, receive, send)
             return
-        if self._roles is not None and principal.role not in self._roles:
-            await _forbidden(self._roles)(scope, receive, send)
+        if self.roles is not None and principal.role not in self.roles:
+            await _forbidden(self.roles)(scope, receive, send)
             return
         scope[PRINCIPAL] = principal
         origin = cross_origin(scope)
@@ -327,16 +327,10 @@ class Guard:
         """Take a token from the caller's bucket; answer 429 (or close a socket with 4429) when empty."""
         if self._limiter is None:
             return True
-        taken = self._limiter.take(principal, _client(scope))
+        taken = self._limiter.take(principal, client_address(scope))
         if taken.allowed:
             return True
-        refusal = rate_limited(self._limiter.limit_of(principal.role), taken)
-        if scope["type"] == "http":
-            await refusal(scope, receive, send)
-        elif "websocket.http.response" in scope.get("extensions", {}):
-            await WebSocket(scope, receive, send).send_denial_response(refusal)  # the handshake gets the 429
-        else:
-            await WebSocket(scope, receive, send).close(code=RATE_LIMITED_CLOSE_CODE, reason="Rate limited")
+        await _refuse_rate(rate_limited(self._limiter.limit_of(principal.role), taken), scope, receive, send)
         return False
 
     async def _storefront_checked(
@@ -344,15 +338,10 @@ class Guard:
     ) -> bool:
         """A storefront client past its refusals is answered 429; else its shopper proof is read."""
         state = cast(GatewayState, scope["state"])
-        slowed = state["storefront"].slowed(principal, _client(scope))
+        slowed = state["storefront"].slowed(principal, client_address(scope))
         if slowed is not None:
             refusal = rate_limited(REFUSAL_LIMIT, slowed, "refusals for want of a shopper proof")
-            if scope["type"] == "http":
-                await refusal(scope, receive, send)
-            else:
-                await WebSocket(scope, receive, send).close(
-                    code=RATE_LIMITED_CLOSE_CODE, reason="Rate limited"
-                )
+            await _refuse_rate(refusal, scope, receive, send)
             return False
         header = _header(scope, PROOF_HEADER)
         scope[SHOPPER] = state["storefront"].read_proof(principal, header, state["clock"]())
@@ -381,6 +370,17 @@ class Guard:
         await response(scope, receive, send)
 
 
+async def _refuse_rate(refusal: Response, scope: Scope, receive: Receive, send: Send) -> None:
+    """The 429 over HTTP; over a WebSocket as the handshake's answer where the server can send
+    one, else a close with 4429."""
+    if scope["type"] == "http":
+        await refusal(scope, receive, send)
+    elif "websocket.http.response" in scope.get("extensions", {}):
+        await WebSocket(scope, receive, send).send_denial_response(refusal)  # the handshake gets the 429
+    else:
+        await WebSocket(scope, receive, send).close(code=RATE_LIMITED_CLOSE_CODE, reason="Rate limited")
+
+
 def _forbidden(roles: frozenset[Role]) -> Response:
     names = ", ".join(sorted(role.value for role in roles))
     body = {
@@ -401,12 +401,6 @@ def _too_large(limit: int) -> Response:
         ]
     }
     return JSONResponse(body, status_code=413)
-
-
-def _client(scope: Scope) -> str | None:
-    """The client's address, as the server (or a trusted proxy in front of it) reports it."""
-    client = scope.get("client")
-    return str(client[0]) if client else None
 
 
 def _header(scope: Scope, name: bytes) -> str | None:

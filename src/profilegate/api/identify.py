@@ -99,7 +99,7 @@ class IdentifyMutations:
                 context.principal,
                 context.now,
                 observer=context.feed,
-                may_merge_known=context.principal.role is not Role.STOREFRONT,
+                may_merge_known=not context.storefront_caller,
             )
         except DomainError as error:
             return error_result(error)  # type: ignore[return-value]  # one of the union's members

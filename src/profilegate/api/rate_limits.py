@@ -13,6 +13,7 @@ are kept (the least recently used goes first).
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
+from typing import Any
 
 from starlette.responses import JSONResponse, Response
 
@@ -81,6 +82,12 @@ def rate_limited(limit: RateLimit, taken: Taken, what: str = "requests") -> Resp
         ]
     }
     return JSONResponse(body, status_code=429, headers={"retry-after": str(seconds)})
+
+
+def client_address(scope: Mapping[str, Any]) -> str | None:
+    """The client's address, as the server (or a trusted proxy in front of it) reports it."""
+    client = scope.get("client")
+    return str(client[0]) if client else None
 
 
 def _bucket_key(principal: Principal, client: str | None) -> str:

@@ -13,6 +13,7 @@ from starlette.routing import request_response
 
 from profilegate.api import prometheus
 from profilegate.api.http import PRINCIPAL, SHOPPER, GatewayState
+from profilegate.api.rate_limits import client_address
 from profilegate.api.storefront import event_screen
 from profilegate.service.tracking import EventOutcome, Status, track
 
@@ -39,7 +40,10 @@ async def _track(request: Request) -> Response:
     now = state["clock"]()
     rules = state["tracking"]
     screen = event_screen(
-        request.scope[PRINCIPAL], request.scope.get(SHOPPER), state["storefront"], _client(request)
+        request.scope[PRINCIPAL],
+        request.scope.get(SHOPPER),
+        state["storefront"],
+        client_address(request.scope),
     )
     chunk_size = rules.max_batch if NDJSON in request.headers.get("content-type", "") else len(items) or 1
     outcomes: list[EventOutcome] = []
@@ -61,10 +65,6 @@ async def _track(request: Request) -> Response:
         )
     prometheus.count_outcomes(outcomes, via="http")
     return _answer(outcomes)
-
-
-def _client(request: Request) -> str | None:
-    return None if request.client is None else request.client.host
 
 
 def _json_batch(document: Any) -> list[object]:

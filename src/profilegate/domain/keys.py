@@ -65,15 +65,7 @@ class Principal(BaseModel):
     fields: tuple[str, ...] = ()
     allowed_origins: tuple[str, ...] = ()
     persisted_only: bool = False
-    proof_secret: str | None = None
-    proof_public_key: str | None = None
-
-    @property
-    def proof_key(self) -> ProofKey:
-        """How this key's shopper proofs are checked (a key with neither accepts none)."""
-        return ProofKey(
-            audience=self.key_id or "", secret=self.proof_secret, public_key_pem=self.proof_public_key
-        )
+    proof_key: ProofKey = ProofKey(audience="")  # how its shopper proofs are checked (storefront keys)
 
     @property
     def may_read_shop_metrics(self) -> bool:

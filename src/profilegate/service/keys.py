@@ -116,6 +116,5 @@ class Authenticator:
             fields=key.fields,
             allowed_origins=key.allowed_origins,
             persisted_only=key.persisted_only,
-            proof_secret=key.proof_secret,
-            proof_public_key=key.proof_public_key,
+            proof_key=key.proof_key,
         )
