@@ -85,8 +85,16 @@ def limits_for(role: Role, overrides: Mapping[str, Mapping[str, int]]) -> QueryL
 
 
 def refusal(what: str, value: int, limit: int, code: str, role: Role) -> GraphQLError:
-    message = f"the query's {what} is {value}, over the limit of {limit} for the {role.value} role"
+    message = f"the query's {what} is {value:,}, over the limit of {limit:,} for the {role.value} role"
     return GraphQLError(message, extensions={"code": code, "limit": limit, "value": value})
+
+
+def too_many_tokens(limit: int, role: Role) -> GraphQLError:
+    """The lexer stops one token past the limit: the message says "more than", not a count."""
+    message = (
+        f"the query has more than {limit:,} tokens, over the limit of {limit:,} for the {role.value} role"
+    )
+    return GraphQLError(message, extensions={"code": "TOO_MANY_TOKENS", "limit": limit})
 
 
 def count_tokens(query: str, stop_after: int) -> int:
@@ -215,10 +223,7 @@ class CheckBeforeParsing(SchemaExtension):
 
     def _tokens(self, caller: Principal, query: str) -> GraphQLError | None:
         limit = limits_for(caller.role, self.overrides).tokens
-        tokens = count_tokens(query, limit)
-        return (
-            refusal("token count", tokens, limit, "TOO_MANY_TOKENS", caller.role) if tokens > limit else None
-        )
+        return too_many_tokens(limit, caller.role) if count_tokens(query, limit) > limit else None
 
 
 class CheckBeforeExecuting(SchemaExtension):
