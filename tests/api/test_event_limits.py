@@ -128,3 +128,38 @@ async def test_an_event_over_the_byte_limit_names_it(gateway: GatewayClient) -> 
     assert results[0]["reason"].startswith("properties: take ")
     assert "more than the limit of 32768" in results[0]["reason"]
     assert results[1]["status"] == "accepted"
+
+
+async def test_a_json_batch_over_500_events_is_refused_whole_with_413_naming_the_limit(
+    gateway: GatewayClient, repos: Repositories
+) -> None:
+    batch = {"events": [page_view(f"big-{n}") for n in range(501)]}
+
+    response = await gateway.http.post(
+        "/v1/track", json=batch, headers={"authorization": "Bearer test-admin-key"}
+    )
+
+    assert response.status_code == 413
+    [error] = response.json()["errors"]
+    assert error["message"] == (
+        "events: the batch holds 501 events, more than the limit of 500 events per batch; "
+        "nothing was applied (send at most 500 per request, or NDJSON)"
+    )
+    assert error["extensions"] == {"code": "BATCH_TOO_LARGE", "field": "events", "limit": 500}
+    assert await repos.identity_keys.owner("email:ann@example.com") is None
+
+
+async def test_the_track_mutation_over_500_events_is_one_error_naming_the_limit(
+    gateway: GatewayClient, repos: Repositories
+) -> None:
+    events = [graphql_custom(f"big-{n}", {"answer": n}) for n in range(501)]
+
+    result = await gateway.execute(TRACK, {"events": events})
+
+    assert result.body["data"] is None
+    [error] = result.body["errors"]
+    assert error["message"] == (
+        "events: the batch holds 501 events, more than the limit of 500 events per batch; nothing was applied"
+    )
+    assert error["extensions"] == {"code": "BATCH_TOO_LARGE", "field": "events", "limit": 500}
+    assert await repos.identity_keys.owner("email:ann@example.com") is None

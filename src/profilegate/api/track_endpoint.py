@@ -1,7 +1,8 @@
 """``POST /v1/track``: plain HTTPS tracking for shop back ends, JSON batches or NDJSON streams.
 
 The same events and per-event outcomes as the ``track`` mutation. A malformed NDJSON line is
-rejected on its own; the other lines are applied.
+rejected on its own; the other lines are applied. A JSON batch over the tracking rules'
+``max_batch`` is refused whole with 413 (an NDJSON stream is applied in chunks of that size).
 """
 
 from typing import Any, cast
@@ -15,6 +16,7 @@ from profilegate.api import prometheus
 from profilegate.api.http import PRINCIPAL, SHOPPER, GatewayState
 from profilegate.api.rate_limits import client_address
 from profilegate.api.storefront import event_screen
+from profilegate.api.tracking import oversized_batch
 from profilegate.service.tracking import EventOutcome, Status, track
 
 NDJSON = "application/x-ndjson"
@@ -39,6 +41,10 @@ async def _track(request: Request) -> Response:
             return _bad_request(str(error))
     now = state["clock"]()
     rules = state["tracking"]
+    if NDJSON not in request.headers.get("content-type", "") and len(items) > rules.max_batch:
+        advice = f" (send at most {rules.max_batch} per request, or NDJSON)"
+        refused = oversized_batch(len(items), rules.max_batch, advice)
+        return JSONResponse({"errors": [refused.formatted]}, status_code=413)
     screen = event_screen(
         request.scope[PRINCIPAL],
         request.scope.get(SHOPPER),

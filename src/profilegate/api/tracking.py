@@ -6,6 +6,7 @@ from enum import Enum
 from typing import Any
 
 import strawberry
+from graphql import GraphQLError
 from strawberry.scalars import JSON
 
 from profilegate.api import prometheus
@@ -17,6 +18,7 @@ from profilegate.domain.keys import Role
 from profilegate.service.tracking import EventOutcome, Status, TrackResult, track
 
 TRACKERS = allow(Role.ADMIN, Role.INGEST, Role.STOREFRONT)
+BATCH_TOO_LARGE = "BATCH_TOO_LARGE"
 Decimal = str  # amounts travel as decimal strings such as "99.50", never as floats
 ENGAGED_SECONDS = (
     f"Seconds the visitor was engaged with the page, at least 0; more than {MAX_ENGAGED_SECONDS} "
@@ -222,6 +224,8 @@ class TrackingMutations:
     )
     async def track(self, info: Info, events: list[EventInput]) -> TrackResultType:
         context = info.context
+        if len(events) > context.tracking.max_batch:
+            raise oversized_batch(len(events), context.tracking.max_batch)
         raw = [raw_event(event) for event in events]
         result = await track(
             context.repos,
@@ -234,6 +238,15 @@ class TrackingMutations:
         )
         prometheus.count_outcomes(result.results, via="graphql")
         return TrackResultType.from_domain(result)
+
+
+def oversized_batch(count: int, limit: int, advice: str = "") -> GraphQLError:
+    """A batch over the limit is refused whole, before any of its events is looked at."""
+    message = (
+        f"events: the batch holds {count} events, more than the limit of {limit} events per batch; "
+        f"nothing was applied{advice}"
+    )
+    return GraphQLError(message, extensions={"code": BATCH_TOO_LARGE, "field": "events", "limit": limit})
 
 
 def raw_event(event: EventInput) -> dict[str, Any]:
