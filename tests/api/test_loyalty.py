@@ -324,3 +324,44 @@ async def test_a_one_tier_policy_answers_loyalty_and_the_distribution(gateway: G
         {"tier": "MEMBER", "profiles": 2},
         {"tier": None, "profiles": 0},
     ]
+
+
+UNCHANGED = """
+mutation($policy: TierPolicyInput!, $activate: Boolean!) {
+  publishTierPolicy(policy: $policy, activate: $activate) {
+    __typename ... on TierPolicy { version } ... on TierPolicyUnchangedError { message version }
+  }
+}
+"""
+
+
+async def test_a_policy_the_same_as_the_active_or_latest_version_is_refused_as_unchanged(
+    gateway: GatewayClient,
+) -> None:
+    await publish_default(gateway)
+    same = FIXTURE | {"tiers": [tier | {"threshold": f"{tier['threshold']}0"} for tier in FIXTURE["tiers"]]}
+    again = await gateway.execute(UNCHANGED, {"policy": same, "activate": True})  # 250.000 is 250.00
+    assert again.data["publishTierPolicy"] == {
+        "__typename": "TierPolicyUnchangedError",
+        "version": 1,
+        "message": "the policy is unchanged: it is the same as version 1, the active policy",
+    }
+    tiers = FIXTURE["tiers"]
+    cheaper = FIXTURE | {"tiers": [tiers[0], tiers[1] | {"threshold": "100.00"}, *tiers[2:]]}
+    second = await gateway.execute(UNCHANGED, {"policy": cheaper, "activate": False})
+    assert second.data["publishTierPolicy"] == {"__typename": "TierPolicy", "version": 2}
+    latest = await gateway.execute(UNCHANGED, {"policy": cheaper, "activate": True})
+    assert latest.data["publishTierPolicy"]["version"] == 2
+    assert latest.data["publishTierPolicy"]["message"].endswith(
+        "the latest policy; activate version 2 instead"
+    )
+    free = tiers[1]["benefits"][0]
+    typed = FIXTURE | {"tiers": [tiers[0], tiers[1] | {"benefits": [free | {"value": 0}]}, *tiers[2:]]}
+    assert free["value"] is False  # false and 0 are different benefits
+    third = await gateway.execute(UNCHANGED, {"policy": typed, "activate": False})
+    assert third.data["publishTierPolicy"] == {"__typename": "TierPolicy", "version": 3}
+    policies = await gateway.execute("{ tierPolicies { version } tierPolicy { version } }")
+    assert policies.data == {
+        "tierPolicies": [{"version": 1}, {"version": 2}, {"version": 3}],
+        "tierPolicy": {"version": 1},
+    }

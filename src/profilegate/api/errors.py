@@ -89,6 +89,13 @@ class TierPolicyNotFoundError(Error):
     version: int
 
 
+@strawberry.type(
+    description="The policy is the same as a published version (`version`: the active or latest one)."
+)
+class TierPolicyUnchangedError(Error):
+    version: int
+
+
 @strawberry.type(description="The profile changed under the update too often; retry.")
 class ConcurrentModificationError(Error):
     pass
@@ -133,6 +140,8 @@ def _typed_result(error: errors.DomainError) -> Error:
             return NotPermittedError(message=error.message)
         case errors.TierPolicyNotFound():
             return TierPolicyNotFoundError(message=error.message, version=error.version)
+        case errors.TierPolicyUnchanged():
+            return TierPolicyUnchangedError(message=error.message, version=error.version)
         case _:
             return ConcurrentModificationError(message=error.message)
 

@@ -6,7 +6,13 @@ import strawberry
 from strawberry.scalars import JSON
 
 from profilegate.api.context import Info
-from profilegate.api.errors import InvalidInputError, TierPolicyNotFoundError, bad_input, error_result
+from profilegate.api.errors import (
+    InvalidInputError,
+    TierPolicyNotFoundError,
+    TierPolicyUnchangedError,
+    bad_input,
+    error_result,
+)
 from profilegate.api.permissions import ADMIN, allow
 from profilegate.api.storefront import not_permitted
 from profilegate.api.tier_types import LoyaltyObject, TierDistribution, TierPolicyObject
@@ -81,7 +87,8 @@ class TierPolicyInput:
 
 
 PublishTierPolicyResult = Annotated[
-    TierPolicyObject | InvalidInputError, strawberry.union("PublishTierPolicyResult")
+    TierPolicyObject | InvalidInputError | TierPolicyUnchangedError,
+    strawberry.union("PublishTierPolicyResult"),
 ]
 ActivateTierPolicyResult = Annotated[
     TierPolicyObject | TierPolicyNotFoundError | InvalidInputError,
@@ -146,7 +153,10 @@ class LoyaltyQueries:
 class LoyaltyMutations:
     @strawberry.mutation(
         permission_classes=[ADMIN],
-        description="Validate and store a new version; `activate` makes it active.",
+        description=(
+            "Validate and store a new version; `activate` makes it active. A policy the same as the "
+            "active one or the latest version is refused (TierPolicyUnchangedError)."
+        ),
     )
     async def publish_tier_policy(
         self, info: Info, policy: TierPolicyInput, activate: bool = False

@@ -71,3 +71,13 @@ class TierPolicyNotFound(DomainError):
     def __init__(self, version: int) -> None:
         super().__init__(f"no tier policy has version {version}")
         self.version = version
+
+
+class TierPolicyUnchanged(DomainError):
+    """The policy given is the same as a published version: publishing it would add nothing."""
+
+    def __init__(self, version: int, active: bool) -> None:
+        which = "the active policy" if active else "the latest policy"
+        hint = "" if active else f"; activate version {version} instead"
+        super().__init__(f"the policy is unchanged: it is the same as version {version}, {which}{hint}")
+        self.version = version

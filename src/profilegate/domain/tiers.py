@@ -244,6 +244,22 @@ def check_draft(raw: Mapping[str, Any], currency: str, known_extensions: Iterabl
     return draft
 
 
+def same_policy(draft: TierPolicyDraft, currency: str, published: TierPolicy) -> bool:
+    """Whether publishing ``draft`` in ``currency`` would repeat ``published`` (its version and
+    provenance aside; 500 and 500.00 are the same threshold)."""
+    return currency == published.currency and _shape(draft) == _shape(published)
+
+
+def _shape(policy: TierPolicyDraft) -> dict[str, Any]:
+    """The policy's content, benefits with their types (``true`` is not the integer 1)."""
+    shape = policy.model_dump(include=set(TierPolicyDraft.model_fields), exclude={"tiers"})
+    shape["tiers"] = [
+        (tier.name, tier.threshold, [(b.key, b.type, b.value) for b in tier.benefits])
+        for tier in policy.tiers
+    ]
+    return shape
+
+
 def _check_tiers(draft: TierPolicyDraft, currency: str) -> None:
     if draft.tiers[0].threshold != 0:
         raise InvalidInput(

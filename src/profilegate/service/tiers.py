@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from profilegate.domain.errors import InvalidInput, TierPolicyNotFound
+from profilegate.domain.errors import InvalidInput, TierPolicyNotFound, TierPolicyUnchanged
 from profilegate.domain.profiles import Profile
 from profilegate.domain.refs import ProfileRef
 from profilegate.domain.tiers import (
@@ -16,6 +16,7 @@ from profilegate.domain.tiers import (
     check_retention_fits,
     evaluate_loyalty,
     no_policy,
+    same_policy,
     spend_by_day,
 )
 from profilegate.service.cached import Cached
@@ -58,10 +59,16 @@ async def publish_policy(
     now: datetime,
     activate: bool,
 ) -> TierPolicy:
-    """Validate and store a new version; activate it when asked. A bad policy stores nothing."""
+    """Validate and store a new version; activate it when asked. A bad policy stores nothing, nor
+    does one the same as the active policy or the latest version (``TierPolicyUnchanged``)."""
     known = [definition.name for definition in await repos.extension_definitions.all()]
     draft = check_draft(raw, rules.currency, known)
     check_retention_fits(draft, rules.kept_days)
+    current = await active.get()
+    latest = await repos.tier_policies.latest()
+    for published in (current, latest):
+        if published is not None and same_policy(draft, rules.currency, published):
+            raise TierPolicyUnchanged(published.version, active=published is current)
     policy = await repos.tier_policies.publish(draft, currency=rules.currency, by=by, now=now)
     if activate:
         await activate_policy(repos, active, policy.version, rules, by=by, now=now)

@@ -39,6 +39,10 @@ class TierPolicyRepository:
         versions = [d["version"] async for d in self._policies.find({"_id": {"$ne": ACTIVE}}, {"version": 1})]
         return max(versions, default=0)
 
+    async def latest(self) -> TierPolicy | None:
+        version = await self.latest_version()
+        return None if version == 0 else await self.get(version)
+
     async def get(self, version: int) -> TierPolicy | None:
         found = await self._policies.find_one({"_id": _version_id(version)})
         return None if found is None else policy_from_document(found)
