@@ -1,9 +1,11 @@
 """The GraphQL-over-HTTP audit (https://github.com/graphql/graphql-http#audits), item by item.
 
-Each test carries the audit's code and wording; requests go through the real ASGI app. With
-``application/graphql-response+json`` a request that never reached execution answers 4xx and
-has no ``data`` entry; with ``application/json`` it answers 200 with an ``errors`` list
-(https://graphql.github.io/graphql-over-http/draft/#sec-application-json).
+Each test carries the audit's code and wording; requests go through the real ASGI app, and
+``AUDITED`` lists every MUST and SHOULD of the audit (graphql-http 1.23) with the test that holds
+it. With ``application/graphql-response+json`` a request that never reached execution answers
+4xx and has no ``data`` entry; with ``application/json`` it answers 200 with an ``errors`` list
+(https://graphql.github.io/graphql-over-http/draft/#sec-application-json), except a body that is
+not JSON at all, which is 400 with either.
 """
 
 from typing import Any
@@ -174,8 +176,9 @@ async def test_9abe_answers_4xx_to_a_post_without_content_type(gateway: GatewayC
 
 
 async def test_03d4_accepts_application_json_post_requests(gateway: GatewayClient) -> None:
-    response = await post(gateway, {"query": TYPENAME}, accept=PLAIN_JSON, content_type=PLAIN_JSON)
+    response = await post(gateway, {"query": TYPENAME}, accept=None, content_type=PLAIN_JSON)
 
+    assert response.status_code == 200
     assert response.json() == {"data": {"__typename": "Query"}}
 
 
@@ -263,13 +266,25 @@ async def test_428f_1b7a_allows_a_map_of_extensions(gateway: GatewayClient, acce
 
 
 @pytest.mark.parametrize(
-    ("accept", "codes"), [(GRAPHQL_JSON, "60AA 2163"), (PLAIN_JSON, "D477")], ids=["60AA-2163", "D477"]
+    ("accept", "code"), [(GRAPHQL_JSON, "B7N8"), (PLAIN_JSON, "BCF8")], ids=["B7N8", "BCF8"]
 )
-async def test_json_parsing_failure(gateway: GatewayClient, accept: str, codes: str) -> None:
+async def test_json_parsing_failure_is_400_whatever_the_media_type(
+    gateway: GatewayClient, accept: str, code: str
+) -> None:
     response = await post(gateway, b'{ "not a JSON', accept=accept)
 
-    assert_request_error(response, accept)
-    assert "JSON" in response.json()["errors"][0]["message"]
+    assert response.status_code == 400
+    assert media_type(response) == accept
+    body = response.json()
+    assert "data" not in body
+    assert body["errors"][0]["message"].startswith("the request is not valid JSON: ")
+
+
+async def test_get_variables_that_are_not_json_are_400(gateway: GatewayClient) -> None:
+    response = await get(gateway, {"query": TYPE_BY_NAME, "variables": '{"name": '}, PLAIN_JSON)
+
+    assert response.status_code == 400
+    assert "not valid JSON" in response.json()["errors"][0]["message"]
 
 
 @pytest.mark.parametrize(
@@ -300,7 +315,18 @@ async def test_document_validation_failure(gateway: GatewayClient, accept: str, 
     assert_request_error(response, accept)
 
 
-async def test_86ee_variable_coercion_failure_is_400(gateway: GatewayClient) -> None:
+@pytest.mark.parametrize(
+    ("accept", "code"), [(GRAPHQL_JSON, "86EE"), (PLAIN_JSON, "7B9B")], ids=["86EE", "7B9B"]
+)
+async def test_variable_coercion_failure(gateway: GatewayClient, accept: str, code: str) -> None:
+    body = {"query": "query CoerceFailure($id: ID!){ __typename }", "variables": {"id": None}}
+
+    response = await post(gateway, body, accept=accept)
+
+    assert_request_error(response, accept)
+
+
+async def test_a_variable_of_the_wrong_shape_is_400_without_data(gateway: GatewayClient) -> None:
     body = {"query": TYPE_BY_NAME, "variables": {"name": {"o": 1}}}
 
     response = await post(gateway, body)
@@ -324,3 +350,49 @@ async def test_other_methods_are_405_naming_the_allowed_ones(gateway: GatewayCli
 
     assert response.status_code == 405
     assert {"GET", "POST"} <= {method.strip() for method in response.headers["allow"].split(",")}
+
+
+# Every MUST and SHOULD of the audit (graphql-http 1.23.1, src/audits/server.ts) -> its test here.
+AUDITED = {
+    "22EB": "test_22eb_accepts_graphql_response_json_and_matches_the_content_type",
+    "4655": "test_4655_accepts_application_json_and_matches_the_content_type",
+    "47DE": "test_47de_accepts_any_media_type_and_answers_application_json",
+    "80D8": "test_80d8_assumes_application_json_when_accept_is_missing",
+    "82A3": "test_82a3_answers_in_utf_8_and_says_so",
+    "BF61": "test_bf61_accepts_a_utf_8_encoded_request",
+    "78D5": "test_78d5_assumes_utf_8_when_the_request_names_no_charset",
+    "2C94": "test_2c94_accepts_post_requests",
+    "9ABE": "test_9abe_answers_4xx_to_a_post_without_content_type",
+    "03D4": "test_03d4_accepts_application_json_post_requests",
+    "34A2": "test_34a2_13ee_allows_a_string_query",
+    "13EE": "test_34a2_13ee_allows_a_string_query",
+    "8161": "test_8161_b8b3_allows_a_string_operation_name",
+    "B8B3": "test_8161_b8b3_allows_a_string_operation_name",
+    "94B0": "test_94b0_0220_allows_null_parameters",
+    "94B1": "test_94b0_0220_allows_null_parameters",
+    "94B2": "test_94b0_0220_allows_null_parameters",
+    "0220": "test_94b0_0220_allows_null_parameters",
+    "0221": "test_94b0_0220_allows_null_parameters",
+    "0222": "test_94b0_0220_allows_null_parameters",
+    "2EA1": "test_2ea1_28b9_allows_a_map_of_variables",
+    "28B9": "test_2ea1_28b9_allows_a_map_of_variables",
+    "428F": "test_428f_1b7a_allows_a_map_of_extensions",
+    "1B7A": "test_428f_1b7a_allows_a_map_of_extensions",
+    "BCF8": "test_json_parsing_failure_is_400_whatever_the_media_type",
+    "B7N8": "test_json_parsing_failure_is_400_whatever_the_media_type",
+    "572B": "test_document_parsing_failure",
+    "FDE2": "test_document_validation_failure",
+    "7B9B": "test_variable_coercion_failure",
+    "865D": "test_document_parsing_failure",
+    "556A": "test_document_parsing_failure",
+    "D586": "test_document_parsing_failure",
+    "51FE": "test_document_validation_failure",
+    "74FF": "test_document_validation_failure",
+    "5E5B": "test_document_validation_failure",
+    "86EE": "test_variable_coercion_failure",
+}
+
+
+def test_every_must_and_should_of_the_audit_has_its_test() -> None:
+    assert len(AUDITED) == 36
+    assert all(callable(globals().get(name)) for name in AUDITED.values()), AUDITED

@@ -1,15 +1,16 @@
 """GraphQL over HTTP (https://graphql.github.io/graphql-over-http/draft/): media types, status
 codes and the shape of answers to requests that never reached execution.
 
-With ``application/graphql-response+json`` such a request (JSON that does not parse, parameters
-of the wrong type, a document that does not parse or validate, variables that do not coerce)
-answers 400 and has no ``data`` entry (the spec's watershed); with ``application/json`` it
-answers 200 with an ``errors`` list. Whatever the media type: a mutation over GET is 405, a
-body in another media type or charset than UTF-8 JSON is 415, a POST without a body is 400.
+With ``application/graphql-response+json`` such a request (parameters of the wrong type, a
+document that does not parse or validate, variables that do not coerce) answers 400 and has no
+``data`` entry (the spec's watershed); with ``application/json`` it answers 200 with an
+``errors`` list. Whatever the media type: a body (or GET ``variables``) that is not JSON is 400,
+a mutation over GET is 405, a body in another media type or charset than UTF-8 JSON is 415, a
+POST without a body is 400.
 """
 
 from collections.abc import Mapping
-from typing import cast
+from typing import Any, cast
 
 import orjson
 from cross_web import HTTPException
@@ -51,6 +52,14 @@ def check_body(method: str, headers: Mapping[str, str], body: bytes) -> None:
         raise MalformedRequest(415, f"the request's charset must be utf-8, not '{charset[8:]}'")
     if not body.strip():
         raise MalformedRequest(400, "a POST request needs a JSON body with a 'query'")
+
+
+def parsed_json(data: str | bytes) -> Any:
+    """JSON that does not parse is no GraphQL request at all: 400 whatever the media type."""
+    try:
+        return orjson.loads(data)
+    except orjson.JSONDecodeError as error:
+        raise MalformedRequest(400, f"the request is not valid JSON: {error}") from error
 
 
 def check_operation_name(data: GraphQLRequestData) -> None:

@@ -24,6 +24,7 @@ from profilegate.api.graphql_http import (
     check_operation_name,
     content_type,
     is_request_error,
+    parsed_json,
     prefers_graphql_response,
     refusal,
     without_data,
@@ -145,6 +146,9 @@ class GraphQLView(GraphQL[Context, None]):
         operations = cast(GatewayState, scope["state"])["repos"].persisted_operations
         await self._persisted.substitute(operations, data, await _document_id(request, data), scope)
         return data
+
+    def parse_json(self, data: str | bytes) -> Any:
+        return parsed_json(data)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Strawberry answers a refused HTTP request in plain text; we answer in the negotiated JSON."""
