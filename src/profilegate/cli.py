@@ -2,7 +2,9 @@
 
 import asyncio
 import contextlib
+import enum
 import os
+import shlex
 import signal
 import sys
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -31,7 +33,7 @@ from profilegate.domain.refs import ProfileRef
 from profilegate.domain.shop_metrics import Granularity, MetricsQuery, ShopReport
 from profilegate.domain.shopper_proofs import HEADER_NAME, MAX_LIFETIME_SECONDS
 from profilegate.embedded import EmbeddedStore, EmbeddedStoreError, running_store_uri
-from profilegate.import_display import import_progress, import_summary, rejection_report
+from profilegate.import_display import import_progress, import_summary, rejects_files
 from profilegate.logs import log_config
 from profilegate.service.aggregate_check import Checked, check_aggregates
 from profilegate.service.audiences import AudienceRequest, ExportFormat, audience_size, export_audience
@@ -39,6 +41,7 @@ from profilegate.service.changes import ChangeRecorder
 from profilegate.service.gdpr import export_profile
 from profilegate.service.imports import (
     CustomerOptions,
+    FileTakenOver,
     ImportFormat,
     ImportOptions,
     ImportProgress,
@@ -79,6 +82,13 @@ DataDir = Annotated[
         help="Embedded store's directory (default ./data).",
     ),
 ]
+
+
+class KeyOutput(enum.StrEnum):
+    """How ``keys create`` prints a new key."""
+
+    TEXT = "text"
+    ENV = "env"
 
 
 def _settings(data_dir: Path | None) -> Settings:
@@ -303,7 +313,9 @@ def _progress_bar() -> Iterator[Callable[[RebuildProgress], None]]:
 def report(
     first: Annotated[datetime, typer.Option("--from", formats=["%Y-%m-%d"], help="First shop day.")],
     last: Annotated[datetime, typer.Option("--to", formats=["%Y-%m-%d"], help="Last shop day.")],
-    granularity: Annotated[Granularity, typer.Option(help="Length of each period.")] = Granularity.MONTH,
+    granularity: Annotated[
+        Granularity, typer.Option(case_sensitive=False, help="Length of each period.")
+    ] = Granularity.MONTH,
     channel: Annotated[Channel | None, typer.Option(help="Only this channel's events.")] = None,
     csv_file: Annotated[Path | None, typer.Option("--csv", help="Also write the rows as CSV here.")] = None,
     data_dir: DataDir = None,
@@ -334,6 +346,10 @@ def report(
             shop_report.write_csv(found, currencies, out)
 
 
+IMPORT_REJECTED_ROWS = 1  # the import is done; some rows were rejected (listed in the rejects file)
+IMPORT_STOPPED = 3  # stopped before the end: --strict met a rejected row, or another run took over
+
+
 @app.command("import")
 def import_command(
     files: Annotated[list[Path], typer.Argument(exists=True, dir_okay=False, help="Files to import.")],
@@ -348,9 +364,14 @@ def import_command(
     keep_unknown_columns: Annotated[
         bool, typer.Option(help="Keep a customer file's other columns as traits (camelCase names).")
     ] = False,
-    report: Annotated[
-        Path, typer.Option(help="CSV of rejected rows (file, line, reason), appended to.")
-    ] = Path("import-rejected.csv"),
+    rejects: Annotated[
+        Path | None,
+        typer.Option(
+            dir_okay=False,
+            help="CSV of the rejected rows (file, line, reason), written anew by each run "
+            "[default: <input>.rejected.csv next to each input].",
+        ),
+    ] = None,
     strict: Annotated[bool, typer.Option(help="Stop at the first rejected row, before its chunk.")] = False,
     dry_run: Annotated[bool, typer.Option(help="Read, parse, validate and group; write nothing.")] = False,
     chunk_rows: Annotated[
@@ -361,7 +382,12 @@ def import_command(
     ] = BATCH_EVENTS,
 ) -> None:
     """Load a shop's history (events, Shopify orders or customers) exactly once; resumable:
-    run the same command again after an interruption. See docs/import.md."""
+    run the same command again after an interruption. See docs/import.md.
+
+    Exit status: 0 every row imported; 1 done, with rejected rows (listed in the rejects file);
+    2 a usage error, a file in the wrong format or an unknown extension (nothing written);
+    3 stopped before the end (--strict met a rejected row, or another run took the file over).
+    """
     settings = _settings(data_dir)
     customers = CustomerOptions(
         tag_extensions=_tag_extensions(tag or [], tag_map),
@@ -371,13 +397,19 @@ def import_command(
     )
     rules = settings.tracking_rules
     options = ImportOptions(file_format, rules, customers, chunk_rows, batch_events, strict, dry_run)
-    with rejection_report(report) as rejected, import_progress(Console(stderr=True)) as show:
+    with rejects_files(rejects) as rejected, import_progress(Console(stderr=True)) as show:
         try:
             summary = asyncio.run(_import(settings, files, options, rejected.write, show))
-        except (WrongFormat, DomainError, ImportStopped) as error:
+        except (ImportStopped, FileTakenOver) as error:
             typer.echo(f"error: {error}", err=True)
-            raise typer.Exit(1 if isinstance(error, ImportStopped) else 2) from None
-    typer.echo(import_summary(summary, report if rejected.count else None, dry_run=dry_run), err=True)
+            raise typer.Exit(IMPORT_STOPPED) from None
+        except (WrongFormat, DomainError) as error:
+            typer.echo(f"error: {error}", err=True)
+            raise typer.Exit(2) from None
+        rejected.remove_stale(summary)
+    typer.echo(import_summary(summary, rejected.written, dry_run=dry_run), err=True)
+    if summary.counts.any_rejected:
+        raise typer.Exit(IMPORT_REJECTED_ROWS)
 
 
 def import_feed(repos: Repositories, settings: Settings) -> tuple[SegmentCatalogue, ChangeRecorder]:
@@ -597,6 +629,15 @@ def keys_create(
             dir_okay=False,
         ),
     ] = None,
+    print_as: Annotated[
+        KeyOutput,
+        typer.Option(
+            "--format",
+            case_sensitive=False,
+            help="text: the key alone on stdout. env: shell `export` lines for `eval`: the key as "
+            "<ROLE>_KEY and, for a storefront key, PROFILEGATE_PROOF_SECRET and PROFILEGATE_PROOF_AUDIENCE.",
+        ),
+    ] = KeyOutput.TEXT,
     data_dir: DataDir = None,
 ) -> None:
     """Create a key and print it (only the key) on stdout. It cannot be shown again. For a
@@ -625,9 +666,22 @@ def keys_create(
             error.field.split("[")[0], f"--{error.field}"
         )
         raise typer.BadParameter(f"{error.field}: {error.reason}", param_hint=hint) from error
+    if print_as is KeyOutput.ENV:
+        typer.echo(key_exports(created))
+        return
     typer.echo(created.token)
     if created.key.role is Role.STOREFRONT:
         typer.echo(proof_instructions(created.key), err=True)
+
+
+def key_exports(created: CreatedKey) -> str:
+    """Shell lines exporting a new key (and a storefront key's proof secret and audience)."""
+    exports = {f"{created.key.role.value.upper()}_KEY": created.token}
+    if created.key.role is Role.STOREFRONT:
+        if created.key.proof_secret:
+            exports["PROFILEGATE_PROOF_SECRET"] = created.key.proof_secret
+        exports["PROFILEGATE_PROOF_AUDIENCE"] = created.key.id
+    return "\n".join(f"export {name}={shlex.quote(value)}" for name, value in exports.items())
 
 
 def proof_instructions(key: ApiKey) -> str:

@@ -3,6 +3,7 @@
 import asyncio
 import json
 import re
+import subprocess
 from datetime import datetime
 from pathlib import Path
 
@@ -77,6 +78,32 @@ def test_a_storefront_keys_proof_details_go_to_stderr_and_sign_proofs(data_dir: 
     assert details["aud"] == match.group(1)
     assert len(details["secret"]) == 43  # 32 random bytes, base64url
     assert details["header"] == "Shopper-Proof: <the JWT>"
+
+
+def test_keys_create_format_env_prints_exports_a_shell_can_eval(data_dir: Path) -> None:
+    args = ["keys", "create", "--role", "storefront", "--name", "web", "--format", "env"]
+    created = run_cli(*args, "--data-dir", str(data_dir), cwd=data_dir.parent)
+    assert created.returncode == 0, created.stderr
+
+    evaluated = subprocess.run(
+        [
+            "bash",
+            "-c",
+            'eval "$1" && printf "%s\\n" "$STOREFRONT_KEY" "$PROFILEGATE_PROOF_AUDIENCE"',
+            "-",
+            created.stdout,
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    token, audience = evaluated.stdout.split()
+    match = TOKEN.match(token)
+    assert match is not None, created.stdout
+    assert audience == match.group(1)
+    assert re.search(r"^export PROFILEGATE_PROOF_SECRET=\S{43}$", created.stdout, re.MULTILINE), (
+        created.stdout
+    )
 
 
 def test_a_storefront_key_can_check_proofs_with_the_shops_public_key(data_dir: Path, tmp_path: Path) -> None:
