@@ -1,9 +1,10 @@
-"""What ``profilegate import`` shows: progress, the rejected rows' report and the summary."""
+"""What ``profilegate import`` shows: progress, the rejects files and the summary."""
 
 import contextlib
 import csv
 import time
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -21,10 +22,12 @@ from rich.progress import (
 )
 from rich.text import Text
 
-from profilegate.service.imports import ImportProgress, ImportSummary, RejectedRow
+from profilegate.domain.imports import ImportCounts
+from profilegate.service.imports import FileState, ImportProgress, ImportSummary, RejectedRow
 
 PLAIN_PROGRESS_SECONDS = 10.0  # how often a progress line is printed when not on a terminal
 REPORT_COLUMNS = ("file", "line", "reason")
+REJECTS_SUFFIX = ".rejected.csv"
 
 
 class RowsPerSecond(ProgressColumn):
@@ -76,51 +79,104 @@ def _plain_lines(console: Console) -> Callable[[ImportProgress], None]:
     return show
 
 
-class RejectionReport:
-    """The rejected rows, appended to a CSV file that is opened only when one is rejected."""
+class RejectsFiles:
+    """The rejected rows of a run as CSV (file, line, reason), in line order: one file next to each
+    input (``<input>.rejected.csv``), or all of them in the one file ``--rejects`` names. A run
+    that imports an input writes its rejects file anew: opened at its first rejected row, or, when
+    the run rejected none, an older one is removed, so the file never describes another run."""
 
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self.count = 0
-        self._stream: TextIO | None = None
-        self._writer: Any = None  # csv.writer's type is private to typeshed
+    def __init__(self, chosen: Path | None) -> None:
+        self.chosen = chosen
+        self.written: dict[Path, int] = {}
+        self._streams: dict[Path, TextIO] = {}
+        self._writers: dict[Path, Any] = {}  # csv.writer's type is private to typeshed
+
+    def target(self, input_path: str) -> Path:
+        if self.chosen is not None:
+            return self.chosen
+        source = Path(input_path)
+        return source.with_name(source.name + REJECTS_SUFFIX)
 
     def write(self, row: RejectedRow) -> None:
-        if self._writer is None:
-            fresh = not self.path.exists() or self.path.stat().st_size == 0
-            self._stream = self.path.open("a", encoding="utf-8", newline="")
-            self._writer = csv.writer(self._stream)
-            if fresh:
-                self._writer.writerow(REPORT_COLUMNS)
-        self._writer.writerow((row.path, row.line, row.reason))
-        self.count += 1
+        target = self.target(row.path)
+        if target not in self._writers:
+            self._streams[target] = target.open("w", encoding="utf-8", newline="")
+            self._writers[target] = csv.writer(self._streams[target], lineterminator="\n")
+            self._writers[target].writerow(REPORT_COLUMNS)
+            self.written[target] = 0
+        self._writers[target].writerow((row.path, row.line, row.reason))
+        self.written[target] += 1
+
+    def remove_stale(self, summary: ImportSummary) -> None:
+        """Remove the rejects file of each input this run imported without rejecting a row."""
+        for result in summary.files:
+            target = self.target(result.path)
+            if result.state is not FileState.DONE_BEFORE and target not in self.written:
+                target.unlink(missing_ok=True)
 
     def close(self) -> None:
-        if self._stream is not None:
-            self._stream.close()
+        for stream in self._streams.values():
+            stream.close()
 
 
 @contextlib.contextmanager
-def rejection_report(path: Path) -> Iterator[RejectionReport]:
-    report = RejectionReport(path)
+def rejects_files(chosen: Path | None) -> Iterator[RejectsFiles]:
+    files = RejectsFiles(chosen)
     try:
-        yield report
+        yield files
     finally:
-        report.close()
+        files.close()
 
 
-def import_summary(summary: ImportSummary, report: Path | None, *, dry_run: bool) -> str:
-    counts = summary.counts
-    lines = [
-        f"{'checked' if dry_run else 'imported'} {summary.files} files: {counts.rows} rows read, "
-        f"{counts.events} events ({counts.accepted} {'valid' if dry_run else 'accepted'}, "
-        f"{counts.duplicates} duplicates, {counts.rejected} rejected); "
-        f"{counts.profiles_created} profiles created, {counts.profiles_updated} updated",
-    ]
-    if summary.resumed:
-        lines.append(f"{summary.resumed} files resumed from their checkpoint")
-    if summary.already_done:
-        lines.append(f"{summary.already_done} files were imported before: nothing done again")
-    if report is not None:
-        lines.append(f"rejected rows are listed in {report}")
+def import_summary(summary: ImportSummary, rejects: dict[Path, int], *, dry_run: bool) -> str:
+    """What the run did, its parts adding up to its wholes; then the files done before, each with
+    what it was counted then; then where the rejected rows are listed."""
+    lines: list[str] = []
+    imported = len(summary.files) - len(summary.done_before)
+    if imported:
+        lines.append(
+            f"{'checked' if dry_run else 'imported'} {_files(imported)}: {summary.counts.rows} rows read"
+        )
+        lines += [f"  {line}" for line in count_lines(summary.counts, dry_run=dry_run)]
+    resumed = summary.count(FileState.RESUMED)
+    if resumed:
+        lines.append(
+            f"{_files(resumed)} resumed from a checkpoint: the counts include the part imported "
+            "before the interruption"
+        )
+    for result in summary.done_before:
+        lines.append(f"{result.path} was imported already {_when(result.finished_at)}: nothing done")
+        lines += [f"  then: {line}" for line in count_lines(result.counts, dry_run=False)]
+    for target, count in rejects.items():
+        lines.append(f"{count} {'rejection' if count == 1 else 'rejections'} listed in {target}")
     return "\n".join(lines)
+
+
+def count_lines(counts: ImportCounts, *, dry_run: bool) -> list[str]:
+    """Rows read = rows that made events + customer rows applied + rows rejected whole; events =
+    accepted + duplicates + rejected."""
+    lines = []
+    if counts.customers:
+        lines.append(f"{counts.customers} customer rows applied to profiles")
+        lines.append(f"{counts.rows_rejected} rows rejected before changing a profile")
+    if counts.rows_to_events or counts.events or not counts.customers:
+        lines.append(
+            f"{counts.rows_to_events} rows made {counts.events} events: "
+            f"{counts.accepted} {'valid' if dry_run else 'accepted'}, {counts.duplicates} duplicates, "
+            f"{counts.rejected} rejected"
+        )
+        if not counts.customers:
+            lines.append(f"{counts.rows_rejected} rows rejected before becoming events")
+    if not dry_run:
+        lines.append(f"{counts.profiles_created} profiles created, {counts.profiles_updated} updated")
+    return lines
+
+
+def _files(count: int) -> str:
+    return f"{count} {'file' if count == 1 else 'files'}"
+
+
+def _when(finished_at: datetime | None) -> str:
+    if finished_at is None:
+        return "by an earlier run"
+    return f"by the run of {finished_at.astimezone(UTC):%Y-%m-%d %H:%M} UTC"

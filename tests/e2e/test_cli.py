@@ -7,6 +7,8 @@ import subprocess
 from datetime import datetime
 from pathlib import Path
 
+import pytest
+
 from profilegate.embedded import EmbeddedStore
 from profilegate.settings import Settings
 from profilegate.storage.store import open_client, prepare
@@ -276,6 +278,22 @@ def test_report_prints_the_shop_metrics_and_writes_them_as_csv(data_dir: Path) -
         ["2026-03-01", "2026-03-31", "0"],
         ["2026-01-01", "2026-03-31", "0"],
     ]
+
+
+@pytest.mark.parametrize(("granularity", "periods"), [("WEEK", 2), ("day", 14)])
+def test_report_takes_the_granularity_in_any_case(data_dir: Path, granularity: str, periods: int) -> None:
+    csv_file = data_dir.parent / "metrics.csv"
+
+    shown = run_cli(
+        "report", "--from", "2026-01-05", "--to", "2026-01-18", "--granularity", granularity,
+        "--csv", str(csv_file), "--data-dir", str(data_dir), cwd=data_dir.parent,
+    )  # fmt: skip
+
+    assert shown.returncode == 0, shown.stderr
+    rows = [line.split(",")[:2] for line in csv_file.read_text().splitlines()[1:]]
+    assert len(rows) == periods + 1  # the periods, then the total over the range
+    assert rows[:2] == ([["2026-01-05", "2026-01-11"], ["2026-01-12", "2026-01-18"]] if periods == 2 else
+                        [["2026-01-05", "2026-01-05"], ["2026-01-06", "2026-01-06"]])  # fmt: skip
 
 
 def test_report_refuses_a_range_that_ends_before_it_starts(data_dir: Path) -> None:

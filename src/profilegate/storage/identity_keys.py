@@ -175,6 +175,20 @@ class IdentityKeyRepository:
         )
         return result.modified_count == 1
 
+    async def claimed_at_time(self, at: datetime) -> dict[str, str]:
+        """The keys claimed at exactly ``at`` (a writer's time) and the profile each names. A scan
+        of every partition: for the rare repair after that writer was killed."""
+        found: dict[str, str] = {}
+        for collection in self._keys.all():
+            async for document in collection.find({"at": at}, {"profileId": 1}):
+                found[document["_id"]] = str(document["profileId"])
+        return found
+
+    async def release_claim(self, key: str, profile_id: str, at: datetime) -> bool:
+        """Give a key up if it still names ``profile_id`` from its claim at ``at``; whether it did."""
+        result = await self._keys.for_id(key).delete_one({"_id": key, "profileId": profile_id, "at": at})
+        return result.deleted_count == 1
+
     async def claimed_at(self, key: str) -> datetime | None:
         found = await self._keys.for_id(key).find_one({"_id": key}, {"at": 1})
         return None if found is None else found["at"]

@@ -137,7 +137,9 @@ async def prepare(
         coupons=CouponRepository(layout.partitioned(database, "coupons"), database["coupon_campaigns"]),
         shop_days=ShopDayRepository(database["shop_days"]),
         segment_sizes=SegmentSizeRepository(database["segment_sizes"]),
-        import_checkpoints=ImportCheckpointRepository(database["import_checkpoints"]),
+        import_checkpoints=ImportCheckpointRepository(
+            database["import_checkpoints"], database["import_rejections"]
+        ),
     )
     if layout.kind is LayoutKind.MONGODB:
         await repos.segment_members.hold_indexes()

@@ -9,10 +9,14 @@ import pytest
 
 from profilegate.domain.changes import ChangeKind
 from profilegate.domain.errors import UnknownExtension
+from profilegate.domain.identities import IdentityType, normalise_identity
+from profilegate.domain.imports import ImportCounts
 from profilegate.service.changes import ChangeRecorder
 from profilegate.service.imports import (
     CustomerOptions,
+    FileState,
     ImportFormat,
+    ImportProgress,
     ImportStopped,
     RejectedRow,
     WrongFormat,
@@ -79,8 +83,9 @@ async def test_a_file_imported_before_is_not_read_again(
 
     second = await import_files(repos, [path], options(rules), NOW)
 
-    assert second.already_done == 1
-    assert second.counts == first.counts
+    assert [result.state for result in second.files] == [FileState.DONE_BEFORE]
+    assert second.files[0].counts == first.counts  # what the earlier run counted
+    assert second.counts == ImportCounts()  # nothing done by this run
     assert await metrics_of(repos) == implied_metrics(history())
 
 
@@ -120,11 +125,9 @@ async def test_bad_lines_are_reported_with_their_line_and_the_rest_is_imported(
         (len(good) + 2, "a line must hold one JSON object, a tracking event"),
         (len(good) + 3, "properties.amount"),
     ]
-    assert (summary.counts.rows, summary.counts.accepted, summary.counts.rejected) == (
-        len(good) + 3,
-        len(good),
-        3,
-    )
+    counts = summary.counts
+    assert (counts.rows, counts.rows_rejected, counts.events) == (len(good) + 3, 2, len(good) + 1)
+    assert (counts.accepted, counts.rejected) == (len(good), 1)
     assert (await profile_of(repos, CUSTOMERS[0])).aggregates.orders == 2
 
 
@@ -212,3 +215,59 @@ async def test_a_chunk_of_a_thousand_and_more_customers_is_imported(
     )
 
     assert (summary.counts.accepted, summary.counts.profiles_created) == (1100, 1100)
+
+
+class Killed(Exception):
+    """Stands for a kill right after a chunk was checkpointed."""
+
+
+def kill_after_first_chunk(progress: ImportProgress) -> None:
+    raise Killed
+
+
+async def test_a_resumed_import_tells_the_rejected_rows_of_the_part_done_before_in_line_order(
+    repos: Repositories, rules: ProfileRules, tmp_path: Path
+) -> None:
+    first, second = (shopping_batch(email, NOW, prefix=email[:8]) for email in CUSTOMERS[:2])
+    bad_amount = {**first[4], "id": "bad-amount", "properties": {**first[4]["properties"], "total": "ten"}}
+    path = write_ndjson(tmp_path / "events.ndjson", [bad_amount, *first, *second])
+    with path.open("a") as stream:
+        stream.write("{not json\n")
+    chunked = options(rules, chunk_rows=len(first))
+    with pytest.raises(Killed):
+        await import_files(repos, [path], chunked, NOW, on_progress=kill_after_first_chunk)
+    told: list[RejectedRow] = []
+
+    resumed = await import_files(repos, [path], chunked, NOW + timedelta(seconds=1), on_rejected=told.append)
+
+    assert [result.state for result in resumed.files] == [FileState.RESUMED]
+    assert [(row.line, row.reason.split(":")[0]) for row in told] == [
+        (1, "properties.total"),
+        (len(first) + len(second) + 2, "not valid JSON"),
+    ]
+    assert (resumed.counts.rows, resumed.counts.rows_rejected, resumed.counts.rejected) == (
+        len(first) + len(second) + 2,
+        1,
+        1,
+    )
+
+
+async def test_a_resumed_import_takes_over_at_once_the_keys_its_killed_run_claimed_for_no_profile(
+    repos: Repositories, rules: ProfileRules, tmp_path: Path
+) -> None:
+    first, second = (shopping_batch(email, NOW, prefix=email[:8]) for email in CUSTOMERS[:2])
+    path = write_ndjson(tmp_path / "events.ndjson", [*first, *second])
+    chunked = options(rules, chunk_rows=len(first))
+    with pytest.raises(Killed):
+        await import_files(repos, [path], chunked, NOW, on_progress=kill_after_first_chunk)
+    # Killed between claiming the second customer's key and storing that customer's profile:
+    key = email_ref(CUSTOMERS[1])["identity"]
+    orphan = normalise_identity(IdentityType.EMAIL, key["value"]).key
+    assert await repos.identity_keys.claim(orphan, "never-stored", NOW) == "never-stored"
+
+    # Within ORPHAN_GRACE of the killed run's claim.
+    resumed = await import_files(repos, [path], chunked, NOW + timedelta(seconds=1))
+
+    assert (resumed.counts.accepted, resumed.counts.rejected) == (len(first) + len(second), 0)
+    assert (await profile_of(repos, CUSTOMERS[1])).aggregates.orders == 2
+    assert await repos.identity_keys.owner(orphan) == (await profile_of(repos, CUSTOMERS[1])).id

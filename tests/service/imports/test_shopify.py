@@ -10,6 +10,7 @@ from profilegate.domain.extensions import ExtensionDefinition
 from profilegate.domain.profiles import Profile
 from profilegate.service.extensions import define_extension
 from profilegate.service.imports import CustomerOptions, ImportFormat, RejectedRow, WrongFormat, import_files
+from profilegate.service.imports.csv_files import CUT_SHORT
 from profilegate.service.imports.records import Events
 from profilegate.service.imports.shopify_orders import read_orders
 from profilegate.service.profiles import ProfileRules
@@ -86,9 +87,11 @@ async def test_bad_order_rows_are_rejected_with_their_line_and_the_column_and_th
     await import_orders(repos, rules, rejected)
 
     reasons = {row.line: row.reason for row in rejected}
-    assert sorted(reasons) == [14, 17, 20, 21, 23, 28]
+    assert [row.line for row in rejected] == [14, 17, 20, 21, 23, 28]  # told in line order
     assert "Financial Status: 'pending'" in reasons[14]
-    assert reasons[17].startswith("Currency (properties.currency): USD is not the base currency EUR")
+    # The column as the file names it, not the event field it became.
+    assert reasons[17] == "Currency: USD is not the base currency EUR and no rate is configured for it"
+    assert not any("properties" in reason for reason in reasons.values())
     assert "Paid at: '22.03.2026' is not a date" in reasons[20]
     assert "Lineitem quantity: -1 is not a positive quantity" in reasons[21]
     assert "Email: the row has neither an Email nor a Phone" in reasons[23]
@@ -208,3 +211,41 @@ def test_a_lineitem_discount_becomes_the_lines_discount_and_the_sku_stays_as_wri
         {"sku": "SO-3PK", "price": "12.50", "quantity": 2, "discount": "4.50"},
         {"sku": "Shirt", "price": "24.95", "quantity": 1},
     ]
+
+
+async def test_a_file_cut_short_inside_a_quoted_field_has_that_row_rejected_never_imported(
+    repos: Repositories, rules: ProfileRules, tmp_path: Path
+) -> None:
+    header, *rows = ORDERS.read_text().splitlines(keepends=True)
+    cut = tmp_path / "orders_export.csv"
+    # The first order whole, the second's first row cut short after an opening quote.
+    cut.write_text(header + rows[0] + rows[1] + rows[2].split(",")[0] + ',"unterminated,quote\n')
+    rejected: list[RejectedRow] = []
+
+    summary = await import_files(
+        repos, [cut], options(rules, ImportFormat.SHOPIFY_ORDERS), NOW, on_rejected=rejected.append
+    )
+
+    assert [(row.line, row.reason) for row in rejected] == [(4, f"order #1002: {CUT_SHORT}")]
+    assert (summary.counts.rows, summary.counts.rows_rejected, summary.counts.accepted) == (3, 1, 1)
+    logged = [event async for event in repos.events.scan()]
+    assert [event["_id"] for event in logged] == ["shopify-orders:#1001"]
+
+
+async def test_a_row_cut_short_after_an_orders_first_row_rejects_that_order_too(
+    repos: Repositories, rules: ProfileRules, tmp_path: Path
+) -> None:
+    header, *rows = ORDERS.read_text().splitlines(keepends=True)
+    cut = tmp_path / "orders_export.csv"
+    cut.write_text(header + rows[0] + rows[1].split(",")[0] + ',"unterminated,quote\n')
+    rejected: list[RejectedRow] = []
+
+    summary = await import_files(
+        repos, [cut], options(rules, ImportFormat.SHOPIFY_ORDERS), NOW, on_rejected=rejected.append
+    )
+
+    assert [row.line for row in rejected] == [2, 3]
+    assert rejected[0].reason.startswith(
+        "order #1001: not imported, since its next row (line 3) cannot be read"
+    )
+    assert (summary.counts.rows, summary.counts.rows_rejected, summary.counts.events) == (2, 2, 0)

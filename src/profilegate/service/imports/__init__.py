@@ -11,6 +11,9 @@ See ``docs/import.md`` for the formats, what each column becomes, and the guaran
 from profilegate.service.imports.formats import ImportFormat
 from profilegate.service.imports.records import WrongFormat
 from profilegate.service.imports.run import (
+    FileResult,
+    FileState,
+    FileTakenOver,
     ImportOptions,
     ImportProgress,
     ImportStopped,
@@ -22,6 +25,9 @@ from profilegate.service.imports.shopify_customers import CustomerOptions
 
 __all__ = [
     "CustomerOptions",
+    "FileResult",
+    "FileState",
+    "FileTakenOver",
     "ImportFormat",
     "ImportOptions",
     "ImportProgress",

@@ -7,16 +7,21 @@ each chunk of rows is sorted by the profile its events name and tracked in batch
 the batch holds. Customer rows go through ``upsert_profile`` and ``set_extension``.
 
 After each chunk the file's checkpoint (``import_checkpoints``) records how many of its records
-are done. Killed at any moment, the same command resumes after the last recorded chunk; the
-chunk that was under way is applied again, and its events, logged once already, are
-duplicates, so the result is that of one uninterrupted run.
+are done, after the rows the chunk rejected are kept beside it. Killed at any moment, the same
+command resumes after the last recorded chunk; the chunk that was under way is applied again,
+and its events, logged once already, are duplicates, so the result is that of one
+uninterrupted run: the rejected rows of the part done before are told again, and the identity
+keys the killed run claimed for profiles it never stored are given up at once (every write of a
+run carries its time, which the checkpoint names).
 """
 
 import hashlib
 import itertools
+import re
 from collections.abc import Awaitable, Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
+from enum import StrEnum
 from pathlib import Path
 
 from profilegate.domain.errors import DomainError, InvalidInput, UnknownExtension
@@ -69,12 +74,38 @@ class ImportProgress:
     total_rows: int
 
 
+class FileState(StrEnum):
+    IMPORTED = "imported"  # read from its first row by this run
+    RESUMED = "resumed"  # an interrupted run had begun it; this run went on from its checkpoint
+    DONE_BEFORE = "done before"  # an earlier run imported it to the end: nothing done again
+
+
+@dataclass(frozen=True)
+class FileResult:
+    """One file of an import. ``counts``: the whole file's, those of the part an interrupted run
+    did included; for a file done before, what that run counted, and ``finished_at`` its time."""
+
+    path: str
+    state: FileState
+    counts: ImportCounts
+    finished_at: datetime | None = None
+
+
 @dataclass(frozen=True)
 class ImportSummary:
-    counts: ImportCounts
-    files: int
-    resumed: int  # files an earlier run had begun
-    already_done: int  # files an earlier run had finished: nothing done again
+    files: tuple[FileResult, ...]
+
+    @property
+    def counts(self) -> ImportCounts:
+        """The counts of the files this run imported (a file done before adds nothing)."""
+        return sum((f.counts for f in self.files if f.state is not FileState.DONE_BEFORE), ImportCounts())
+
+    def count(self, state: FileState) -> int:
+        return sum(f.state is state for f in self.files)
+
+    @property
+    def done_before(self) -> list[FileResult]:
+        return [f for f in self.files if f.state is FileState.DONE_BEFORE]
 
 
 class ImportStopped(Exception):
@@ -83,6 +114,14 @@ class ImportStopped(Exception):
     def __init__(self, rejected: RejectedRow) -> None:
         super().__init__(f"{rejected.path}, line {rejected.line}: {rejected.reason}")
         self.rejected = rejected
+
+
+class FileTakenOver(Exception):
+    """Another run of the same file took it over: this one stopped after its last chunk."""
+
+    def __init__(self, path: str) -> None:
+        super().__init__(f"{path}: another import of this file took it over; this run stopped")
+        self.path = path
 
 
 type Changed = Callable[[set[str]], Awaitable[None]]
@@ -113,20 +152,27 @@ async def import_files(
     """Import ``paths`` in ``options.format``; every file is checked before anything is written.
 
     ``observer``: the change feed (told one summary per profile written, no per-event entries);
-    ``changed``: what tracking calls with the profiles it changed (maintained extensions).
-    Raises ``WrongFormat``, ``UnknownExtension`` before writing, ``ImportStopped`` if strict.
+    ``changed``: what tracking calls with the profiles it changed (maintained extensions);
+    ``on_rejected``: told each rejected row of a file this run imports, in line order, those an
+    interrupted run rejected before the checkpoint it resumes from included.
+    Raises ``WrongFormat``, ``UnknownExtension`` before writing, ``ImportStopped`` if strict,
+    ``FileTakenOver`` when another run of a file took it over.
     """
     for path in paths:
         check_format(path, options.format)
     await _check_extensions(repos, options.customers)
     run = _Run(repos, options, now, ImportObserver(observer), changed, on_rejected, on_progress)
-    total, resumed, done = ImportCounts(), 0, 0
+    results: list[FileResult] = []
     for path in paths:
         checkpoint = await _checkpoint(run, path)
-        resumed += checkpoint.records > 0 and not checkpoint.finished
-        done += checkpoint.finished
-        total += checkpoint.counts if checkpoint.finished else await _import_file(run, path, checkpoint)
-    return ImportSummary(total, len(paths), resumed, done)
+        if checkpoint.finished:
+            results.append(
+                FileResult(str(path), FileState.DONE_BEFORE, checkpoint.counts, checkpoint.finished_at)
+            )
+            continue
+        state = FileState.RESUMED if checkpoint.records > 0 else FileState.IMPORTED
+        results.append(FileResult(str(path), state, await _import_file(run, path, checkpoint)))
+    return ImportSummary(tuple(results))
 
 
 async def _check_extensions(repos: Repositories, customers: CustomerOptions) -> None:
@@ -162,23 +208,64 @@ def count_lines(path: Path) -> int:
 
 
 async def _import_file(run: _Run, path: Path, checkpoint: ImportCheckpoint) -> ImportCounts:
+    checkpoint = await _hold(run, path, checkpoint)
     records = read_records(path, run.options.format, run.options.customers)
     rows_done = sum(record.rows for record in itertools.islice(records, checkpoint.records))
+    if checkpoint.records and not run.options.dry_run:
+        async for line, reason in run.repos.import_checkpoints.rejections(checkpoint.key, checkpoint.records):
+            run.rejected(RejectedRow(str(path), line, reason))
     total_rows = count_lines(path)
     for chunk in _chunks(records, run.options.chunk_rows):
-        counts = await _apply_chunk(run, str(path), chunk)
+        counts, rejected = await _apply_chunk(run, str(path), chunk)
         created, updated = run.observer.take_counts()
+        start = checkpoint.records
         checkpoint = checkpoint.advanced(
             len(chunk), replace(counts, profiles_created=created, profiles_updated=updated)
         )
         if not run.options.dry_run:
-            await run.repos.import_checkpoints.save(checkpoint)
+            kept = [(row.line, row.reason) for row in rejected]
+            await run.repos.import_checkpoints.keep_rejections(
+                checkpoint.key, start, checkpoint.records, kept
+            )
+            await _save(run, path, checkpoint)
+        for row in rejected:
+            run.rejected(row)
         rows_done += counts.rows
         run.progress(ImportProgress(str(path), rows_done, total_rows))
-    checkpoint = replace(checkpoint, finished=True)
+    checkpoint = replace(checkpoint, finished=True, finished_at=run.now)
     if not run.options.dry_run:
-        await run.repos.import_checkpoints.save(checkpoint)
+        await _save(run, path, checkpoint)
     return checkpoint.counts
+
+
+async def _hold(run: _Run, path: Path, checkpoint: ImportCheckpoint) -> ImportCheckpoint:
+    """Make this run the file's holder, after a run that was killed half-way: what that run's
+    checkpoint does not cover is undone, so it is done again as if for the first time."""
+    if run.options.dry_run:
+        return checkpoint
+    previous = checkpoint.run_at
+    held = replace(checkpoint, run_at=run.now)
+    if not await run.repos.import_checkpoints.save(held, previous):
+        raise FileTakenOver(str(path))
+    if previous is not None:
+        await _release_orphan_claims(run.repos, previous)
+    await run.repos.import_checkpoints.drop_rejections_after(checkpoint.key, checkpoint.records)
+    return held
+
+
+async def _release_orphan_claims(repos: Repositories, run_at: datetime) -> None:
+    """Give up the identity keys the run of ``run_at`` claimed for profiles it never stored (it was
+    killed in between): that run is over, so they need not wait for ``ORPHAN_GRACE``."""
+    claims = await repos.identity_keys.claimed_at_time(run_at)
+    stored = await repos.profiles.get_many(set(claims.values()))
+    for key, profile_id in claims.items():
+        if profile_id not in stored:
+            await repos.identity_keys.release_claim(key, profile_id, run_at)
+
+
+async def _save(run: _Run, path: Path, checkpoint: ImportCheckpoint) -> None:
+    if not await run.repos.import_checkpoints.save(checkpoint, run.now):
+        raise FileTakenOver(str(path))
 
 
 def _chunks(records: Iterator[Record], rows: int) -> Iterator[list[Record]]:
@@ -194,18 +281,23 @@ def _chunks(records: Iterator[Record], rows: int) -> Iterator[list[Record]]:
         yield chunk
 
 
-async def _apply_chunk(run: _Run, path: str, chunk: list[Record]) -> ImportCounts:
-    rejected = [RejectedRow(path, r.line, r.reason) for r in chunk if isinstance(r, Rejected)]
+async def _apply_chunk(run: _Run, path: str, chunk: list[Record]) -> tuple[ImportCounts, list[RejectedRow]]:
+    """What the chunk's rows did, and the rows it rejected in line order."""
+    unread = [record for record in chunk if isinstance(record, Rejected)]
+    rejected = [RejectedRow(path, record.line, record.reason) for record in unread]
     if run.options.strict:
         _stop_at_first(rejected + _invalid_events(run, path, chunk))
-    for row in rejected:
-        run.rejected(row)
-    counts = ImportCounts(rows=sum(record.rows for record in chunk), rejected=len(rejected))
+    counts = ImportCounts(
+        rows=sum(record.rows for record in chunk), rows_rejected=sum(record.rows for record in unread)
+    )
     events = [(record, raw) for record in chunk if isinstance(record, Events) for raw in record.events]
     customers = [record for record in chunk if isinstance(record, Customer)]
     if run.options.dry_run:
-        return counts + _validated(run, path, events)
-    return counts + await _track_events(run, path, events) + await _upsert_customers(run, path, customers)
+        counts += _validated(run, path, events, rejected) + ImportCounts(customers=len(customers))
+    else:
+        counts += await _track_events(run, path, events, rejected)
+        counts += await _upsert_customers(run, path, customers, rejected)
+    return counts, sorted(rejected, key=lambda row: row.line)
 
 
 def _stop_at_first(rejected: list[RejectedRow]) -> None:
@@ -225,22 +317,23 @@ def _invalid_events(run: _Run, path: str, chunk: list[Record]) -> list[RejectedR
     return found
 
 
-def _validated(run: _Run, path: str, events: list[tuple[Events, RawEvent]]) -> ImportCounts:
-    """A dry run: each event parsed as tracking would, grouped by profile, nothing written."""
-    rejected = 0
-    profiles: dict[object, int] = {}
+def _validated(
+    run: _Run, path: str, events: list[tuple[Events, RawEvent]], rejected: list[RejectedRow]
+) -> ImportCounts:
+    """A dry run: each event parsed as tracking would, nothing written."""
+    refused = 0
     for record, raw in events:
         try:
-            event = parse_event(raw, run.options.tracking.events, run.now)
+            parse_event(raw, run.options.tracking.events, run.now)
         except InvalidInput as error:
-            rejected += 1
-            run.rejected(RejectedRow(path, record.line, _in_columns(error.message, record)))
-            continue
-        profiles[event.target] = profiles.get(event.target, 0) + 1
-    return ImportCounts(events=len(events), accepted=len(events) - rejected, rejected=rejected)
+            refused += 1
+            rejected.append(RejectedRow(path, record.line, _in_columns(error.message, record)))
+    return ImportCounts(events=len(events), accepted=len(events) - refused, rejected=refused)
 
 
-async def _track_events(run: _Run, path: str, events: list[tuple[Events, RawEvent]]) -> ImportCounts:
+async def _track_events(
+    run: _Run, path: str, events: list[tuple[Events, RawEvent]], rejected: list[RejectedRow]
+) -> ImportCounts:
     ordered = sorted(events, key=lambda pair: _profile_key(pair[1]))
     tracking = run.options.tracking
     rules = replace(tracking, max_batch=min(run.options.batch_events, tracking.max_batch))
@@ -251,26 +344,31 @@ async def _track_events(run: _Run, path: str, events: list[tuple[Events, RawEven
             run.repos, [raw for _, raw in batch], rules, run.now, changed=run.changed, observer=run.observer
         )
         for (record, _), outcome in zip(batch, result.results, strict=True):
-            counts += _counted(run, path, record, outcome)
+            counts += _counted(path, record, outcome, rejected)
     return counts
 
 
-def _counted(run: _Run, path: str, record: Events, outcome: EventOutcome) -> ImportCounts:
+def _counted(path: str, record: Events, outcome: EventOutcome, rejected: list[RejectedRow]) -> ImportCounts:
     match outcome.status:
         case Status.ACCEPTED:
             return ImportCounts(accepted=1)
         case Status.DUPLICATE:
             return ImportCounts(duplicates=1)
         case Status.REJECTED:
-            run.rejected(RejectedRow(path, record.line, _in_columns(outcome.reason or "rejected", record)))
+            rejected.append(RejectedRow(path, record.line, _in_columns(outcome.reason or "rejected", record)))
             return ImportCounts(rejected=1)
 
 
 def _in_columns(reason: str, record: Events) -> str:
-    """Tracking's reason, the event field it names replaced by the file's column."""
+    """Tracking's reason, the event field it names replaced by the file's column as written there
+    (``properties.items[1].quantity: ...`` -> ``Lineitem quantity: ...``)."""
+    field_path, separator, rest = reason.partition(": ")
+    if not separator or not record.columns:
+        return reason
+    general = re.sub(r"\[\d+\]", "[]", field_path)
     for event_field, column in record.columns:
-        if reason.startswith(event_field):
-            return f"{column} ({event_field}){reason[len(event_field) :]}"
+        if general == event_field or general.startswith((event_field + ".", event_field + "[")):
+            return f"{column}: {rest}"
     return reason
 
 
@@ -284,7 +382,9 @@ def _profile_key(raw: RawEvent) -> tuple[str, str]:
     return "PROFILE", str(raw.get("profileId", ""))
 
 
-async def _upsert_customers(run: _Run, path: str, customers: Iterable[Customer]) -> ImportCounts:
+async def _upsert_customers(
+    run: _Run, path: str, customers: Iterable[Customer], rejected: list[RejectedRow]
+) -> ImportCounts:
     counts = ImportCounts()
     for customer in customers:
         try:
@@ -293,8 +393,10 @@ async def _upsert_customers(run: _Run, path: str, customers: Iterable[Customer])
             row = RejectedRow(path, customer.line, error.message)
             if run.options.strict:
                 raise ImportStopped(row) from error
-            run.rejected(row)
-            counts += ImportCounts(rejected=1)
+            rejected.append(row)
+            counts += ImportCounts(rows_rejected=customer.rows)
+        else:
+            counts += ImportCounts(customers=customer.rows)
     return counts
 
 

@@ -18,7 +18,7 @@ from typing import Any
 
 from profilegate.domain.errors import InvalidInput
 from profilegate.domain.identities import Identity, IdentityType, normalise_identity
-from profilegate.service.imports.csv_files import Row, check_header, csv_rows
+from profilegate.service.imports.csv_files import Row, UnreadableRow, check_header, csv_rows
 from profilegate.service.imports.records import Customer, Record, Rejected
 from profilegate.service.imports.shopify_values import BadValue, yes
 from profilegate.service.profiles import ConsentChange, ProfileChange
@@ -68,7 +68,11 @@ def check_customers(path: Path) -> None:
 
 def read_customers(path: Path, options: CustomerOptions) -> Iterator[Record]:
     tags = {tag.strip().lower(): extension for tag, extension in options.tag_extensions.items()}
-    for line, row in csv_rows(path):
+    for read in csv_rows(path):
+        if isinstance(read, UnreadableRow):
+            yield Rejected(read.line, read.reason)
+            continue
+        line, row = read
         try:
             yield _customer(line, row, tags, options)
         except BadValue as error:

@@ -21,7 +21,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from profilegate.service.imports.csv_files import Row, check_header, csv_rows
+from profilegate.service.imports.csv_files import Row, UnreadableRow, check_header, csv_rows
 from profilegate.service.imports.records import Events, Record, Rejected
 from profilegate.service.imports.shopify_values import BadValue, amount, identity, moment, quantity
 
@@ -50,8 +50,15 @@ COLUMNS = (
     ("properties.total", "Total"),
     ("properties.currency", "Currency"),
     ("properties.amount", "Refunded Amount"),
+    ("properties.items[].quantity", "Lineitem quantity"),
+    ("properties.items[].sku", "Lineitem sku"),
+    ("properties.items[].discount", "Lineitem discount"),
     ("properties.items", "Lineitem price"),
+    ("properties.shipping", "Shipping"),
+    ("properties.discount", "Discount Amount"),
     ("properties.couponCode", "Discount Code"),
+    ("properties.orderId", "Name"),
+    ("id", "Name"),
     ("identity", "Email"),
     ("at", "Paid at"),
 )
@@ -62,10 +69,24 @@ def check_orders(path: Path) -> None:
 
 
 def read_orders(path: Path) -> Iterator[Record]:
-    """One record per order, named by the line of its first row."""
+    """One record per order, named by the line of its first row. A row that is not valid CSV is
+    rejected, and so is the order read before it unless the row is known to start another order."""
     rows: list[Row] = []
     first_line = 0
-    for line, row in csv_rows(path):
+    for read in csv_rows(path):
+        if isinstance(read, UnreadableRow):
+            name = read.known.get("Name")
+            if rows:
+                # The order read so far is whole only if the row is known to start another one.
+                yield (
+                    _order(rows, first_line)
+                    if name and name != rows[0]["Name"]
+                    else _cut_off(rows, first_line, read)
+                )
+                rows = []
+            yield Rejected(read.line, f"order {name}: {read.reason}" if name else read.reason)
+            continue
+        line, row = read
         if rows and row.get("Name") != rows[0].get("Name"):
             yield _order(rows, first_line)
             rows = []
@@ -81,6 +102,12 @@ def _order(rows: list[Row], line: int) -> Record:
         return Events(line, len(rows), tuple(_events(rows)), COLUMNS)
     except BadValue as error:
         return Rejected(line, f"order {rows[0].get('Name') or '(no Name)'}: {error}", len(rows))
+
+
+def _cut_off(rows: list[Row], line: int, unreadable: UnreadableRow) -> Rejected:
+    name = rows[0].get("Name") or "(no Name)"
+    reason = f"order {name}: not imported, since its next row (line {unreadable.line}) cannot be read"
+    return Rejected(line, f"{reason} and may be one of its line items", len(rows))
 
 
 def _events(rows: list[Row]) -> list[dict[str, Any]]:
