@@ -35,7 +35,8 @@ def test_every_demo_event_is_valid_and_every_type_and_channel_occurs(now: dateti
 
     assert {e.type for e in parsed} == set(EventType)
     assert {e.channel for e in parsed} == set(Channel)
-    assert all(now - timedelta(days=DEMO_DAYS) <= e.at <= now for e in parsed)
+    today = now.replace(hour=0, minute=0, second=0, microsecond=0)
+    assert all(today - timedelta(days=DEMO_DAYS) <= e.at < today for e in parsed)
     store_orders = [e for e in parsed if e.type is EventType.ORDER_COMPLETED and e.channel is Channel.STORE]
     assert store_orders
     assert all(e.properties["storeId"].startswith("store-") for e in store_orders)
@@ -89,3 +90,10 @@ async def test_the_demo_customers_spread_over_the_default_tiers(
     assert policy.version == 1
     assert sum(counts.values()) == 36
     assert sum(1 for n in counts.values() if n) >= 3, counts
+
+
+def test_the_demo_events_are_the_same_at_any_hour_of_a_day(now: datetime) -> None:
+    """So the README's answers over the demo data, windows counted in days, hold all day."""
+    morning = now.replace(hour=0, minute=0, second=1)
+    evening = now.replace(hour=23, minute=59, second=59)
+    assert demo_events(PROFILES, morning) == demo_events(PROFILES, evening)

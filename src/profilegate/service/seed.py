@@ -2,15 +2,17 @@
 segments from ``fixtures/``, and a few thousand events for those profiles, generated here.
 
 The events are made by a seeded ``random.Random``, so every run makes the same ones, dated
-back from ``now`` over the last ``DEMO_DAYS`` days and numbered ``seed-00000``, ...: a second
-run reports every one of them as a duplicate. They go through tracking like any other batch.
+back from the start of ``now``'s UTC day over the last ``DEMO_DAYS`` days (so every run, on
+any day at any hour, gives the same figures over windows counted in days) and numbered
+``seed-00000``, ...: a second run reports every one of them as a duplicate. They go through
+tracking like any other batch.
 """
 
 import json
 import random
 import zlib
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -157,7 +159,7 @@ def demo_events(profiles: list[dict[str, Any]], now: datetime) -> list[RawEvent]
         start = len(shop.events)
         shop.shopper(_Shopper.of(item))
         dated += sorted(shop.events[start:], key=lambda pair: -pair[0])  # stable: ties keep their order
-    base = now.replace(microsecond=0)
+    base = now.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)  # the same figures all day
     return [
         {"id": f"seed-{number:05d}", "at": (base - timedelta(seconds=ago)).isoformat(), **event}
         for number, (ago, event) in enumerate(dated)
