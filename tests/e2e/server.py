@@ -115,7 +115,7 @@ class Server:
             self.process = subprocess.Popen(
                 command,
                 cwd=logs,
-                env=environment(PROFILEGATE_ADMIN_KEY=ADMIN_KEY, **(env or {})),
+                env=environment(**{"PROFILEGATE_ADMIN_KEY": ADMIN_KEY, **(env or {})}),
                 stdin=subprocess.DEVNULL,
                 stdout=stdout,
                 stderr=stderr,
