@@ -145,8 +145,11 @@ def import_summary(summary: ImportSummary, rejects: dict[Path, int], *, dry_run:
             "before the interruption"
         )
     for result in summary.done_before:
-        lines.append(f"{result.path} was imported already {_when(result.finished_at)}: nothing done")
-        lines += [f"  then: {line}" for line in count_lines(result.counts, dry_run=False)]
+        lines.append(
+            f"{result.path} was imported already {_when(result.finished_at)}: nothing done now; "
+            f"that run read {result.counts.rows} rows"
+        )
+        lines += [f"  {line}" for line in count_lines(result.counts, dry_run=False)]
     for target, count in rejects.items():
         lines.append(f"{count} {'rejection' if count == 1 else 'rejections'} listed in {target}")
     return "\n".join(lines)

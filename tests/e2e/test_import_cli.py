@@ -177,7 +177,9 @@ def test_the_summary_adds_up_and_the_rejects_file_next_to_the_input_lists_each_r
     assert [int(line) for _, line, _ in rows] == [14, 17, 20, 21, 23, 28]
     assert {path for path, _, _ in rows} == {str(orders)}
     reasons = {int(line): reason for _, line, reason in rows}
-    assert reasons[17] == "Currency: USD is not the base currency EUR and no rate is configured for it"
+    assert reasons[17] == (
+        "order #1011: Currency: USD is not the base currency EUR and no rate is configured for it"
+    )
     assert reasons[21] == "order #1014: Lineitem quantity: -1 is not a positive quantity"
 
 
@@ -195,12 +197,17 @@ def test_a_reimport_says_the_file_was_imported_already_and_does_nothing(
 
     assert again.returncode == 0, again.stderr
     lines = again.stderr.splitlines()
+    when = r"\d{4}-\d\d-\d\d \d\d:\d\d UTC"
     assert re.fullmatch(
-        rf"{re.escape(str(orders))} was imported already by the run of \d{{4}}-\d\d-\d\d \d\d:\d\d UTC: "
-        r"nothing done",
+        rf"{re.escape(str(orders))} was imported already by the run of {when}: nothing done now; "
+        r"that run read 32 rows",
         lines[0],
     ), again.stderr
-    assert "  then: 26 rows made 22 events: 21 accepted, 0 duplicates, 1 rejected" in lines
+    assert lines[1:4] == [
+        "  26 rows made 22 events: 21 accepted, 0 duplicates, 1 rejected",
+        "  6 rows rejected before becoming events",
+        "  10 profiles created, 0 updated",
+    ]
     assert not any(line.startswith("imported") for line in lines)  # no summary of work not done
     assert rejects.read_text() == listed
 

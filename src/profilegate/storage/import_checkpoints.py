@@ -59,7 +59,7 @@ class ImportCheckpointRepository:
 
     async def drop_rejections_after(self, key: str, records: int) -> None:
         """Forget what chunks beyond the first ``records`` records rejected: an interrupted run
-        wrote them, and they are read again."""
+        wrote them, and they are read again (0: all of the file's, once it is done)."""
         await self._rejections.delete_many({"file": key, "upto": {"$gt": records}})
 
     async def rejections(self, key: str, records: int) -> AsyncIterator[tuple[int, str]]:

@@ -25,6 +25,7 @@ from profilegate.service.imports import (
 from profilegate.service.profiles import ProfileRules
 from profilegate.service.segments import SegmentCatalogue
 from profilegate.service.tiers import ActivePolicy
+from profilegate.storage.documents import Database
 from profilegate.storage.store import Repositories
 from tests.service.imports.files import implied_metrics, options, write_ndjson
 from tests.service.raw_events import email_ref, event, shopping_batch
@@ -271,3 +272,15 @@ async def test_a_resumed_import_takes_over_at_once_the_keys_its_killed_run_claim
     assert (resumed.counts.accepted, resumed.counts.rejected) == (len(first) + len(second), 0)
     assert (await profile_of(repos, CUSTOMERS[1])).aggregates.orders == 2
     assert await repos.identity_keys.owner(orphan) == (await profile_of(repos, CUSTOMERS[1])).id
+
+
+async def test_the_rejections_kept_for_a_resumed_run_are_dropped_once_the_file_is_done(
+    repos: Repositories, rules: ProfileRules, tmp_path: Path, database: Database
+) -> None:
+    path = write_ndjson(tmp_path / "events.ndjson", history())
+    with path.open("a") as stream:
+        stream.write("{not json\n")
+
+    await import_files(repos, [path], options(rules, chunk_rows=5), NOW)
+
+    assert await database["import_rejections"].count_documents({}) == 0

@@ -12,13 +12,16 @@ type RawEvent = dict[str, Any]
 class Events:
     """Raw tracking events (the shape ``POST /v1/track`` takes) made from the rows ending at ``line``.
 
-    ``columns``: the file's column each event field came from, for a rejection's reason.
+    ``columns``: the file's column each event field came from, for a rejection's reason (the
+    first that names the field, or what holds it, wins; an index such as ``items[1]`` is matched
+    as ``items[]``); ``label``: what the rows are in the file's words (``order #1001``).
     """
 
     line: int
     rows: int
     events: tuple[RawEvent, ...]
     columns: tuple[tuple[str, str], ...] = ()
+    label: str = ""
 
 
 @dataclass(frozen=True)

@@ -235,6 +235,8 @@ async def _import_file(run: _Run, path: Path, checkpoint: ImportCheckpoint) -> I
     checkpoint = replace(checkpoint, finished=True, finished_at=run.now)
     if not run.options.dry_run:
         await _save(run, path, checkpoint)
+        # Kept only for a resumed run; a file imported to the end is not read again.
+        await run.repos.import_checkpoints.drop_rejections_after(checkpoint.key, 0)
     return checkpoint.counts
 
 
@@ -361,15 +363,16 @@ def _counted(path: str, record: Events, outcome: EventOutcome, rejected: list[Re
 
 def _in_columns(reason: str, record: Events) -> str:
     """Tracking's reason, the event field it names replaced by the file's column as written there
-    (``properties.items[1].quantity: ...`` -> ``Lineitem quantity: ...``)."""
+    (``properties.items[1].quantity: ...`` -> ``order #1001: Lineitem quantity: ...``)."""
     field_path, separator, rest = reason.partition(": ")
     if not separator or not record.columns:
         return reason
     general = re.sub(r"\[\d+\]", "[]", field_path)
+    label = f"{record.label}: " if record.label else ""
     for event_field, column in record.columns:
         if general == event_field or general.startswith((event_field + ".", event_field + "[")):
-            return f"{column}: {rest}"
-    return reason
+            return f"{label}{column}: {rest}"
+    return label + reason
 
 
 def _profile_key(raw: RawEvent) -> tuple[str, str]:

@@ -99,7 +99,7 @@ def read_orders(path: Path) -> Iterator[Record]:
 
 def _order(rows: list[Row], line: int) -> Record:
     try:
-        return Events(line, len(rows), tuple(_events(rows)), COLUMNS)
+        return Events(line, len(rows), tuple(_events(rows)), COLUMNS, f"order {rows[0]['Name']}")
     except BadValue as error:
         return Rejected(line, f"order {rows[0].get('Name') or '(no Name)'}: {error}", len(rows))
 
