@@ -3,11 +3,17 @@
 The gateway talks to it over the wire through the same ``AsyncMongoClient`` and URI code path
 as to a real MongoDB. One store serves a data directory; a lock file keeps a second one out,
 and ``store.json`` tells other local commands (``seed``, ``keys``) where the running one is.
+
+The store serves until the process that started it closes the control pipe (``stop``) or goes
+away (the pipe closes with it). A signal to the whole process group (Ctrl+C, or SIGTERM from
+a process manager) leaves it serving while the gateway writes what it holds and closes its
+client; a SIGTERM stops it at the latest ``SIGTERM_GRACE_SECONDS`` later.
 """
 
 import asyncio
 import contextlib
 import fcntl
+import gc
 import json
 import multiprocessing
 import os
@@ -27,6 +33,10 @@ START_TIMEOUT_SECONDS = 60.0
 # the gateway stops inside an orchestrator's grace period (30 s by default). Each write the
 # store acknowledged is already committed to its file, so a kill loses none of them.
 STOP_TIMEOUT_SECONDS = 3.0
+# A SIGTERM that reached the store with its gateway (the whole process group) waits for the
+# gateway to finish first; the gateway takes at most about 5 s (app.STOP_TIMEOUT_SECONDS twice
+# and the client's close) even when its background work is stuck.
+SIGTERM_GRACE_SECONDS = 10.0
 
 
 class EmbeddedStoreError(RuntimeError):
@@ -44,20 +54,23 @@ class EmbeddedStore:
         self.host = host
         self.uri: str | None = None
         self._process: multiprocessing.process.BaseProcess | None = None
+        self._control: Connection | None = None
 
     def start(self) -> str:
         if self.data_dir is not None:
             self.data_dir.mkdir(parents=True, exist_ok=True)
         context = multiprocessing.get_context("spawn")
         receiver, sender = context.Pipe(duplex=False)
+        control, self._control = context.Pipe(duplex=False)
         process = context.Process(
             target=_run_store,
-            args=(sender, self.data_dir, self.engine, self.host, os.getpid()),
+            args=(sender, control, self.data_dir, self.engine, self.host, os.getpid()),
             name="profilegate-store",
             daemon=True,
         )
         process.start()
         sender.close()
+        control.close()
         self._process = process
         if not receiver.poll(START_TIMEOUT_SECONDS):
             self.stop()
@@ -70,11 +83,13 @@ class EmbeddedStore:
         return self.uri
 
     def stop(self) -> None:
+        """Close the control pipe, which stops the store; kill it if it has not stopped in time."""
         process, self._process = self._process, None
+        control, self._control = self._control, None
+        if control is not None:
+            control.close()
         if process is None:
             return
-        if process.is_alive() and process.pid is not None:
-            os.kill(process.pid, signal.SIGTERM)
         process.join(STOP_TIMEOUT_SECONDS)
         if process.is_alive():
             process.kill()
@@ -108,7 +123,9 @@ def running_store_uri(data_dir: Path) -> str | None:
     return None
 
 
-def _run_store(sender: Connection, data_dir: Path | None, engine: Engine, host: str, parent: int) -> None:
+def _run_store(
+    sender: Connection, control: Connection, data_dir: Path | None, engine: Engine, host: str, parent: int
+) -> None:
     lock_handle = None
     if data_dir is not None:
         lock_handle = (data_dir / LOCK_FILE).open("a")
@@ -118,7 +135,7 @@ def _run_store(sender: Connection, data_dir: Path | None, engine: Engine, host: 
             sender.send({"error": f"another store already serves {data_dir}"})
             return
     try:
-        asyncio.run(_serve(sender, data_dir, engine, host, parent))
+        asyncio.run(_serve(sender, control, data_dir, engine, host, parent))
     except Exception as error:
         with contextlib.suppress(OSError):
             sender.send({"error": f"the embedded store failed: {error}"})
@@ -126,9 +143,14 @@ def _run_store(sender: Connection, data_dir: Path | None, engine: Engine, host: 
     finally:
         if data_dir is not None:
             (data_dir / ADDRESS_FILE).unlink(missing_ok=True)
+        # Closed: the interpreter's last collection of the engine's heap would take a second or
+        # more on a large one; frozen objects are left out of every later collection.
+        gc.freeze()
 
 
-async def _serve(sender: Connection, data_dir: Path | None, engine: Engine, host: str, parent: int) -> None:
+async def _serve(
+    sender: Connection, control: Connection, data_dir: Path | None, engine: Engine, host: str, parent: int
+) -> None:
     from mongoeco.engines.memory import MemoryEngine
     from mongoeco.engines.sqlite import SQLiteEngine
     from mongoeco.wire.proxy import AsyncMongoEcoProxyServer
@@ -142,9 +164,10 @@ async def _serve(sender: Connection, data_dir: Path | None, engine: Engine, host
     address = await server.start()
     stopping = asyncio.Event()
     loop = asyncio.get_running_loop()
-    loop.add_signal_handler(signal.SIGTERM, stopping.set)
-    # Ctrl+C reaches the whole process group: the store outlives the gateway's own
-    # shutdown and stops when the parent sends SIGTERM or goes away.
+    # Readable once the starting process closed its end or went away.
+    loop.add_reader(control.fileno(), stopping.set)
+    loop.add_signal_handler(signal.SIGTERM, loop.call_later, SIGTERM_GRACE_SECONDS, stopping.set)
+    # Ctrl+C reaches the whole process group: the store outlives the gateway's own shutdown.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     if data_dir is not None:
         (data_dir / ADDRESS_FILE).write_text(json.dumps({"uri": address.uri, "pid": os.getpid()}))
@@ -155,4 +178,5 @@ async def _serve(sender: Connection, data_dir: Path | None, engine: Engine, host
             break
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stopping.wait(), timeout=1.0)
+    loop.remove_reader(control.fileno())
     await server.close()
