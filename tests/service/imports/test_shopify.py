@@ -168,7 +168,7 @@ async def test_customers_and_their_orders_land_on_one_profile(
     anna = await profile_of(repos, "anna.schulz@example.com")
     assert (anna.aggregates.orders, anna.traits["lastName"], "employee" in anna.extensions) == (
         3,
-        "Schmidt",
+        "Schulz",
         True,
     )
 
