@@ -70,9 +70,9 @@ async def test_define_is_idempotent_for_an_identical_definition(gateway: Gateway
 
 
 async def test_bad_definitions_name_the_field(gateway: GatewayClient) -> None:
-    assert (await define(gateway, name="No Reward"))["field"] == "name"
+    assert (await define(gateway, name="No Reward"))["field"] == "input.name"
     assert (await define(gateway, name="ok", defaultLifetimeDays=0))["field"] == "input.defaultLifetimeDays"
-    assert (await define(gateway, name="ok", description="  "))["field"] == "description"
+    assert (await define(gateway, name="ok", description="  "))["field"] == "input.description"
 
 
 async def test_set_carries_provenance_and_is_idempotent(gateway: GatewayClient, clock: FrozenClock) -> None:

@@ -146,13 +146,13 @@ async def test_oversized_traits_are_refused_and_the_profile_is_unchanged(gateway
     ref = by_email("eve@example.com")
     await upsert(gateway, ref=ref, traits={"name": "Eve"})
     cases: list[tuple[dict[str, Any], str]] = [
-        ({"blob": "x" * 20_000}, "traits"),
-        ({f"k{i}": i for i in range(300)}, "traits"),
-        ({"a": {"b": {"c": {"d": {"e": {"f": 1}}}}}}, "traits.a.b.c.d.e"),
-        ({"bad.key": 1}, "traits.bad.key"),
-        ({"$where": 1}, "traits.$where"),
-        ({"nul\u0000": 1}, "traits.nul\\u0000"),
-        ({"deep": _nested(120)}, "traits.deep.n.n.n.n"),
+        ({"blob": "x" * 20_000}, "input.traits"),
+        ({f"k{i}": i for i in range(300)}, "input.traits"),
+        ({"a": {"b": {"c": {"d": {"e": {"f": 1}}}}}}, "input.traits.a.b.c.d.e"),
+        ({"bad.key": 1}, "input.traits.bad.key"),
+        ({"$where": 1}, "input.traits.$where"),
+        ({"nul\u0000": 1}, "input.traits.nul\\u0000"),
+        ({"deep": _nested(120)}, "input.traits.deep.n.n.n.n"),
     ]
     for traits, field in cases:
         payload = await upsert(gateway, ref=ref, traits=traits)
@@ -167,8 +167,8 @@ async def test_traits_must_be_an_object(gateway: GatewayClient) -> None:
     payload = await upsert(gateway, ref=by_email("fay@example.com"), traits=[1, 2])
     assert payload == {
         "__typename": "InvalidInputError",
-        "message": "traits: must be a JSON object",
-        "field": "traits",
+        "message": 'input.traits: must be a JSON object, e.g. {"city": "Berlin"}',
+        "field": "input.traits",
     }
 
 
@@ -191,5 +191,5 @@ async def test_consents_are_recorded_per_purpose(gateway: GatewayClient) -> None
     unknown = await gateway.execute(SET_CONSENT, {"ref": ref, "consent": {**consent, "purpose": "telepathy"}})
     payload = unknown.data["setConsent"]
     assert payload["__typename"] == "InvalidInputError"
-    assert payload["field"] == "consents[0].purpose"
+    assert payload["field"] == "consent.purpose"
     assert "email_marketing" in payload["message"]

@@ -81,7 +81,7 @@ async def test_a_rule_with_a_typo_is_refused_with_line_and_column_and_nothing_is
 ) -> None:
     refused = await save(gateway, "big-spenders", "orders(last 365d) >= 3\nand net_spnd(last 90d) > 500.00")
     assert refused["__typename"] == "InvalidRuleError"
-    assert (refused["field"], refused["line"], refused["column"]) == ("rule", 2, 5)
+    assert (refused["field"], refused["line"], refused["column"]) == ("input.rule", 2, 5)
     assert "net_spnd" in refused["message"]
     listed = await gateway.execute('{ segments { key } segment(key: "big-spenders") { key } }')
     assert listed.data == {"segments": [], "segment": None}

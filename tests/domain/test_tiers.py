@@ -349,9 +349,9 @@ def test_evaluation_does_not_depend_on_order_of_days_or_empty_days() -> None:
             "policy.tiers[1].threshold",
             "2 decimals",
         ),
-        ({"tiers": [{"name": "gold", "threshold": "0"}]}, "policy.tiers[0].name", "pattern"),
-        ({"tiers": []}, "policy.tiers", "at least 1"),
-        ({"windowDays": 0}, "policy.windowDays", "greater than or equal to 1"),
+        ({"tiers": [{"name": "gold", "threshold": "0"}]}, "policy.tiers[0].name", "upper-case letters"),
+        ({"tiers": []}, "policy.tiers", "needs at least 1 entry"),
+        ({"windowDays": 0}, "policy.windowDays", "must be at least 1"),
         ({"retention": {"kind": "ROLLING"}}, "policy.retention", "days is required"),
         ({"metric": "POINTS"}, "policy", "pointsPerUnit is required"),
         (
@@ -383,7 +383,12 @@ def test_evaluation_does_not_depend_on_order_of_days_or_empty_days() -> None:
             "policy.tiers[1]",
             "unique",
         ),
-        ({"colour": "red"}, "policy.colour", "Extra inputs"),
+        ({"colour": "red"}, "policy.colour", "is not a field of this input"),
+        (
+            {"tiers": [{"name": "A", "threshold": "0", "benefits": [{"key": "x", "value": {"a": 1}}]}]},
+            "policy.tiers[0].benefits[0].value",
+            "must be true or false, a whole number, a decimal number or a text",
+        ),
     ],
 )
 def test_a_bad_policy_is_refused_naming_the_field(changes: dict[str, Any], field: str, says: str) -> None:

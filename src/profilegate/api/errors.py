@@ -16,6 +16,7 @@ from profilegate.domain.segment_chains import SegmentChainRefused
 from profilegate.domain.segment_parser import RuleError
 
 log = logging.getLogger("profilegate.api")
+ERROR_ID = "errorId"  # extensions key: the id a masked internal error was logged with
 
 
 @strawberry.interface(description="An expected failure; `message` is for people, the type for code.")
@@ -151,16 +152,35 @@ def bad_input(error: errors.InvalidInput) -> GraphQLError:
     return GraphQLError(error.message, extensions={"code": "BAD_USER_INPUT", "field": error.field})
 
 
+def log_errors(errors: list[GraphQLError]) -> None:
+    """A client's mistake (a value refused, a limit, a permission, a document that does not
+    parse) is one INFO line without a traceback; an unexpected error is logged once, at ERROR
+    with its traceback and the id its masked answer carries."""
+    for error in errors:
+        if _unexpected(error):
+            _log_internal(error)
+        else:
+            code = (error.extensions or {}).get("code", "")
+            log.info("request refused: %s", error.message, extra={"code": code})
+
+
+def _log_internal(error: GraphQLError) -> str:
+    error_id = uuid.uuid4().hex[:16]
+    log.error("internal error %s", error_id, exc_info=error.original_error, extra={"error_id": error_id})
+    error.extensions = {**(error.extensions or {}), ERROR_ID: error_id}
+    return error_id
+
+
 class MaskInternalErrors(MaskErrors):
-    """Replaces unexpected errors by a message with an id that is also in the log."""
+    """Replaces unexpected errors by a message with the id they were logged with."""
 
     def __init__(self) -> None:
         super().__init__(should_mask_error=_unexpected, error_message="Internal server error")
 
     def anonymise_error(self, error: GraphQLError) -> GraphQLError:
-        error_id = uuid.uuid4().hex[:16]
-        log.error("internal error %s", error_id, exc_info=error.original_error, extra={"error_id": error_id})
-        extensions: dict[str, Any] = {"code": "INTERNAL_SERVER_ERROR", "errorId": error_id}
+        logged = (error.extensions or {}).get(ERROR_ID)
+        error_id = logged if isinstance(logged, str) else _log_internal(error)
+        extensions: dict[str, Any] = {"code": "INTERNAL_SERVER_ERROR", ERROR_ID: error_id}
         return GraphQLError(
             f"Internal server error (id {error_id})",
             nodes=error.nodes,

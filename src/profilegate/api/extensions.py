@@ -92,6 +92,8 @@ class ExtensionMutations:
             definition = _definition(input)
             saved, outcome = await service.define_extension(info.context.repos, definition)
             info.context.storefront.forget_shown()
+        except InvalidInput as error:  # its paths start inside the input
+            return error_result(error.under("input"))  # type: ignore[return-value]  # one of the union's members
         except DomainError as error:
             return error_result(error)  # type: ignore[return-value]  # one of the union's members
         return ExtensionDefined(
@@ -148,10 +150,10 @@ class ExtensionMutations:
 
 def _definition(input: DefineExtensionInput) -> ExtensionDefinition:
     if len(input.description) > 1000:
-        raise InvalidInput("input.description", "is longer than 1000 characters")
+        raise InvalidInput("description", "is longer than 1000 characters")
     lifetime = input.default_lifetime_days
     if lifetime is not None and not 1 <= lifetime <= 36_500:
-        raise InvalidInput("input.defaultLifetimeDays", "must be between 1 and 36500")
+        raise InvalidInput("defaultLifetimeDays", "must be between 1 and 36500")
     return ExtensionDefinition(
         name=input.name,
         description=input.description.strip(),

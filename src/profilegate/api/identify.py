@@ -19,7 +19,8 @@ from profilegate.api.errors import (
 from profilegate.api.permissions import ADMIN, allow
 from profilegate.api.types import IdentityInput, ProfileRefInput, ProfileType
 from profilegate.domain.errors import DomainError, InvalidInput
-from profilegate.domain.identities import Identity, IdentityType, normalise_identity
+from profilegate.domain.identities import Identity
+from profilegate.domain.identities import anonymous_id as visitor_id
 from profilegate.domain.keys import Role
 from profilegate.domain.storefront import Missing, ShopperNotProven
 from profilegate.service.identify import identify
@@ -77,14 +78,11 @@ class IdentifyMutations:
         context = info.context
         try:
             if len(identities) > MAX_IDENTITIES_PER_CALL:
-                raise InvalidInput("identities", f"at most {MAX_IDENTITIES_PER_CALL} per call")
+                limit = f"holds more than the limit of {MAX_IDENTITIES_PER_CALL} per call"
+                raise InvalidInput("identities", limit)
             if traits is not None and not isinstance(traits, dict):
-                raise InvalidInput("traits", "must be a JSON object")
-            anonymous = (
-                None
-                if anonymous_id is None
-                else normalise_identity(IdentityType.ANONYMOUS_ID, anonymous_id, field="anonymousId")
-            )
+                raise InvalidInput("traits", 'must be a JSON object, e.g. {"city": "Berlin"}')
+            anonymous = None if anonymous_id is None else visitor_id(anonymous_id)
             known = tuple(
                 identity.to_domain(f"identities[{index}]", context.phone_region)
                 for index, identity in enumerate(identities)

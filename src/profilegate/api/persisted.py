@@ -22,9 +22,10 @@ from strawberry.schema.schema import validate_document
 from strawberry.types import ExecutionContext
 
 from profilegate.api.context import Info
-from profilegate.api.errors import InvalidInputError
+from profilegate.api.errors import InvalidInputError, error_result
 from profilegate.api.limits import CACHED_DOCUMENT_CHARS, PERSISTED, PERSISTED_MISSING, PLACEHOLDER, REFUSED
 from profilegate.api.permissions import ADMIN
+from profilegate.domain.errors import InvalidInput
 from profilegate.storage.persisted_operations import PersistedOperationRepository
 
 MAX_DOCUMENT_LENGTH = 20_000
@@ -181,7 +182,7 @@ class PersistedMutations:
     async def register_persisted_operation(self, info: Info, document: str) -> RegisterResult:
         problem = _problem(info, document)
         if problem is not None:
-            return InvalidInputError(field="document", message=problem)
+            return error_result(InvalidInput("document", problem))  # type: ignore[return-value]  # one of the union's members
         context, sha = info.context, operation_hash(document)
         operations = context.repos.persisted_operations
         created = await operations.save(sha, document, by=context.principal.name, now=context.now)
@@ -203,5 +204,11 @@ def _problem(info: Info, document: str) -> str | None:
     try:
         errors = validate(info.schema._schema, parse(document))
     except GraphQLError as error:
-        return error.message
-    return "; ".join(error.message for error in errors) or None
+        where = (
+            f" at line {error.locations[0].line}, column {error.locations[0].column}"
+            if error.locations
+            else ""
+        )
+        return f"does not parse as a GraphQL document{where}: {error.message}"
+    found = "; ".join(error.message for error in errors)
+    return f"does not validate against the schema: {found}" if found else None

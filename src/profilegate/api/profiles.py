@@ -18,6 +18,7 @@ from profilegate.api.errors import (
 from profilegate.api.permissions import allow
 from profilegate.api.storefront import not_permitted
 from profilegate.api.types import IdentityInput, ProfileRefInput, ProfileType
+from profilegate.domain.consents import check_purpose, check_source
 from profilegate.domain.errors import DomainError, InvalidInput, NotPermitted
 from profilegate.domain.keys import Role
 from profilegate.service.profiles import ConsentChange, ProfileChange, upsert_profile
@@ -106,6 +107,8 @@ class ProfileMutations:
             upserted = await upsert_profile(
                 context.repos, change, context.rules, context.now, observer=context.feed
             )
+        except InvalidInput as error:  # its paths start inside the input
+            return error_result(error.under("input"))  # type: ignore[return-value]  # one of the union's members
         except DomainError as error:
             return error_result(error)  # type: ignore[return-value]  # one of the union's members
         return ProfileUpserted(profile=ProfileType.from_domain(upserted.profile), created=upserted.created)
@@ -119,6 +122,8 @@ class ProfileMutations:
         try:
             domain_ref = ref.to_domain(context.phone_region)
             context.reach(domain_ref)
+            check_purpose(consent.purpose, context.rules.consent_purposes, "consent.purpose")
+            check_source(consent.source, "consent.source")
             change = ProfileChange(
                 ref=domain_ref,
                 consents=(ConsentChange(consent.purpose, consent.granted, consent.source),),
@@ -133,15 +138,15 @@ class ProfileMutations:
 
 def _profile_change(input: UpsertProfileInput, phone_region: str) -> ProfileChange:
     if len(input.identities) > MAX_IDENTITIES_PER_INPUT:
-        raise InvalidInput("identities", f"at most {MAX_IDENTITIES_PER_INPUT} per call")
+        raise InvalidInput("identities", f"holds more than the limit of {MAX_IDENTITIES_PER_INPUT} per call")
     if len(input.consents) > MAX_CONSENTS_PER_INPUT:
-        raise InvalidInput("consents", f"at most {MAX_CONSENTS_PER_INPUT} per call")
+        raise InvalidInput("consents", f"holds more than the limit of {MAX_CONSENTS_PER_INPUT} per call")
     if input.traits is not None and not isinstance(input.traits, dict):
-        raise InvalidInput("traits", "must be a JSON object")
+        raise InvalidInput("traits", 'must be a JSON object, e.g. {"city": "Berlin"}')
     return ProfileChange(
-        ref=None if input.ref is None else input.ref.to_domain(phone_region, "input.ref"),
+        ref=None if input.ref is None else input.ref.to_domain(phone_region, "ref"),
         identities=tuple(
-            identity.to_domain(f"input.identities[{index}]", phone_region)
+            identity.to_domain(f"identities[{index}]", phone_region)
             for index, identity in enumerate(input.identities)
         ),
         traits=input.traits or {},

@@ -5,11 +5,14 @@ from collections.abc import Mapping
 from typing import Any
 
 import strawberry
+from graphql import GraphQLError
 from strawberry.extensions import DisableIntrospection
 from strawberry.schema.config import StrawberryConfig
 from strawberry.tools import merge_types
+from strawberry.types import ExecutionContext
 
 from profilegate.api.aggregate_check import AggregateCheckQueries
+from profilegate.api.argument_errors import DescribeArgumentErrors
 from profilegate.api.audit import AuditQueries, audit_root_fields
 from profilegate.api.changes import ChangeSubscriptions
 from profilegate.api.coupons import CouponMutations, CouponQueries
@@ -26,6 +29,7 @@ from profilegate.api.errors import (
     UnknownCampaignError,
     UnknownExtensionError,
     UnmergeOutOfOrderError,
+    log_errors,
 )
 from profilegate.api.extensions import ExtensionMutations, ExtensionQueries
 from profilegate.api.gdpr import GdprMutations, GdprQueries
@@ -82,6 +86,17 @@ Mutation = merge_types(
 
 audit_root_fields(Mutation, Query)
 
+
+class GatewaySchema(strawberry.Schema):
+    """Strawberry's schema, logging a client's mistakes as one INFO line each and an unexpected
+    error once at ERROR with its traceback (strawberry logs every error at ERROR)."""
+
+    def process_errors(
+        self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None
+    ) -> None:
+        log_errors(errors)
+
+
 DOCUMENT_CACHE_SIZE = 1024  # ad-hoc documents whose parse and validation are kept, per process
 
 
@@ -91,7 +106,7 @@ def build_schema(
     """``production``: no introspection and no field suggestions. ``limits``: per role, the
     query limits that differ from ``api.limits.DEFAULT_LIMITS``."""
     hidden: list[Any] = [DisableIntrospection] if production else []
-    return strawberry.Schema(
+    return GatewaySchema(
         query=Query,
         mutation=Mutation,
         subscription=ChangeSubscriptions,
@@ -111,6 +126,7 @@ def build_schema(
         extensions=[
             OperationMetrics,  # first: it sees the errors as masked
             MaskInternalErrors,
+            DescribeArgumentErrors,  # after the masking: its errors are the client's, never masked
             functools.partial(CheckBeforeParsing, limits),  # before the parser cache
             functools.partial(PersistedParserCache, maxsize=DOCUMENT_CACHE_SIZE),
             *hidden,

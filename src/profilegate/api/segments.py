@@ -17,6 +17,7 @@ from profilegate.api.errors import (
 from profilegate.api.permissions import ADMIN
 from profilegate.api.types import ProfileType
 from profilegate.domain.errors import DomainError, InvalidInput
+from profilegate.domain.segment_parser import RuleError
 from profilegate.domain.segments import Segment
 from profilegate.domain.shop_metrics import check_range
 from profilegate.service.segment_members import MembersPath, members_path
@@ -214,6 +215,8 @@ class SegmentMutations:
                 now=context.now,
                 observer=context.feed,
             )
+        except RuleError as error:  # the parser names the rule; here it is the input's
+            return error_result(error.under("input"))  # type: ignore[return-value]  # one of the union's members
         except DomainError as error:
             return error_result(error)  # type: ignore[return-value]  # one of the union's members
         return SegmentSaved(segment=SegmentObject.from_domain(segment), created=created)

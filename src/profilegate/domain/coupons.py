@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from profilegate.domain.errors import DomainError, InvalidInput
 from profilegate.domain.events import Channel
+from profilegate.domain.expected_forms import form
 
 CODE_ALPHABET = "23456789ABCDEFGHJKMNPQRSTUVWXYZ"
 CODE_LENGTH = 12
@@ -25,7 +26,8 @@ MAX_COUPONS_PER_CALL = 1_000
 MAX_LIFETIME = timedelta(days=1095)
 # Orders whose redemption a coupon remembers, so a replayed order is not counted again.
 RECENT_ORDERS = 500
-CAMPAIGN_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
+CAMPAIGN_FORM = "lower-case letters, digits, '_' and '-', 1 to 64, starting with a letter or digit"
+CAMPAIGN_PATTERN = re.compile(form(r"^[a-z0-9][a-z0-9_-]{0,63}$", CAMPAIGN_FORM))
 _TYPED_NOISE = re.compile(r"[\s-]+")
 
 CampaignName = Annotated[str, Field(pattern=CAMPAIGN_PATTERN.pattern)]
@@ -97,9 +99,7 @@ def is_code(value: str) -> bool:
 
 def check_campaign_name(name: str, field: str = "campaign") -> str:
     if not CAMPAIGN_PATTERN.match(name):
-        raise InvalidInput(
-            field, "lower-case letters, digits, '_' and '-', 1 to 64, starting with a letter or digit"
-        )
+        raise InvalidInput(field, f"must be {CAMPAIGN_FORM}")
     return name
 
 

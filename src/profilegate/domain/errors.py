@@ -1,9 +1,12 @@
 """Expected failures. The API turns each into a typed GraphQL result."""
 
 from dataclasses import dataclass
+from typing import Self
 
 from pydantic import ValidationError
 from pydantic.alias_generators import to_camel
+
+from profilegate.domain import expected_forms
 
 
 class DomainError(Exception):
@@ -24,13 +27,24 @@ class InvalidInput(DomainError):
         self.field = field
         self.reason = message
 
+    def under(self, prefix: str) -> Self:
+        """The same problem with its path below ``prefix`` (the argument holding the value)."""
+        moved = type(self).__new__(type(self))  # no __init__: subclasses take other arguments
+        moved.__dict__.update(self.__dict__)
+        moved.field = f"{prefix}.{self.field}"
+        moved.message = f"{moved.field}: {self.reason}"
+        moved.args = (moved.message,)
+        return moved
+
 
 def invalid_input(error: ValidationError, prefix: str, whole: str = "input") -> InvalidInput:
-    """The first problem pydantic found, with its path in the API's camelCase (``items[0].price``)."""
-    first = error.errors()[0]
-    path = ".".join(_segment(part) for part in first["loc"]).replace(".[", "[")
+    """The first problem pydantic found, with its path in the API's camelCase (``items[0].price``)
+    below ``prefix`` (the path of the value validated) and the expected form in our words."""
+    problems = error.errors()
+    location = expected_forms.client_location(problems[0]["loc"])
+    path = ".".join(_segment(part) for part in location).replace(".[", "[")
     field = ".".join(p for p in (prefix, path) if p) or whole
-    return InvalidInput(field, first["msg"])
+    return InvalidInput(field, expected_forms.reason(problems))
 
 
 def _segment(part: int | str) -> str:

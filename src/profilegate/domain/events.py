@@ -23,8 +23,9 @@ from pydantic import (
 from pydantic.alias_generators import to_camel
 
 from profilegate.domain.errors import InvalidInput, invalid_input
+from profilegate.domain.expected_forms import form
 from profilegate.domain.free_form import FreeFormLimits, check_free_form
-from profilegate.domain.identities import Identity, IdentityType, normalise_identity
+from profilegate.domain.identities import IdentityType, anonymous_id, normalise_identity
 from profilegate.domain.money import Currencies
 from profilegate.domain.refs import ProfileRef
 
@@ -39,7 +40,9 @@ Text = Annotated[str, Field(min_length=1, max_length=256)]
 LongText = Annotated[str, Field(max_length=2048)]
 Amount = Annotated[Decimal, Field(ge=0, allow_inf_nan=False, max_digits=18)]
 Quantity = Annotated[int, Field(gt=0, le=MAX_QUANTITY)]
-CurrencyCode = Annotated[str, Field(pattern=r"^[A-Z]{3}$")]
+CurrencyCode = Annotated[
+    str, Field(pattern=form(r"^[A-Z]{3}$", "an ISO 4217 code of three capital letters, e.g. EUR"))
+]
 # A JSON number of seconds (not a string, not a boolean), at least 0, capped at the maximum.
 EngagedSeconds = Annotated[
     float,
@@ -177,7 +180,15 @@ class CallcenterContact(_Properties):
 
 
 class Custom(_Properties):
-    name: Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{0,62}$")]
+    name: Annotated[
+        str,
+        Field(
+            pattern=form(
+                r"^[a-z][a-z0-9_]{0,62}$",
+                "lower-case letters, digits and '_', starting with a letter, at most 63",
+            )
+        ),
+    ]
 
 
 PAYLOADS: dict[EventType, type[_Properties]] = {
@@ -209,7 +220,15 @@ class _Envelope(BaseModel):
     model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="forbid", frozen=True)
 
     id: (
-        Annotated[str, Field(min_length=1, max_length=MAX_EVENT_ID_LENGTH, pattern=r"^[\x21-\x7e]+$")] | None
+        Annotated[
+            str,
+            Field(
+                min_length=1,
+                max_length=MAX_EVENT_ID_LENGTH,
+                pattern=form(r"^[\x21-\x7e]+$", "printable ASCII without spaces"),
+            ),
+        ]
+        | None
     ) = None
     type: EventType
     at: datetime
@@ -366,10 +385,7 @@ def _target(envelope: _Envelope, phone_region: str, coupon_code: str | None) -> 
             )
         )
     if envelope.anonymous_id is not None:
-        identity: Identity = normalise_identity(
-            IdentityType.ANONYMOUS_ID, envelope.anonymous_id, field="anonymousId"
-        )
-        return ProfileRef(identity=identity)
+        return ProfileRef(identity=anonymous_id(envelope.anonymous_id))
     if envelope.profile_id is not None:
         return ProfileRef(id=envelope.profile_id)
     if coupon_code is not None:

@@ -7,8 +7,10 @@ from datetime import datetime, timedelta
 from pydantic import BaseModel, ConfigDict, Field
 
 from profilegate.domain.errors import InvalidInput
+from profilegate.domain.expected_forms import form
 
-EXTENSION_NAME = re.compile(r"^[a-z][a-z0-9-]{0,62}$")
+NAME_FORM = "lower-case letters, digits and '-', starting with a letter, at most 63 characters"
+EXTENSION_NAME = re.compile(form(r"^[a-z][a-z0-9-]{0,62}$", NAME_FORM))
 # Extensions one profile carries at most; expired ones give way first (docs/profile-document.md).
 MAX_EXTENSIONS_PER_PROFILE = 64
 MANUAL = "manual"
@@ -59,10 +61,7 @@ class ExtensionGrant(BaseModel):
 
 def check_extension_name(name: str, field: str = "name") -> str:
     if not EXTENSION_NAME.fullmatch(name):
-        raise InvalidInput(
-            field,
-            "must be lower-case letters, digits and '-', starting with a letter, at most 63 characters",
-        )
+        raise InvalidInput(field, f"must be {NAME_FORM}")
     return name
 
 

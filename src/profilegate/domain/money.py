@@ -51,9 +51,11 @@ def parse_decimal(amount: str | int | float | Decimal, field_path: str) -> Decim
     try:
         value = Decimal(str(amount))
     except InvalidOperation as error:
-        raise InvalidInput(field_path, f"{amount!r} is not a decimal amount") from error
-    if not value.is_finite() or abs(value) > MAX_AMOUNT:
-        raise InvalidInput(field_path, "is not a finite amount below one billion")
+        shown = str(amount) if len(str(amount)) <= 40 else f"{str(amount)[:37]}..."
+        raise InvalidInput(field_path, f'"{shown}" is not a decimal amount; expected e.g. 99.50') from error
+    # copy_abs, not abs(): abs() rounds to the context and overflows on an exponent like 1e999999999
+    if not value.is_finite() or value.copy_abs() > MAX_AMOUNT:
+        raise InvalidInput(field_path, "must be a finite amount below 1,000,000,000, e.g. 99.50")
     return value
 
 

@@ -24,6 +24,7 @@ from pydantic import ValidationError
 
 from profilegate.domain.errors import InvalidInput
 from profilegate.domain.events import Channel, EventType
+from profilegate.domain.expected_forms import reason
 from profilegate.domain.identities import IdentityType
 from profilegate.domain.money import MAX_AMOUNT, Currencies, exponent, minor_units
 from profilegate.domain.segment_rules import (
@@ -314,7 +315,7 @@ class _RuleBuilder:
         try:
             return self._test(node)
         except ValidationError as error:  # a bound of segment_rules this module does not check itself
-            raise _error(node, error.errors()[0]["msg"]) from error
+            raise _error(node, reason(error.errors())) from error
 
     def _test(self, node: Tree[Token]) -> Rule:
         subject, *rest = node.children

@@ -38,7 +38,8 @@ from pydantic import (
 from pydantic.alias_generators import to_camel
 
 from profilegate.domain.errors import InvalidInput, invalid_input
-from profilegate.domain.extensions import ExtensionGrant
+from profilegate.domain.expected_forms import form
+from profilegate.domain.extensions import EXTENSION_NAME, ExtensionGrant
 from profilegate.domain.money import Currencies, exponent
 
 MAX_TIERS = 20
@@ -47,8 +48,14 @@ MAX_OVERRIDES = 20
 MAX_WINDOW_DAYS = 1095
 MAX_RETURN_LOCK_DAYS = 365
 END_OF_NEXT_YEAR_LOOKBACK_DAYS = 730  # 1 January of last year is at most this far back
-TIER_NAME = r"^[A-Z][A-Z0-9_]{0,31}$"
-BENEFIT_KEY = r"^[a-z][a-z0-9_]{0,62}$"
+TIER_NAME = form(
+    r"^[A-Z][A-Z0-9_]{0,31}$",
+    "upper-case letters, digits and '_', starting with a letter, at most 32, e.g. GOLD",
+)
+BENEFIT_KEY = form(
+    r"^[a-z][a-z0-9_]{0,62}$",
+    "lower-case letters, digits and '_', starting with a letter, at most 63, e.g. free_shipping",
+)
 EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
 
 
@@ -170,7 +177,7 @@ class Retention(_Model):
 
 
 class TierOverride(_Model):
-    extension: str = Field(pattern=r"^[a-z][a-z0-9-]{0,62}$")
+    extension: str = Field(pattern=EXTENSION_NAME.pattern)
     effect: OverrideEffect
     tier: str | None = None
 
