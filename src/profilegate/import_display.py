@@ -61,17 +61,17 @@ def import_progress(console: Console) -> Iterator[Callable[[ImportProgress], Non
 
 
 def _plain_lines(console: Console) -> Callable[[ImportProgress], None]:
-    started = last = time.monotonic()
-    first_rows: dict[str, int] = {}
+    last = time.monotonic()
+    began: dict[str, tuple[float, int]] = {}  # per file: when this run began it, at which row
 
     def show(progress: ImportProgress) -> None:
         nonlocal last
         now = time.monotonic()
-        first_rows.setdefault(progress.path, progress.rows)
+        started, first_rows = began.setdefault(progress.path, (now, progress.rows))
         if now - last < PLAIN_PROGRESS_SECONDS and progress.rows < progress.total_rows:
             return
         last = now
-        rate = (progress.rows - first_rows[progress.path]) / max(now - started, 1e-9)
+        rate = (progress.rows - first_rows) / max(now - started, 1e-9)
         console.print(
             f"{progress.path}: {progress.rows}/{progress.total_rows} rows, {rate:.0f} rows/s", highlight=False
         )

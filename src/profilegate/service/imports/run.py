@@ -69,6 +69,9 @@ class RejectedRow:
 
 @dataclass(frozen=True)
 class ImportProgress:
+    """Told when a run begins a file (``rows``: those earlier runs did), after each chunk, and
+    when the file is done (then ``total_rows`` is ``rows``; before, the file's line count)."""
+
     path: str
     rows: int  # rows of this file done, those of earlier runs included
     total_rows: int
@@ -215,6 +218,7 @@ async def _import_file(run: _Run, path: Path, checkpoint: ImportCheckpoint) -> I
         async for line, reason in run.repos.import_checkpoints.rejections(checkpoint.key, checkpoint.records):
             run.rejected(RejectedRow(str(path), line, reason))
     total_rows = count_lines(path)
+    run.progress(ImportProgress(str(path), rows_done, total_rows))  # where this run starts the file
     for chunk in _chunks(records, run.options.chunk_rows):
         counts, rejected = await _apply_chunk(run, str(path), chunk)
         created, updated = run.observer.take_counts()
@@ -232,6 +236,8 @@ async def _import_file(run: _Run, path: Path, checkpoint: ImportCheckpoint) -> I
             run.rejected(row)
         rows_done += counts.rows
         run.progress(ImportProgress(str(path), rows_done, total_rows))
+    # The lines counted were an estimate (a header, empty lines, a record over several lines).
+    run.progress(ImportProgress(str(path), rows_done, rows_done))
     checkpoint = replace(checkpoint, finished=True, finished_at=run.now)
     if not run.options.dry_run:
         await _save(run, path, checkpoint)
