@@ -75,7 +75,7 @@ from bench.gateway import (
     running_gateway,
 )
 from bench.ingest import PRICES
-from bench.machine import gateway_versions, load_average, machine, publish
+from bench.machine import TargetResult, gateway_versions, load_average, machine, publish, target_lines
 from bench.store_scale import CATEGORIES, insert_routed
 from profilegate.domain.aggregates import fold_events
 from profilegate.domain.events import Channel, EventType, parse_event
@@ -841,6 +841,26 @@ def targets_text(run: Run, customers: Customers) -> list[str]:
         f"**{verdict(share >= SHARE_TARGET)}**, {ratio(share)} ({gateway.rate:,.1f} / {bare.rate:,.1f}).",
         f"- Heavy / light customer p99: **{verdict(all(v <= HISTORY_TARGET for _, _, v in history))}**, "
         f"{figures}.",
+        "",
+        *target_lines(
+            [
+                TargetResult(
+                    f"gateway / bare endpoint requests/s at {SHARE_CLIENTS} clients",
+                    ratio(share),
+                    f">= {SHARE_TARGET:.0%}",
+                    share >= SHARE_TARGET,
+                ),
+                *(
+                    TargetResult(
+                        f"heavy / light customer p99, {clients_text(light.clients)}",
+                        f"{value:.2f}",
+                        f"<= {HISTORY_TARGET:.2f}",
+                        value <= HISTORY_TARGET,
+                    )
+                    for light, _, value in history
+                ),
+            ]
+        ),
     ]
 
 

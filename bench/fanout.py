@@ -57,7 +57,7 @@ from websockets.typing import Subprotocol
 
 from bench.gateway import BenchmarkError, Gateway, create_api_key, progress, running_gateway, sharing_gateway
 from bench.ingest import PRICES, Event
-from bench.machine import gateway_versions, load_average, machine, publish
+from bench.machine import TargetResult, gateway_versions, load_average, machine, publish, target_lines
 from bench.store_scale import CATEGORIES
 from profilegate.domain.events import Channel, EventType
 from profilegate.service.feed import FeedRules
@@ -731,23 +731,27 @@ def targets_text(run: Run) -> list[str]:
         "Targets (steady phase: p99 of receipt - answer; every subscriber receives every event, once):",
         "",
     ]
+    results = []
     for group in steady.groups:
         if group.name in TARGET_MS:
             target = TARGET_MS[group.name]
             passed = group.deliveries > 0 and group.p(0.99) < target
-            lines.append(
-                f"- {upper_first(group_label(group.name))}: p99 < {target:,.0f} ms: **{verdict(passed)}**, "
-                f"{ms(group.p(0.99))} ms."
-            )
+            label = upper_first(group_label(group.name))
+            lines.append(f"- {label}: p99 < {target:,.0f} ms: **{verdict(passed)}**, {ms(group.p(0.99))} ms.")
+            figure = f"{ms(group.p(0.99))} ms"
+            results.append(TargetResult(f"{label}: p99", figure, f"< {target:,.0f} ms", passed))
     for phase in run.phases:
         totals = phase.groups[-1]
+        missing = sum(g.missing for g in phase.groups if g.name in TARGET_MS)
+        duplicates = sum(g.duplicates for g in phase.groups if g.name in TARGET_MS)
         lines.append(
             f"- Every event to every subscriber, once ({phase.name}): **{verdict(phase.complete)}**, "
-            f"{sum(g.missing for g in phase.groups if g.name in TARGET_MS):,} missing, "
-            f"{sum(g.duplicates for g in phase.groups if g.name in TARGET_MS):,} duplicates of "
-            f"{totals.expected:,} deliveries."
+            f"{missing:,} missing, {duplicates:,} duplicates of {totals.expected:,} deliveries."
         )
-    return lines
+        figure = f"{missing:,} missing, {duplicates:,} duplicates of {totals.expected:,}"
+        operation = f"Every event to every subscriber ({phase.name})"
+        results.append(TargetResult(operation, figure, "each once", phase.complete))
+    return [*lines, "", *target_lines(results)]
 
 
 def client_note(run: Run) -> str:

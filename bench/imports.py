@@ -19,9 +19,9 @@ the maximum RSS (``wait4``) of ``profilegate import --dry-run`` over the whole f
 parses, validates and groups every line, writing nothing), and of a real ``profilegate import``
 of its first ``--rss-import-lines`` lines into a scratch database of the same store.
 
-Prints a Markdown section; ``--write BENCHMARKS.md`` appends it. Targets: the import's
-events/s at least 10x ``POST /v1/track``'s, and at most 0.2 store commands per imported event
-on the MongoDB layout.
+Prints a Markdown section; ``--write BENCHMARKS.md`` puts it in place of the file's Import
+section. Targets: the import's events/s at least 10x ``POST /v1/track``'s, and at most 0.2
+store commands per imported event on the MongoDB layout.
 
     .venv/bin/python -m bench.imports [--events 2000] [--profiles 200] [--write BENCHMARKS.md]
 """
@@ -45,7 +45,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from bench.gateway import BenchmarkError, Gateway, create_api_key, progress, running_gateway
 from bench.ingest import Event, EventFactory, batches, post_track, send
-from bench.machine import gateway_versions, load_average, machine, publish
+from bench.machine import TargetResult, gateway_versions, load_average, machine, publish, target_lines
 from profilegate.cli import import_feed
 from profilegate.service.imports import ImportFormat, ImportOptions, import_files
 from profilegate.service.imports.run import BATCH_EVENTS, CHUNK_ROWS
@@ -276,9 +276,10 @@ def verdict(passed: bool) -> str:
 
 def render(results: list[LayoutResult], memory: list[Memory], options: Options, command: str) -> str:
     lines = [
-        f"## Import: `profilegate import` against `POST /v1/track` ({datetime.now(UTC):%Y-%m-%d})",
+        "## Import: `profilegate import` against `POST /v1/track`",
         "",
-        f"Machine: {machine()}; {gateway_versions()}; load average at the end {load_average()}.",
+        f"Run {datetime.now(UTC):%Y-%m-%d %H:%M} UTC on {machine()}; {gateway_versions()}; "
+        f"load average at the end {load_average()}.",
         f"Command: `{command}`",
         "",
         f"{options.events:,} events of {options.profiles:,} customers through each path, on one gateway "
@@ -291,6 +292,7 @@ def render(results: list[LayoutResult], memory: list[Memory], options: Options, 
         "| import / track | >= 10x | <= 0.2 commands/event |",
         "|---|---|---|---|---|---|---|---|",
     ]
+    results_met: list[TargetResult] = []
     for result in results:
         speedup = result.import_rate / result.track_rate if result.track_rate else 0.0
         commands = per_event(result)
@@ -304,7 +306,19 @@ def render(results: list[LayoutResult], memory: list[Memory], options: Options, 
             f"{result.import_rate:,.1f} | {commands:.3f} | {speedup:.1f}x | "
             f"{verdict(speedup >= RATE_TARGET)} | {command_verdict} |"
         )
-    lines.append("")
+        operation = f"import against POST /v1/track, {result.layout.value} layout"
+        results_met.append(
+            TargetResult(
+                f"{operation}: events/s", f"{speedup:.1f}x", f">= {RATE_TARGET:g}x", speedup >= RATE_TARGET
+            )
+        )
+        if result.layout is LayoutKind.MONGODB:
+            passed = commands <= COMMANDS_TARGET
+            target = f"<= {COMMANDS_TARGET:g}"
+            results_met.append(
+                TargetResult(f"{operation}: commands/event", f"{commands:.3f}", target, passed)
+            )
+    lines += ["", *target_lines(results_met), ""]
     for result in results:
         named = ", ".join(f"{name} {count}" for name, count in sorted(result.import_commands.items()))
         lines.append(f"Import commands by name, {result.layout.value} layout: {named}.")

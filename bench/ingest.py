@@ -57,7 +57,7 @@ from pymongo import AsyncMongoClient
 
 from bench.gateway import BenchmarkError, Gateway, create_api_key, progress
 from bench.gateway import running_gateway as start_gateway
-from bench.machine import gateway_versions, load_average, machine, publish
+from bench.machine import TargetResult, gateway_versions, load_average, machine, publish, target_lines
 from bench.store_scale import CATEGORIES
 from profilegate.domain.events import Channel, EventType, parse_event
 from profilegate.domain.identities import IdentityType, normalise_identity
@@ -914,6 +914,7 @@ def render(run: Run) -> str:
         f"runs at >= {STEADY_TARGET:.0%} of its first):",
         "",
     ]
+    results = []
     for phase, stretch in paired:
         passed, text = share(phase, stretch, options.batch)
         lines.append(f"- {phase.name}, share of the floor: **{verdict(passed)}**, {text}.")
@@ -922,6 +923,14 @@ def render(run: Run) -> str:
             f"- {phase.name}, last tenth / first tenth over {phase.events:,} events: "
             f"**{verdict(steady)}**, {ratio(phase.steadiness)}."
         )
+        figure, share_target = text.split(" (")[0], f">= {SHARE_TARGET:.0%}"
+        results.append(
+            TargetResult(f"{phase.name}: share of the floor's events/s", figure, share_target, passed)
+        )
+        operation = f"{phase.name}: last tenth / first tenth of {phase.events:,} events"
+        steady_target = f">= {STEADY_TARGET:.0%}"
+        results.append(TargetResult(operation, ratio(phase.steadiness), steady_target, steady))
+    lines += ["", *target_lines(results)]
     return "\n".join(lines) + "\n"
 
 

@@ -1,10 +1,13 @@
 """What the benchmarks that drive a real gateway say about the machine and software they ran on."""
 
 import contextlib
+import json
 import os
 import platform
 import re
 import sys
+from collections.abc import Iterable
+from dataclasses import dataclass
 from importlib.metadata import version
 from pathlib import Path
 
@@ -39,10 +42,48 @@ def gateway_versions() -> str:
 
 
 SUMMARY = "## Summary"
-# A heading's trailing date or "(earlier run)" does not make it another benchmark.
-_SUFFIX = re.compile(r"\s*\((?:\d{4}-\d{2}-\d{2}|earlier run)\)$")
 _DATE = re.compile(r"\d{4}-\d{2}-\d{2}(?: \d{2}:\d{2} UTC)?")
-_VERDICT = re.compile(r"\b(PASS|FAIL)\b")
+# One measured target, as a section carries it for the summary (``TargetResult.line``).
+_TARGET = re.compile(r"^<!-- target (\{.*\}) -->$", flags=re.MULTILINE)
+SUMMARY_COLUMNS = ("operation", "figure", "target", "verdict", "date", "benchmark")
+
+
+@dataclass(frozen=True)
+class TargetResult:
+    """One measured target of a benchmark: what was measured, its figure, the target, and whether it
+    was met."""
+
+    operation: str
+    figure: str
+    target: str
+    met: bool
+
+    @property
+    def verdict(self) -> str:
+        return "PASS" if self.met else "FAIL"
+
+    def line(self) -> str:
+        """The target as its section carries it for the summary: a Markdown comment holding JSON."""
+        fields = {"operation": self.operation, "figure": self.figure, "target": self.target}
+        held = json.dumps({**fields, "verdict": self.verdict}, ensure_ascii=False)
+        return f"<!-- target {held.replace('-->', '--\\u003e')} -->"
+
+
+def target_lines(targets: Iterable[TargetResult]) -> list[str]:
+    """The lines a section carries its targets in, one each (``targets_of`` reads them back)."""
+    return [target.line() for target in targets]
+
+
+def targets_of(section: str) -> list[TargetResult]:
+    """The targets a section carries (``TargetResult.line``), in their order."""
+    found = []
+    for match in _TARGET.finditer(section):
+        held = json.loads(match.group(1))
+        verdict = held["verdict"]
+        if verdict not in ("PASS", "FAIL"):
+            raise ValueError(f"a target's verdict is PASS or FAIL, not {verdict!r}: {match.group(0)}")
+        found.append(TargetResult(held["operation"], held["figure"], held["target"], verdict == "PASS"))
+    return found
 
 
 def split_sections(text: str) -> tuple[str, list[str]]:
@@ -52,13 +93,8 @@ def split_sections(text: str) -> tuple[str, list[str]]:
 
 
 def heading(section: str) -> str:
-    """A section's heading, without the ``## ``."""
+    """A section's heading, without the ``## ``: what names its benchmark, so it carries no date."""
     return section.split("\n", 1)[0].removeprefix("## ").strip()
-
-
-def benchmark_key(section: str) -> str:
-    """What identifies a section's benchmark: its heading, less a trailing date or "(earlier run)"."""
-    return _SUFFIX.sub("", heading(section))
 
 
 def section_date(section: str) -> str:
@@ -67,71 +103,70 @@ def section_date(section: str) -> str:
     return found.group(0) if found else "-"
 
 
-def verdicts(section: str) -> str:
-    """PASS and FAIL counted in the section's targets, e.g. ``7 PASS, 4 FAIL``.
-
-    The targets are the paragraph that starts with "Target" (with the paragraph after it when it ends
-    with a colon, the table or list of verdicts); without one, the PASS and FAIL cells of its tables.
-    """
-    paragraphs = [part.strip() for part in re.split(r"\n[ \t]*\n", section)]
-    found = ""
-    for index, paragraph in enumerate(paragraphs):
-        if re.match(r"Targets?\b", paragraph):
-            found = paragraph
-            if paragraph.endswith(":") and index + 1 < len(paragraphs):
-                found += "\n" + paragraphs[index + 1]
-            break
-    else:
-        found = "\n".join(line for line in section.splitlines() if line.startswith("|"))
-    words = _VERDICT.findall(found)
-    if not words:
-        return "no PASS/FAIL verdicts"
-    return f"{words.count('PASS')} PASS, {words.count('FAIL')} FAIL"
-
-
 def anchor(title: str) -> str:
     """The anchor GitHub gives a heading."""
     return re.sub(r"[^\w\- ]", "", title.lower()).replace(" ", "-")
 
 
+def _cell(text: str) -> str:
+    return text.replace("|", "\\|")
+
+
+def summary_rows(section: str) -> list[str]:
+    """The summary's rows of one section: one per target it carries, or one saying it has none."""
+    title = heading(section)
+    link = f"[{_cell(title)}](#{anchor(title)})"
+    date = section_date(section)
+    targets = targets_of(section)
+    if not targets:
+        return [f"| - | - | no target | - | {date} | {link} |"]
+    cells = [(_cell(t.operation), _cell(t.figure), _cell(t.target), t.verdict) for t in targets]
+    return [f"| {' | '.join(row)} | {date} | {link} |" for row in cells]
+
+
 def summary(sections: list[str]) -> str:
-    """The ``## Summary`` table: one row per section, linked, with its date and its verdicts."""
-    rows = []
-    for section in sections:
-        title = heading(section)
-        link = f"[{title.replace('|', '/')}](#{anchor(title)})"
-        rows.append(f"| {link} | {section_date(section)} | {verdicts(section)} |")
+    """The ``## Summary`` table: one row per measured target of every section, with the date of its
+    section and a link to it."""
+    rows = [row for section in sections for row in summary_rows(section)]
     return "\n".join(
         [
             SUMMARY,
             "",
-            "One row per benchmark: the date of its current section and the verdicts of its targets.",
+            "One row per measured target, from the current section of each benchmark (its date,",
+            "linked); a benchmark without targets has one row saying so. Rebuilt from the sections by",
+            "every benchmark's `--write` and by `.venv/bin/python -m bench.summary --write BENCHMARKS.md`.",
             "",
-            "| benchmark | date | targets |",
-            "|---|---|---|",
+            "| " + " | ".join(SUMMARY_COLUMNS) + " |",
+            "|" + "---|" * len(SUMMARY_COLUMNS),
             *rows,
         ]
     )
 
 
-def replace_section(text: str, section: str) -> str:
-    """The benchmarks file ``text`` with ``section`` in place of its benchmark's section(s), and its summary.
-
-    The section takes the place of the first section of the same benchmark (``benchmark_key``), others
-    of it are dropped, and it is appended when there is none. The ``## Summary`` table is written again
-    after the text before the first section (the file's title and introduction).
-    """
+def with_summary(text: str) -> str:
+    """The benchmarks file ``text`` with its ``## Summary`` table written again from its sections,
+    after the text before the first section (the file's title and introduction)."""
     preamble, sections = split_sections(text)
     sections = [part for part in sections if heading(part) != heading(SUMMARY)]
-    key = benchmark_key(section)
-    same = [index for index, part in enumerate(sections) if benchmark_key(part) == key]
+    parts = [part.strip() for part in (preamble, summary(sections), *sections) if part.strip()]
+    return "\n\n".join(parts) + "\n"
+
+
+def replace_section(text: str, section: str) -> str:
+    """The benchmarks file ``text`` with ``section`` in place of its benchmark's section, and its summary.
+
+    The section takes the place of the section with the same heading (a benchmark's heading carries no
+    date), or is appended when there is none; other sections of the same heading are dropped. The
+    ``## Summary`` table is written again (``with_summary``).
+    """
+    preamble, sections = split_sections(text)
+    same = [index for index, part in enumerate(sections) if heading(part) == heading(section)]
     if same:
         sections[same[0]] = section
         sections = [part for index, part in enumerate(sections) if index not in same[1:]]
     else:
         sections.append(section)
-    parts = [part.strip() for part in (preamble, summary(sections), *sections) if part.strip()]
-    return "\n\n".join(parts) + "\n"
+    return with_summary(preamble + "".join(part.rstrip("\n") + "\n\n" for part in sections))
 
 
 def publish(section: str, write: Path | None) -> None:

@@ -75,7 +75,7 @@ from pymongo import AsyncMongoClient, IndexModel, monitoring
 
 from bench.checkout import milliseconds, verdict
 from bench.gateway import BenchmarkError, progress
-from bench.machine import load_average, machine, publish
+from bench.machine import TargetResult, load_average, machine, publish, target_lines
 from bench.store_scale import CATEGORIES, DAY_MIX, PROGRESS_SECONDS, Store, insert_routed, open_store
 from bench.store_scale import ShopperFactory as StoreScaleShoppers
 from bench.store_scale import parse_options as store_scale_options
@@ -1001,6 +1001,7 @@ def targets_text(run: Run) -> list[str]:
         "medians):",
         "",
     ]
+    results = []
     for measured in run.results:
         page, scan = statistics.median(measured.page_ms), measured.scan_ms()
         lines.append(
@@ -1009,7 +1010,11 @@ def targets_text(run: Run) -> list[str]:
             f"compiled rule's first page costs {share(statistics.median(measured.pushed_page_ms), scan)}, "
             f"the size {share(statistics.median(measured.size_ms), scan)}."
         )
-    return lines
+        profiles = f"{run.options.profiles:,} profiles"
+        operation = f"first page of members / Python scan, {measured.title}, {profiles}"
+        target = f"< {SHARE_TARGET:.0%}"
+        results.append(TargetResult(operation, share(page, scan), target, page / scan < SHARE_TARGET))
+    return [*lines, "", *target_lines(results)]
 
 
 def render(run: Run) -> str:

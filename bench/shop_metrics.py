@@ -33,7 +33,7 @@ from pathlib import Path
 
 from pymongo import monitoring
 
-from bench.machine import gateway_versions, load_average, machine, publish
+from bench.machine import TargetResult, gateway_versions, load_average, machine, publish
 from profilegate.domain.events import Channel, EventType, TrackedEvent
 from profilegate.domain.refs import ProfileRef
 from profilegate.domain.shop_days import ShopRules, day_rollups, shop_zone
@@ -148,6 +148,12 @@ def section(results: list[Measured], options: argparse.Namespace, command: str) 
     same = results[0].commands == results[1].commands
     small, large = (sum(m.commands.values()) for m in results)
     verdict = "PASS" if same else "FAIL"
+    target = TargetResult(
+        "shopMetrics for a year at DAY granularity: store commands",
+        f"{small} at {results[0].events:,} events, {large} at {results[1].events:,}",
+        "the same at both sizes",
+        same,
+    )
     rows = "\n".join(
         f"| {m.visitors:,} | {m.events:,} | {m.documents:,} | {m.total_visitors:,} | "
         f"{', '.join(f'{k} {v}' for k, v in sorted(m.commands.items()))} ({sum(m.commands.values())}) | "
@@ -171,6 +177,8 @@ Target: the store commands of `shopMetrics` for a year do not grow with the stor
 ({small} at {results[0].events:,} events, {large} at {results[1].events:,}).
 The time does grow: the day documents carry each day's visitor and buyer digests, which are
 read and joined in the gateway (docs/metrics.md, "Limits and accuracy").
+
+{target.line()}
 """
 
 

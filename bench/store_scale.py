@@ -32,7 +32,7 @@ from typing import Any
 
 import bson
 
-from bench.machine import publish
+from bench.machine import TargetResult, publish, target_lines
 from profilegate.domain.aggregates import RECENT_EVENT_IDS, Aggregates, DayBucket, OrderEntry, order_key
 from profilegate.domain.consents import Consent
 from profilegate.domain.events import Channel, EventType, TrackedEvent
@@ -706,8 +706,21 @@ def render(run: Run) -> str:
         "",
         f"largest size meeting both targets (read p99 < {READ_TARGET_MS:g} ms, "
         f"track p99 < {TRACK_TARGET_MS:g} ms): {largest_meeting(run.results, 0.99)}",
+        "",
+        *target_lines(size_targets(run.results)),
     ]
     return "\n".join(lines) + "\n"
+
+
+def size_targets(results: Sequence[Measured]) -> list[TargetResult]:
+    """At p50 and at p99: the largest size that met both targets; met when one of the sizes did."""
+    found = []
+    for name, q in (("p50", 0.5), ("p99", 0.99)):
+        operation = f"largest store meeting read {name} and track {name}"
+        target = f"read {name} < {READ_TARGET_MS:g} ms, track {name} < {TRACK_TARGET_MS:g} ms"
+        met = bool(results) and results[0].meets(q)
+        found.append(TargetResult(operation, largest_meeting(results, q), target, met))
+    return found
 
 
 def progress(message: str) -> None:
