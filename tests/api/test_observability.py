@@ -198,6 +198,39 @@ async def test_a_masked_error_is_logged_as_json_with_the_request_id(
     assert line["message"] == f"internal error {error_id}"
     assert "KeyError" in line["exc_info"]
     assert line["time"].startswith("20")
+    assert [r for r in records(json_logs) if r["level"] == "ERROR"] == [line]  # logged once
+
+
+# Each a client's mistake the gateway refuses (the comments name what the parsers under it raise).
+CLIENT_MISTAKES = [
+    '{ profile(ref: {identity: {type: PHONE, value: "not a number"}}) { id } }',  # NumberParseException
+    '{ loyaltyWhatIf(ref: {id: "p"}, cartTotal: "abc") { reason } }',  # decimal.InvalidOperation
+    '{ loyaltyWhatIf(ref: {id: "p"}, cartTotal: "1e99999999999") { reason } }',  # decimal.Overflow
+    'mutation { setExtension(ref: {id: "p"}, name: "v", reason: "r", expiresAt: "31.12.2027") {__typename} }',
+    '{ shopMetrics(from: "2026-13-01", to: "2026-11-30") { total { orders } } }',
+    "{ noSuchField }",
+    "{ viewer { name }",
+    '{ merges(ref: {id: "p"}, first: 0) { loser } }',
+]
+
+
+async def test_a_clients_mistakes_are_info_lines_without_a_traceback(
+    gateway: GatewayClient, json_logs: io.StringIO
+) -> None:
+    for document in CLIENT_MISTAKES:
+        result = await gateway.execute(document)
+        assert result.body["errors"], document
+        assert "INTERNAL_SERVER_ERROR" not in result.error_codes, result.body
+
+    logged = records(json_logs)
+    assert [r for r in logged if r["level"] != "INFO"] == []
+    assert [r for r in logged if "exc_info" in r] == []
+    refused = [r["message"] for r in logged if r["logger"] == "profilegate.api"]
+    assert len(refused) == len(CLIENT_MISTAKES), refused
+    assert refused[0] == (
+        "request refused: ref.identity.value: is not a phone number; expected the international form, "
+        "e.g. +49 30 1234567"
+    )
 
 
 @pytest.mark.parametrize("sent", [None, "has spaces", "x" * 129, "semi;colon"])
