@@ -115,6 +115,7 @@ def undirected(path: Path) -> list[str]:
 ISO_DATETIME = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})?")
 ISO_DATE = re.compile(r"\b\d{4}-\d{2}-\d{2}\b")
 OPAQUE = [
+    (re.compile(r"\b\d+ rows/s\b"), "<rate> rows/s"),
     (re.compile(r"(?<=secret     )\S+"), "<secret>"),
     (re.compile(r"\bpgk_[A-Za-z0-9_-]+"), "<key>"),
     (re.compile(r"\b[0-9a-f]{64}\b"), "<sha256>"),

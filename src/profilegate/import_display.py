@@ -63,13 +63,17 @@ def import_progress(console: Console) -> Iterator[Callable[[ImportProgress], Non
 def _plain_lines(console: Console) -> Callable[[ImportProgress], None]:
     last = time.monotonic()
     began: dict[str, tuple[float, int]] = {}  # per file: when this run began it, at which row
+    ended: set[str] = set()  # files whose last line was printed
 
     def show(progress: ImportProgress) -> None:
         nonlocal last
         now = time.monotonic()
         started, first_rows = began.setdefault(progress.path, (now, progress.rows))
-        if now - last < PLAIN_PROGRESS_SECONDS and progress.rows < progress.total_rows:
+        at_end = progress.rows >= progress.total_rows
+        if progress.path in ended or (now - last < PLAIN_PROGRESS_SECONDS and not at_end):
             return
+        if at_end:
+            ended.add(progress.path)
         last = now
         rate = (progress.rows - first_rows) / max(now - started, 1e-9)
         console.print(
@@ -134,9 +138,8 @@ def import_summary(summary: ImportSummary, rejects: dict[Path, int], *, dry_run:
     lines: list[str] = []
     imported = len(summary.files) - len(summary.done_before)
     if imported:
-        lines.append(
-            f"{'checked' if dry_run else 'imported'} {_files(imported)}: {summary.counts.rows} rows read"
-        )
+        done = "checked" if dry_run else "imported"
+        lines.append(f"{done} {_files(imported)}: {_many(summary.counts.rows, 'row')} read")
         lines += [f"  {line}" for line in count_lines(summary.counts, dry_run=dry_run)]
     resumed = summary.count(FileState.RESUMED)
     if resumed:
@@ -147,11 +150,11 @@ def import_summary(summary: ImportSummary, rejects: dict[Path, int], *, dry_run:
     for result in summary.done_before:
         lines.append(
             f"{result.path} was imported already {_when(result.finished_at)}: nothing done now; "
-            f"that run read {result.counts.rows} rows"
+            f"that run read {_many(result.counts.rows, 'row')}"
         )
         lines += [f"  {line}" for line in count_lines(result.counts, dry_run=False)]
     for target, count in rejects.items():
-        lines.append(f"{count} {'rejection' if count == 1 else 'rejections'} listed in {target}")
+        lines.append(f"{_many(count, 'rejection')} listed in {target}")
     return "\n".join(lines)
 
 
@@ -160,23 +163,29 @@ def count_lines(counts: ImportCounts, *, dry_run: bool) -> list[str]:
     accepted + duplicates + rejected."""
     lines = []
     if counts.customers:
-        lines.append(f"{counts.customers} customer rows applied to profiles")
-        lines.append(f"{counts.rows_rejected} rows rejected before changing a profile")
+        lines.append(f"{_many(counts.customers, 'customer row')} applied to profiles")
+        lines.append(f"{_many(counts.rows_rejected, 'row')} rejected before changing a profile")
     if counts.rows_to_events or counts.events or not counts.customers:
         lines.append(
-            f"{counts.rows_to_events} rows made {counts.events} events: "
-            f"{counts.accepted} {'valid' if dry_run else 'accepted'}, {counts.duplicates} duplicates, "
-            f"{counts.rejected} rejected"
+            f"{_many(counts.rows_to_events, 'row')} made {_many(counts.events, 'event')}: "
+            f"{counts.accepted} {'valid' if dry_run else 'accepted'}, "
+            f"{_many(counts.duplicates, 'duplicate')}, {counts.rejected} rejected"
         )
         if not counts.customers:
-            lines.append(f"{counts.rows_rejected} rows rejected before becoming events")
+            lines.append(f"{_many(counts.rows_rejected, 'row')} rejected before becoming events")
     if not dry_run:
-        lines.append(f"{counts.profiles_created} profiles created, {counts.profiles_updated} updated")
+        created = _many(counts.profiles_created, "profile")
+        lines.append(f"{created} created, {counts.profiles_updated} updated")
     return lines
 
 
 def _files(count: int) -> str:
-    return f"{count} {'file' if count == 1 else 'files'}"
+    return _many(count, "file")
+
+
+def _many(count: int, noun: str) -> str:
+    """``1 row``, ``2 rows``, ``0 rows``."""
+    return f"{count} {noun if count == 1 else noun + 's'}"
 
 
 def _when(finished_at: datetime | None) -> str:
