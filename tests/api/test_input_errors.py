@@ -306,3 +306,26 @@ def refusal(body: dict[str, Any], mutation: str) -> tuple[str, str]:
     answer = body["data"][mutation]
     assert "field" in answer, answer
     return answer["field"], answer["message"]
+
+
+async def test_an_unused_variable_is_told_so_whatever_its_value(gateway: GatewayClient) -> None:
+    result = await gateway.execute("query Unused($id: ID!) { __typename }", {"id": None})
+
+    [error] = result.body["errors"]
+    assert error["message"] == "Variable '$id' is never used in operation 'Unused'."
+
+
+async def test_a_variable_used_twice_is_named_by_its_name(gateway: GatewayClient) -> None:
+    query = (
+        'mutation($at: DateTime) { a: setExtension(ref: {id: "p"}, name: "vip", reason: "r", expiresAt: $at)'
+        ' { __typename } b: setExtension(ref: {id: "q"}, name: "vip", reason: "r", expiresAt: $at)'
+        " { __typename } }"
+    )
+
+    result = await gateway.execute(query, {"at": "tomorrow"})
+
+    [error] = result.body["errors"]
+    assert error["extensions"] == {"code": "BAD_USER_INPUT", "field": "$at"}
+    assert error["message"] == (
+        '$at: "tomorrow" is not a date and time; expected ISO 8601 such as 2027-12-31T23:59:59Z'
+    )

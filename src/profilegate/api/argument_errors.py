@@ -143,7 +143,7 @@ def argument_places(schema: GraphQLSchema, document: DocumentNode) -> "Arguments
         wanted = type_from_ast(schema, definition.type)
         name = definition.variable.name.value
         used = arguments.uses.get(name, [])
-        if wanted is not None:
+        if wanted is not None and used:  # an unused variable's error is about that, not its value
             path = used[0] if len(used) == 1 else f"${name}"
             arguments.definitions.append(definition)
             arguments.places[id(definition)] = Place(path, wanted)  # type: ignore[arg-type]  # a variable's type is an input type
