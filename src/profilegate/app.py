@@ -16,7 +16,7 @@ from starlette.routing import Route, WebSocketRoute
 
 from profilegate.api import prometheus
 from profilegate.api.audience_endpoint import audience_endpoint
-from profilegate.api.console import console_routes, graphiql_routes
+from profilegate.api.console import console_routes, favicon_route, graphiql_routes
 from profilegate.api.http import GatewayState, GraphQLView, Guard, utc_now
 from profilegate.api.http_metrics import HttpMetrics
 from profilegate.api.rate_limits import RateLimiter
@@ -163,11 +163,16 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] = utc_now) -
     async def healthz(request: Request) -> JSONResponse:
         return JSONResponse({"status": "alive"})
 
-    console = console_routes(graphiql=ide is not None) if settings.admin_console else []
+    console = (
+        console_routes(graphiql=ide is not None, shop_zone=settings.shop_time_zone)
+        if settings.admin_console
+        else []
+    )
     pages = console + (graphiql_routes() if ide else [])
     return Starlette(
         routes=[
             *pages,
+            favicon_route(),
             Route("/healthz", healthz),
             Route("/readyz", readyz),
             Route("/metrics", prometheus.MetricsEndpoint(settings.metrics_token)),

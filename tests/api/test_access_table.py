@@ -592,6 +592,7 @@ PROBES: dict[str, Probe] = {
     "GET /graphql": Http("GET", "/graphql?query=%7Bviewer%7Brole%7D%7D"),
     "POST /graphql": Http("POST", "/graphql", {"query": "{ viewer { role } }"}),
     "WebSocket /graphql": WebSocketConnection(),
+    "GET /favicon.ico": Http("GET", "/favicon.ico"),
     "GET /healthz": Http("GET", "/healthz"),
     "GET /metrics": Http("GET", "/metrics"),
     "GET /readyz": Http("GET", "/readyz"),

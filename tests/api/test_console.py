@@ -114,6 +114,26 @@ async def test_the_shell_tells_the_console_whether_graphiql_is_served(settings: 
         development = (await http.get("/admin")).text
     async with running(create_app(settings.model_copy(update={"env": "production"}))) as http:
         production = (await http.get("/admin")).text
-    assert '<html lang="en" data-graphiql="on">' in development
-    assert '<html lang="en" data-graphiql="off">' in production
+    assert '<html lang="en" data-graphiql="on" data-shop-zone="UTC">' in development
+    assert '<html lang="en" data-graphiql="off" data-shop-zone="UTC">' in production
     assert 'id="graphiql-link" hidden' in production  # hidden even before any script runs
+
+
+async def test_the_shell_names_the_shops_time_zone(settings: Settings) -> None:
+    """The console shows days and times in the shop's zone, which only the gateway knows."""
+    berlin = settings.model_copy(update={"shop_time_zone": "Europe/Berlin"})
+    async with running(create_app(berlin)) as http:
+        assert 'data-shop-zone="Europe/Berlin"' in (await http.get("/admin")).text
+
+
+async def test_the_gateway_serves_its_icon_in_every_setting(settings: Settings) -> None:
+    """Browsers ask for /favicon.ico on every page; a 404 is a console error on every load."""
+    off = settings.model_copy(update={"env": "production", "admin_console": False})
+    for each in (settings, off):
+        async with running(create_app(each)) as http:
+            icon = await http.get("/favicon.ico")
+        assert icon.status_code == 200
+        assert icon.headers["content-type"] == "image/x-icon"
+        assert icon.content[:4] == b"\x00\x00\x01\x00"  # an ICO file
+    assert '<link rel="icon" href="/favicon.ico">' in (STATIC / "admin" / "index.html").read_text()
+    assert '<link rel="icon" href="/favicon.ico">' in (STATIC / "graphiql" / "index.html").read_text()

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 import uvicorn
-from playwright.async_api import Browser, Page, Request, Route, async_playwright
+from playwright.async_api import Browser, Page, Request, Route, ViewportSize, async_playwright
 
 from profilegate.app import create_app
 from profilegate.settings import Settings
@@ -45,6 +45,65 @@ window.__violations = [];
 document.addEventListener("securitypolicyviolation", (e) =>
   window.__violations.push(`${e.violatedDirective} ${e.blockedURI}`));
 """
+
+# The page's layout defects, as sentences: the document scrolls sideways; an element's box runs
+# past its card (the nearest ancestor with the card class); a visible label is not next to its
+# control (beside it on its left or above it, at most LABEL_GAP pixels away); a card is taller
+# than its content (more than EMPTY_BELOW pixels empty below it: stretched to its row).
+LAYOUT_DEFECTS = """
+([labelGap, emptyBelow]) => {
+  const defects = [];
+  const say = (element) => {
+    const text = (element.getAttribute("aria-label") || element.textContent || "").trim().slice(0, 40);
+    const classes = element.className ? "." + String(element.className).split(" ").join(".") : "";
+    return `<${element.tagName.toLowerCase()}${classes}> "${text}"`;
+  };
+  const visible = (element) => {
+    const box = element.getBoundingClientRect();
+    return box.width > 0 && box.height > 0 && getComputedStyle(element).visibility !== "hidden";
+  };
+  const root = document.documentElement;
+  if (root.scrollWidth > root.clientWidth) {
+    defects.push(`the document is ${root.scrollWidth}px wide in a ${root.clientWidth}px window`);
+  }
+  for (const element of document.querySelectorAll(".card *")) {
+    const card = element.closest(".card");
+    if (!visible(element) || element.closest("svg title, thead")) continue;
+    const inner = card.getBoundingClientRect();
+    const box = element.getBoundingClientRect();
+    if (box.left < inner.left - 0.5 || box.right > inner.right + 0.5) {
+      defects.push(`${say(element)} spans ${Math.round(box.left)}..${Math.round(box.right)}px, past its card `
+        + `${say(card)} at ${Math.round(inner.left)}..${Math.round(inner.right)}px`);
+    }
+  }
+  for (const card of document.querySelectorAll(".card")) {
+    if (!visible(card)) continue;
+    const shown = [...card.children].filter(visible);
+    const bottom = Math.max(...shown.map((child) => child.getBoundingClientRect().bottom));
+    const empty = card.getBoundingClientRect().bottom - bottom;
+    if (empty > emptyBelow) defects.push(`${say(card)} has ${Math.round(empty)}px empty below its content`);
+  }
+  for (const label of document.querySelectorAll("label[for]")) {
+    const control = document.getElementById(label.htmlFor);
+    if (!control || !visible(label) || !visible(control)) continue;
+    const l = label.getBoundingClientRect();
+    const c = control.getBoundingClientRect();
+    const above = c.top - l.bottom >= -1 && c.top - l.bottom <= labelGap
+      && l.left >= c.left - labelGap && l.left <= c.right;
+    const beside = l.right <= c.left + 1 && c.left - l.right <= labelGap
+      && l.bottom > c.top && l.top < c.bottom;
+    if (!above && !beside) {
+      defects.push(`the label ${say(label)} at (${Math.round(l.left)}, ${Math.round(l.top)}) is not next to `
+        + `its control at (${Math.round(c.left)}, ${Math.round(c.top)})`);
+    }
+  }
+  return defects;
+}
+"""
+LABEL_GAP = 12  # pixels between a label and its control, at most
+EMPTY_BELOW = 40  # pixels of a card below its content, at most (its padding and a margin)
+WIDE = ViewportSize(width=1280, height=900)
+PHONE = ViewportSize(width=390, height=844)
 
 
 def chromium_path() -> str:
@@ -83,6 +142,13 @@ def serving(settings: Settings, clock: FrozenClock) -> Iterator[str]:
         thread.join()
 
 
+@dataclass(frozen=True)
+class Reader:
+    # In Britain by default: dates day first, so a US-only format would show.
+    locale: str = "en-GB"
+    zone: str = "Europe/London"
+
+
 @dataclass
 class Traffic:
     origin: str
@@ -113,9 +179,18 @@ class Console:
         assert await self.violations() == []
         assert [e for e in self.console_errors if "Content Security Policy" in e] == []
 
-    async def screenshot(self, name: str) -> None:
+    async def screenshot(self, name: str, full_page: bool = False) -> None:
         self.screenshots.mkdir(parents=True, exist_ok=True)
-        await self.page.screenshot(path=str(self.screenshots / name), full_page=False)
+        await self.page.screenshot(path=str(self.screenshots / name), full_page=full_page)
+
+    async def layout_defects(self) -> list[str]:
+        """What is out of place on the page as it is shown now (empty when the layout holds)."""
+        found = await self.page.evaluate(LAYOUT_DEFECTS, [LABEL_GAP, EMPTY_BELOW])
+        return [str(defect) for defect in found]
+
+    async def assert_laid_out(self) -> None:
+        defects = await self.layout_defects()
+        assert not defects, "\n".join(defects)
 
 
 @pytest.fixture
@@ -140,14 +215,23 @@ async def browser() -> AsyncIterator[Browser]:
 
 
 @pytest.fixture
-async def console(browser: Browser, base_url: str, tmp_path: Path) -> AsyncIterator[Console]:
-    context = await browser.new_context(viewport={"width": 1366, "height": 800})
+def reader() -> Reader:
+    """Where the browser's reader is: their locale and time zone."""
+    return Reader()
+
+
+@pytest.fixture
+async def console(browser: Browser, base_url: str, tmp_path: Path, reader: Reader) -> AsyncIterator[Console]:
+    context = await browser.new_context(
+        viewport={"width": 1366, "height": 800}, locale=reader.locale, timezone_id=reader.zone
+    )
     page = await context.new_page()
     traffic = Traffic(base_url)
     await context.route("**/*", traffic.route)
     await page.add_init_script(RECORD_VIOLATIONS)
     errors: list[str] = []
     page.on("console", lambda message: errors.append(message.text) if message.type == "error" else None)
+    page.on("pageerror", lambda error: errors.append(f"uncaught: {error}"))
     page.set_default_timeout(15_000)
     screenshots = DOC_SCREENSHOTS if os.environ.get("PROFILEGATE_SCREENSHOTS") == "1" else tmp_path
     yield Console(page, base_url, traffic, errors, screenshots)

@@ -26,7 +26,7 @@ async def find_ann(page: Page) -> None:
     await page.get_by_label("Find by").select_option("EMAIL")
     await page.get_by_label("Value").fill(ANN)
     await page.get_by_role("button", name="Find").click()
-    await expect(page.get_by_text('"firstName": "Ann"')).to_be_visible()
+    await expect(page.get_by_label("Traits").locator("dd", has_text="Ann")).to_be_visible()
 
 
 async def test_removing_an_extension_asks_for_the_reason_in_a_dialog(console: Console) -> None:

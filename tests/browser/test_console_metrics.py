@@ -23,7 +23,7 @@ def track(base: str, events: list[dict[str, Any]]) -> None:
     response = httpx.post(
         f"{base}/v1/track", json={"events": events}, headers={"authorization": f"Bearer {token}"}
     )
-    assert response.json()["accepted"] == len(events), response.json()
+    assert response.json()["accepted"] == len(events), [r for r in response.json()["results"] if r["reason"]]
 
 
 def seed_three_days(base: str) -> None:
@@ -92,16 +92,19 @@ async def test_tracked_events_show_as_figures_charts_and_a_table(console: Consol
     revenue = page.locator('svg[data-chart="revenue"]')
     await expect(revenue).to_have_attribute(
         "aria-label",
-        "Revenue per period from 2026-11-17 to 2026-11-19: revenue highest 150.00 EUR (2026-11-18)",
+        "Revenue per period from 17 Nov 2026 to 19 Nov 2026: revenue highest 150.00 EUR (18 Nov 2026)",
     )
+    assert await revenue.locator(".value-tick").all_text_contents() == ["0", "50", "100", "150"]
+    assert await revenue.locator(".time-tick").all_text_contents() == ["17 Nov", "18 Nov", "19 Nov"]
     bars = revenue.locator("rect")
     await expect(bars).to_have_count(3)
     assert [await bar.get_attribute("data-value") for bar in await bars.all()] == ["0", "150", "30"]
     await expect(page.locator('svg[data-chart="visitors"] rect')).to_have_count(6)  # visitors and buyers
     periods = page.get_by_role("region", name="Periods")
     await expect(periods.get_by_role("row")).to_have_count(4)
-    await expect(periods.get_by_role("row", name="2026-11-19")).to_contain_text("100.0%")  # 1 return, 1 order
-    await console.screenshot("console-metrics.png")
+    await expect(periods.get_by_role("row", name="19 Nov 2026")).to_contain_text(
+        "100.0%"
+    )  # 1 return, 1 order
     await console.assert_stayed_home()
 
 
@@ -113,9 +116,9 @@ async def test_weeks_a_range_without_visitors_and_a_refused_range(console: Conso
     await show(console, "2026-11-09", "2026-11-22", "WEEK")
     await expect(page.locator('svg[data-chart="orders"] rect')).to_have_count(2)
     periods = page.get_by_role("region", name="Periods")
-    await expect(periods.get_by_role("row", name="2026-11-16 to 2026-11-22")).to_be_visible()
+    await expect(periods.get_by_role("row", name="16 Nov 2026 \u2013 22 Nov 2026")).to_be_visible()
     await show(console, "2026-10-01", "2026-10-31")
-    await expect(page.get_by_text("No visitor from 2026-10-01 to 2026-10-31.")).to_be_visible()
+    await expect(page.get_by_text("No visitor from 1 Oct 2026 to 31 Oct 2026.")).to_be_visible()
     await show(console, "2026-11-17", "2026-11-19", channel="APP")
     await expect(page.locator('[data-figure="visitors"] dd')).to_have_text("1")
     await expect(page.locator('[data-figure="conversionRate"] dd')).to_have_text("0.0%")
@@ -127,4 +130,31 @@ async def test_weeks_a_range_without_visitors_and_a_refused_range(console: Conso
     to = page.get_by_label("To")
     await expect(to).to_have_attribute("aria-invalid", "true")
     await expect(page.get_by_role("alert")).to_contain_text("lies before from")
+    await console.assert_stayed_home()
+
+
+async def test_chart_axes_have_round_steps_separators_and_spaced_days(console: Console) -> None:
+    """Twenty days of orders up to 2,480.00 EUR a day: the value axis steps by 1,000 with the
+    locale's separators, the time axis labels days spread over the range, the first and last."""
+    events = [
+        order(f"o{day}", f"c{day}", f"2026-11-{day:02d}T08:00:00Z", f"{day * 124}.00") for day in range(1, 21)
+    ]
+    track(console.base, events)
+    page = console.page
+    await log_in(console)
+    await page.goto(f"{console.base}/admin#metrics")
+    await show(console, "2026-11-01", "2026-11-20")
+    revenue = page.locator('svg[data-chart="revenue"]')
+    await expect(revenue.locator("rect")).to_have_count(20)
+    assert await revenue.locator(".value-tick").all_text_contents() == ["0", "1,000", "2,000", "3,000"]
+    days = await revenue.locator(".time-tick").all_text_contents()
+    assert (days[0], days[-1]) == ("1 Nov", "20 Nov")
+    assert 4 <= len(days) <= 8, days
+    orders = page.locator('svg[data-chart="orders"]')
+    assert await orders.locator(".value-tick").all_text_contents() == [
+        "0",
+        "1",
+    ]  # counts step by whole numbers
+    await expect(page.locator('[data-figure="revenue"] dd')).to_have_text("26,040.00 EUR")
+    await console.assert_laid_out()
     await console.assert_stayed_home()

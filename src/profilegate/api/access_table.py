@@ -143,6 +143,7 @@ UNGUARDED: Mapping[str, tuple[Access, str]] = {
     "GET /admin": (Access.OPEN, "the admin console's page (PROFILEGATE_ADMIN_CONSOLE); its data: /graphql"),
     "GET /admin/assets/{path}": (Access.OPEN, "the console's scripts and styles"),
     "GET /graphiql/assets/{path}": (Access.OPEN, "GraphiQL's scripts and styles (development only)"),
+    "GET /favicon.ico": (Access.OPEN, "the gateway's icon, which browsers ask for"),
     "GET /healthz": (Access.OPEN, "liveness"),
     "GET /readyz": (Access.OPEN, "readiness: the store and the change feed"),
     "GET /metrics": (

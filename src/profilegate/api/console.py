@@ -6,10 +6,11 @@ admin's key like any other client, so every permission and audit rule applies to
 and React are copied from the npm packages web/package-lock.json pins (scripts/vendor-web).
 """
 
+import html
 from pathlib import Path
 
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, Response
+from starlette.responses import FileResponse, HTMLResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.types import Message, Receive, Scope, Send
@@ -35,6 +36,9 @@ HARDENING = {"x-content-type-options": "nosniff", "referrer-policy": "no-referre
 # the file itself says "off", and only a gateway serving GraphiQL turns it on.
 GRAPHIQL_OFF = 'data-graphiql="off"'
 GRAPHIQL_ON = 'data-graphiql="on"'
+# The shell names the shop's time zone: the console shows times and days in it.
+SHOP_ZONE_UTC = 'data-shop-zone="UTC"'
+FAVICON = STATIC / "favicon.ico"
 
 
 class PolicedFiles(StaticFiles):
@@ -50,12 +54,15 @@ class PolicedFiles(StaticFiles):
         await super().__call__(scope, receive, with_headers)
 
 
-def console_shell(graphiql: bool) -> str:
-    """The console's page, telling its script whether GraphiQL is served next to it."""
-    html = (STATIC / "admin" / "index.html").read_text()
-    if GRAPHIQL_OFF not in html:
-        raise RuntimeError(f"the console's index.html lost its {GRAPHIQL_OFF} attribute")
-    return html.replace(GRAPHIQL_OFF, GRAPHIQL_ON) if graphiql else html
+def console_shell(graphiql: bool, shop_zone: str = "UTC") -> str:
+    """The console's page, telling its script whether GraphiQL is served next to it and the
+    shop's time zone."""
+    page = (STATIC / "admin" / "index.html").read_text()
+    for marker in (GRAPHIQL_OFF, SHOP_ZONE_UTC):
+        if marker not in page:
+            raise RuntimeError(f"the console's index.html lost its {marker} attribute")
+    page = page.replace(SHOP_ZONE_UTC, f'data-shop-zone="{html.escape(shop_zone)}"')
+    return page.replace(GRAPHIQL_OFF, GRAPHIQL_ON) if graphiql else page
 
 
 def console_page(shell: str) -> Route:
@@ -74,13 +81,23 @@ def graphiql_page() -> HTMLResponse:
     return HTMLResponse(html, headers=headers)
 
 
-def console_routes(graphiql: bool) -> list[Route | Mount]:
+def console_routes(graphiql: bool, shop_zone: str = "UTC") -> list[Route | Mount]:
     """The console's page and assets; ``graphiql``: whether this gateway serves GraphiQL."""
     return [
-        console_page(console_shell(graphiql)),
+        console_page(console_shell(graphiql, shop_zone)),
         Mount(ASSETS_PATH, PolicedFiles(directory=STATIC / "admin")),
     ]
 
 
 def graphiql_routes() -> list[Route | Mount]:
     return [Mount(GRAPHIQL_ASSETS_PATH, PolicedFiles(directory=STATIC / "graphiql"))]
+
+
+def favicon_route() -> Route:
+    """The icon a browser asks every page of the gateway for (a 404 each time otherwise)."""
+    headers = {"cache-control": "public, max-age=86400", **HARDENING}
+
+    async def favicon(request: Request) -> Response:
+        return FileResponse(FAVICON, media_type="image/x-icon", headers=headers)
+
+    return Route("/favicon.ico", favicon, methods=["GET"])

@@ -15,6 +15,13 @@ export class ApiError extends Error {
   }
 }
 
+// A decimal the API must read as a JSON number with its digits as written (10.0 stays a
+// decimal, where JavaScript's number would send 10, an integer).
+const DECIMAL_MARK = "\u{E000}decimal:";
+export const decimalNumber = (text) => ({ toJSON: () => `${DECIMAL_MARK}${text}` });
+const DECIMALS = new RegExp(`"${DECIMAL_MARK}(-?\\d+(?:\\.\\d+)?)"`, "gu");
+const requestBody = (query, variables) => JSON.stringify({ query, variables }).replace(DECIMALS, "$1");
+
 export async function graphql(query, variables = {}) {
   const response = await fetch("/graphql", {
     method: "POST",
@@ -23,7 +30,7 @@ export async function graphql(query, variables = {}) {
       accept: "application/graphql-response+json, application/json",
       authorization: `Bearer ${session.key() ?? ""}`,
     },
-    body: JSON.stringify({ query, variables }),
+    body: requestBody(query, variables),
   });
   let body;
   try {

@@ -7,7 +7,7 @@ const PAGE = `query($filter: AuditFilterInput, $after: String) {
     entries { at actor { name role } action profileId outcome arguments } nextCursor } }`;
 
 export async function auditPage(container) {
-  const results = h("div", { class: "panel" });
+  const results = h("div", { class: "card" });
   const filters = ["actor", "action", "profileId", "outcome"];
   const form = h(
     "form",

@@ -2,13 +2,33 @@
 // and what-if, segments with their explanation, merges, events, export and erase.
 import { expect, graphql } from "./api.js";
 import { ask } from "./dialog.js";
-import { clearFormErrors, empty, errorLine, failed, field, formError, h, loading, table, when } from "./ui.js";
+import { count, dayOf, day, money, share } from "./format.js";
+import { clearFormErrors, empty, errorLine, failed, field, formError, h, keyValues, loading, table, when }
+  from "./ui.js";
 
 const PROFILE_FIELDS = `id version createdAt updatedAt traits identities { type value }
   consents { purpose granted source at }
   extensions { name at by reason source expiresAt }
-  loyalty { tier { name } reason explanation nextTier { name } }
+  metrics { orders netSpend { amount currency } averageOrderValueNet { amount currency } lastOrderAt
+    firstSeen channels { channel count } }
+  loyalty { tier { name } reason decidedBy explanation nextTier { name } amountToNextTier { amount currency }
+    validUntil policyVersion }
   segments`;
+// LoyaltyReason in words; `by`: the extension that decided, when one did.
+const REASONS = {
+  NO_POLICY: () => "no tier policy is active",
+  ENTRY: () => "entry tier: every customer holds it",
+  THRESHOLD: () => "reached by the customer's spend in the window",
+  RETAINED: () => "kept from an earlier period (the policy's retention)",
+  NO_TIER_BY_EXTENSION: (by) => `no tier: the extension ${by ?? "set on the profile"} excludes the customer`,
+  FIXED_BY_EXTENSION: (by) => `fixed by the extension ${by ?? "set on the profile"}`,
+  FLOOR_BY_EXTENSION: (by) => `raised to the floor the extension ${by ?? "set on the profile"} grants`,
+};
+const CHANNELS = { WEB: "Web", APP: "App", STORE: "Store", EMAIL: "E-mail", CALLCENTER: "Call centre",
+  PARTNER: "Partner" };
+
+export const reasonInWords = (loyalty) => (REASONS[loyalty.reason] ?? (() => loyalty.reason.toLowerCase()))(
+  loyalty.decidedBy);
 const FIND = `query($ref: ProfileRef!) { profile(ref: $ref) { ${PROFILE_FIELDS} }
   merges(ref: $ref, first: 10) { loser at by reason identities }
   extensionDefinitions { name } segments { key name } }`;
@@ -64,6 +84,7 @@ async function show(result, ref) {
   const refresh = () => show(result, byId);
   result.replaceChildren(
     h("p", {}, "Profile ", h("code", {}, profile.id), ` · version ${profile.version} · updated ${when(profile.updatedAt)}`),
+    summaryCard(profile),
     h(
       "div",
       { class: "grid" },
@@ -77,14 +98,40 @@ async function show(result, ref) {
   );
 }
 
+// The figures a shop asks first: orders, net spend, average order, last order, channels, tier.
+function summaryCard(profile) {
+  const { metrics, loyalty } = profile;
+  const events = metrics.channels.reduce((sum, c) => sum + c.count, 0);
+  const mix = [...metrics.channels].sort((a, b) => b.count - a.count);
+  const figure = (key, name, value, note = null) =>
+    h("div", { "data-figure": key }, h("dt", {}, name), h("dd", {}, value, note ? h("small", {}, note) : null));
+  const next = loyalty.nextTier
+    ? `${loyalty.nextTier.name} in ${money(loyalty.amountToNextTier)}` : null;
+  return h("section", { class: "card summary", "aria-labelledby": "p-summary" },
+    h("h3", { id: "p-summary" }, "At a glance"),
+    h("dl", { class: "figures" },
+      figure("orders", "Orders", count(metrics.orders), "lifetime"),
+      figure("netSpend", "Net spend", money(metrics.netSpend), "lifetime, less returns and cancellations"),
+      figure("averageOrderValueNet", "Average order (net)", money(metrics.averageOrderValueNet)),
+      figure("lastOrder", "Last order", dayOf(metrics.lastOrderAt),
+        metrics.firstSeen ? `customer since ${dayOf(metrics.firstSeen)}` : null),
+      figure("channels", "Channels", mix.length
+        ? h("ul", { class: "channel-mix" }, mix.map((c) =>
+          h("li", {}, `${CHANNELS[c.channel] ?? c.channel} ${share(c.count, events)}`)))
+        : "—", events ? `of ${count(events)} events` : null),
+      figure("tier", "Tier", loyalty.tier?.name ?? "no tier",
+        [reasonInWords(loyalty), next, loyalty.validUntil ? `held until ${day(loyalty.validUntil)}` : null]
+          .filter(Boolean).join(" · "))));
+}
+
 function identitiesPanel(profile) {
   return h(
     "section",
-    { class: "panel", "aria-labelledby": "p-identities" },
+    { class: "card", "aria-labelledby": "p-identities" },
     h("h3", { id: "p-identities" }, "Identities, traits, consents"),
     table(["Type", "Value"], profile.identities.map((i) => [i.type, i.value])),
     h("h4", {}, "Traits"),
-    h("pre", { tabindex: 0 }, JSON.stringify(profile.traits, null, 2)),
+    h("div", { class: "traits", "aria-label": "Traits" }, keyValues(profile.traits)),
     h("h4", {}, "Consents"),
     profile.consents.length
       ? table(["Purpose", "Answer", "Source", "At"],
@@ -102,7 +149,9 @@ function extensionsPanel(profile, definitions, ref, refresh) {
         h("button", { type: "button", class: "secondary", onclick: () => remove(e.name) }, `Remove ${e.name}`),
       ]),
     )
-    : h("p", { class: "state empty" }, "No extension in force.");
+    : h("div", { class: "empty-state" }, h("p", { class: "state empty" }, "No extension in force."),
+      h("p", { class: "help" }, "Extensions mark a customer (employee, no-reward, vip); segments and tiers read "
+        + "them. Set one below with a reason: it is kept in the audit log."));
   const status = h("div", { role: "status" });
   const remove = async (name) => {
     const reason = await ask({ title: `Remove ${name}`, confirm: `Remove ${name}`,
@@ -141,7 +190,7 @@ function extensionsPanel(profile, definitions, ref, refresh) {
       formError(form, error);
     }
   });
-  return h("section", { class: "panel wide", "aria-labelledby": "p-extensions" },
+  return h("section", { class: "card wide", "aria-labelledby": "p-extensions" },
     h("h3", { id: "p-extensions" }, "Extensions"), list, status,
     definitions.length ? form : h("p", { class: "state empty" }, "Define an extension first (Extensions)."));
 }
@@ -166,10 +215,11 @@ function loyaltyPanel(profile, ref) {
       formError(form, error);
     }
   });
-  return h("section", { class: "panel", "aria-labelledby": "p-loyalty" },
+  return h("section", { class: "card", "aria-labelledby": "p-loyalty" },
     h("h3", { id: "p-loyalty" }, "Tier"),
-    h("p", {}, h("strong", {}, loyalty.tier?.name ?? "no tier"), ` (${loyalty.reason.toLowerCase()})`),
-    h("p", {}, loyalty.explanation), form, answer);
+    h("p", { "data-tier-reason": loyalty.reason }, h("strong", {}, loyalty.tier?.name ?? "no tier"), " — ",
+      reasonInWords(loyalty)),
+    h("p", { class: "help" }, loyalty.explanation), form, answer);
 }
 
 function segmentsPanel(profile, segments, ref) {
@@ -189,7 +239,7 @@ function segmentsPanel(profile, segments, ref) {
       failed(out, error);
     }
   });
-  return h("section", { class: "panel", "aria-labelledby": "p-segments" },
+  return h("section", { class: "card", "aria-labelledby": "p-segments" },
     h("h3", { id: "p-segments" }, "Segments"),
     profile.segments.length ? h("ul", { class: "chips" }, profile.segments.map((s) => h("li", {}, s)))
       : h("p", { class: "state empty" }, "In no segment."),
@@ -203,7 +253,7 @@ function explanation(node) {
 }
 
 function mergesPanel(merges) {
-  return h("section", { class: "panel", "aria-labelledby": "p-merges" },
+  return h("section", { class: "card", "aria-labelledby": "p-merges" },
     h("h3", { id: "p-merges" }, "Merges"),
     merges.length ? table(["Merged profile", "At", "By", "Reason"],
       merges.map((m) => [m.loser, when(m.at), m.by, m.reason]))
@@ -245,7 +295,7 @@ function privacyPanel(ref, result) {
       status.replaceChildren(errorLine(error));
     }
   });
-  return h("section", { class: "panel", "aria-labelledby": "p-privacy" },
+  return h("section", { class: "card", "aria-labelledby": "p-privacy" },
     h("h3", { id: "p-privacy" }, "Events, export and erasure"),
     h("p", {}, exportButton, " ", eraseButton), status, events);
 }

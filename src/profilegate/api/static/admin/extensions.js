@@ -7,10 +7,10 @@ const DEFINE = `mutation($input: DefineExtensionInput!) { defineExtension(input:
   __typename ... on ExtensionDefined { outcome } ... on InvalidInputError { field message } } }`;
 
 export async function extensionsPage(container) {
-  const list = h("div", { class: "panel" });
+  const list = h("div", { class: "card" });
   const form = h(
     "form",
-    { class: "panel", "aria-label": "Define an extension" },
+    { class: "card", "aria-label": "Define an extension" },
     h("h3", {}, "Define an extension"),
     field("Name", h("input", { name: "name", required: true, placeholder: "no-reward" })),
     field("Description", h("input", { name: "description", required: true, size: 40 })),

@@ -19,8 +19,8 @@ const DELETE = `mutation($key: String!) { deleteSegment(key: $key) {
 const TYPING_PAUSE_MS = 250;
 
 export async function segmentsPage(container) {
-  const list = h("section", { class: "panel", "aria-labelledby": "s-list" });
-  const editor = h("section", { class: "panel", "aria-labelledby": "s-editor" });
+  const list = h("section", { class: "card", "aria-labelledby": "s-list" });
+  const editor = h("section", { class: "card", "aria-labelledby": "s-editor" });
   container.append(h("h2", {}, "Segments"), h("div", { class: "grid" }, list, editor));
   const open = (segment) => edit(editor, segment, () => showList(list, open));
   open(null);

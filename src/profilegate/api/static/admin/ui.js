@@ -1,5 +1,7 @@
 // DOM building without innerHTML (nothing the API returns is parsed as markup), and the
-// loading, empty and error states every panel shows.
+// loading, empty and error states every card shows.
+import { count, decimal, moment, share } from "./format.js";
+
 export function h(tag, attributes = {}, ...children) {
   const element = document.createElement(tag);
   for (const [name, value] of Object.entries(attributes)) {
@@ -29,11 +31,11 @@ export function errorLine(error) {
   return h("p", { class: "error", role: "alert" }, field, field ? ": " : "", error.message);
 }
 
-// Show an API error in a form: next to the input whose name the error's field ends with,
-// else at the form's foot.
-export function formError(form, error) {
+// Show an API error in a form: next to the input the error's field names (by default the
+// input whose name the field ends with), else at the form's foot.
+export function formError(form, error, inputOf = (path) => path.split(".").pop()) {
   clearFormErrors(form);
-  const name = error.field?.split(".").pop();
+  const name = error.field ? inputOf(error.field) : null;
   const input = name ? form.querySelector(`[name="${CSS.escape(name)}"]`) : null;
   const line = errorLine(error);
   if (input) {
@@ -57,22 +59,45 @@ export function field(label, input) {
 }
 let fieldCount = 0;
 
+// A table; one of more than three columns shows its rows as label: value blocks when its card
+// is narrow (each cell carries its column's heading).
 export function table(headings, rows) {
   return h(
     "table",
-    {},
+    { class: headings.length > 3 ? "data stack" : "data" },
     h("thead", {}, h("tr", {}, headings.map((t) => h("th", { scope: "col" }, t)))),
-    h("tbody", {}, rows.map((cells) => h("tr", {}, cells.map((c) => h("td", {}, c))))),
+    h("tbody", {}, rows.map((cells) => h("tr", {}, cells.map((c, i) => h("td", { "data-label": headings[i] }, c))))),
   );
 }
 
-export function when(iso) {
-  return iso ? new Date(iso).toLocaleString() : "—";
+export const when = moment;
+
+// A JSON value (traits) as nested key/value lists: text as written, numbers in the locale.
+export function keyValues(value) {
+  if (value === null || value === undefined) return h("span", { class: "state" }, "—");
+  if (Array.isArray(value)) {
+    if (value.every((v) => v === null || typeof v !== "object")) return value.map(scalar).join(", ") || "—";
+    return h("ol", { class: "kv-list" }, value.map((v) => h("li", {}, keyValues(v))));
+  }
+  if (typeof value === "object") {
+    const entries = Object.entries(value);
+    if (!entries.length) return h("span", { class: "state" }, "none");
+    return h("dl", { class: "kv" }, entries.map(([k, v]) => h("div", {}, h("dt", {}, k), h("dd", {}, keyValues(v)))));
+  }
+  return scalar(value);
 }
 
-// A horizontal bar chart, drawn with elements (no canvas, no inline style: widths are classes).
+function scalar(value) {
+  if (typeof value === "number") return Number.isInteger(value) ? count(value) : decimal(String(value));
+  if (typeof value === "boolean") return value ? "yes" : "no";
+  return value === null ? "—" : String(value);
+}
+
+// A horizontal bar chart, drawn with elements (no canvas, no inline style: widths are classes);
+// each bar says its count and its share of the whole.
 export function bars(label, items) {
   const top = Math.max(1, ...items.map((i) => i.value));
+  const whole = items.reduce((sum, i) => sum + i.value, 0);
   return h(
     "figure",
     { class: "bars" },
@@ -81,13 +106,13 @@ export function bars(label, items) {
       "ul",
       {},
       items.map((item) => {
-        const share = Math.round((item.value / top) * 20) * 5;
+        const width = Math.round((item.value / top) * 20) * 5;
         return h(
           "li",
           {},
           h("span", { class: "bar-label" }, item.label),
-          h("span", { class: `bar w${share}`, role: "img", "aria-label": `${item.label}: ${item.value}` }),
-          h("span", { class: "bar-value" }, String(item.value)),
+          h("span", { class: `bar w${width}`, role: "img", "aria-label": `${item.label}: ${item.value}` }),
+          h("span", { class: "bar-value" }, `${count(item.value)} (${share(item.value, whole)})`),
         );
       }),
     ),
