@@ -202,7 +202,8 @@ def _edited(answer: str) -> str:
         value = json.loads(answer)
     except json.JSONDecodeError:
         return answer + "\none more line"
-    return json.dumps(_changed(value)[0])
+    changed, done = _changed(value)
+    return json.dumps(changed if done else {"edited": value})
 
 
 def _changed(value: Any) -> tuple[Any, bool]:
