@@ -18,7 +18,15 @@ from pathlib import Path
 
 import pytest
 import uvicorn
-from playwright.async_api import Browser, Page, Request, Route, ViewportSize, async_playwright
+from playwright.async_api import (
+    Browser,
+    FloatRect,
+    Page,
+    Request,
+    Route,
+    ViewportSize,
+    async_playwright,
+)
 
 from profilegate.app import create_app
 from profilegate.settings import Settings
@@ -104,6 +112,7 @@ LABEL_GAP = 12  # pixels between a label and its control, at most
 EMPTY_BELOW = 40  # pixels of a card below its content, at most (its padding and a margin)
 WIDE = ViewportSize(width=1280, height=900)
 PHONE = ViewportSize(width=390, height=844)
+SCREENSHOT_HEIGHT = 2400  # a page's screenshot stops here (a phone's list of periods is long)
 
 
 def chromium_path() -> str:
@@ -180,8 +189,17 @@ class Console:
         assert [e for e in self.console_errors if "Content Security Policy" in e] == []
 
     async def screenshot(self, name: str, full_page: bool = False) -> None:
+        """The window, or the page from its top (at most SCREENSHOT_HEIGHT pixels of it)."""
         self.screenshots.mkdir(parents=True, exist_ok=True)
-        await self.page.screenshot(path=str(self.screenshots / name), full_page=full_page)
+        path = str(self.screenshots / name)
+        if not full_page:
+            await self.page.screenshot(path=path)
+            return
+        width, height = await self.page.evaluate(
+            "[document.documentElement.clientWidth, document.documentElement.scrollHeight]"
+        )
+        clip = FloatRect(x=0, y=0, width=width, height=min(height, SCREENSHOT_HEIGHT))
+        await self.page.screenshot(path=path, full_page=True, clip=clip)
 
     async def layout_defects(self) -> list[str]:
         """What is out of place on the page as it is shown now (empty when the layout holds)."""

@@ -176,6 +176,12 @@ async def open_segment_editor(console: Console) -> None:
         '\nand not has_extension("employee") and traits.favouriteStore in ["Wien 1"] and net_spnd > 5'
     )
     await expect(page.locator(".marker")).to_have_attribute("data-line", "2")
+    shown = await page.locator(".marker .code:not(.caret)").text_content()
+    caret = await page.locator(".marker .caret").text_content()
+    assert shown is not None
+    assert caret is not None
+    assert shown.startswith("…")  # a long line is shown around the column, the caret under it
+    assert shown.index("net_spnd") == len(caret) - 1
 
 
 async def open_loyalty(console: Console) -> None:

@@ -219,7 +219,8 @@ function loyaltyPanel(profile, ref) {
     h("h3", { id: "p-loyalty" }, "Tier"),
     h("p", { "data-tier-reason": loyalty.reason }, h("strong", {}, loyalty.tier?.name ?? "no tier"), " — ",
       reasonInWords(loyalty)),
-    h("p", { class: "help" }, loyalty.explanation), form, answer);
+    loyalty.explanation !== reasonInWords(loyalty) ? h("p", { class: "help" }, loyalty.explanation) : null,
+    form, answer);
 }
 
 function segmentsPanel(profile, segments, ref) {

@@ -131,12 +131,18 @@ function edit(editor, segment, saved) {
   preview();
 }
 
-// The rule's line the parser named, with a caret under its column.
+// The rule's line the parser named, with a caret under its column; of a long line, the part
+// around the column (the line and its caret scroll together when even that is too wide).
+const BEFORE_CARET = 24;
 function marker(text, error) {
   const line = text.split("\n")[error.line - 1] ?? "";
   const reason = error.message.replace(/^.*?line \d+, column \d+: /, ""); // the place is said once
+  const start = Math.max(0, error.column - 1 - BEFORE_CARET);
+  const shown = `${start ? "…" : ""}${line.slice(start)}`;
+  const caret = Math.max(0, error.column - 1 - start) + (start ? 1 : 0);
   return h("div", { class: "marker", role: "alert", "data-line": error.line, "data-column": error.column },
     h("div", {}, h("strong", {}, `Line ${error.line}, column ${error.column}: `), reason),
-    h("div", { class: "code" }, line),
-    h("div", { class: "code caret", "aria-hidden": "true" }, `${" ".repeat(Math.max(0, error.column - 1))}^`));
+    h("div", { class: "code-window" },
+      h("div", { class: "code" }, shown),
+      h("div", { class: "code caret", "aria-hidden": "true" }, `${" ".repeat(caret)}^`)));
 }
