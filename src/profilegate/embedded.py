@@ -14,6 +14,7 @@ import asyncio
 import contextlib
 import fcntl
 import gc
+import inspect
 import json
 import multiprocessing
 import os
@@ -155,6 +156,7 @@ async def _serve(
     from mongoeco.engines.sqlite import SQLiteEngine
     from mongoeco.wire.proxy import AsyncMongoEcoProxyServer
 
+    _keep_codec_signature()
     storage: MemoryEngine | SQLiteEngine
     if data_dir is None or engine == "memory":
         storage = MemoryEngine(aggregation_materialization_limit=None)
@@ -180,3 +182,19 @@ async def _serve(
             await asyncio.wait_for(stopping.wait(), timeout=1.0)
     loop.remove_reader(control.fileno())
     await server.close()
+
+
+def _keep_codec_signature() -> None:
+    """Work out once what the engine asks of its codec for every document it reads back.
+
+    mongoeco's SQLite engine calls ``inspect.signature`` on ``DocumentCodec.decode`` for each
+    stored document it decodes (mongoeco 4.11.0): a third or more of the cost of decoding an
+    event, and creating a document decodes every document of its collection (DESIGN sec. 2),
+    so an insert into a full segment of the event log pays it some 250 times. The signature
+    does not change; ``__signature__`` is where ``inspect.signature`` looks first.
+    """
+    from mongoeco.core.codec import DocumentCodec
+
+    decode = DocumentCodec.decode
+    # typeshed gives a function no __signature__; inspect reads it (PEP 362).
+    decode.__signature__ = inspect.signature(decode)  # type: ignore[attr-defined]
