@@ -235,6 +235,7 @@ def _retentions(settings: Settings) -> Retentions:
         changes=settings.change_retention_days * 86_400,
         tombstones=settings.tombstone_retention_days * 86_400,
         audit=settings.audit_retention_days * 86_400,
+        destination_deliveries=settings.destinations_log_retention_days * 86_400,
     )
 
 

@@ -23,6 +23,7 @@ from profilegate.domain.shop_days import (
 from profilegate.domain.traits import TraitLimits
 from profilegate.logs import LogFormat, LogLevel
 from profilegate.service.aggregate_check import CheckRules
+from profilegate.service.destinations.rules import DeliveryRules
 from profilegate.service.feed import FeedRules
 from profilegate.service.identify import IdentifyRules
 from profilegate.service.profiles import ProfileRules
@@ -43,6 +44,7 @@ TTL_RETENTIONS = (
     "change_retention_days",
     "tombstone_retention_days",
     "audit_retention_days",
+    "destinations_log_retention_days",
 )
 DAY_SECONDS = 86_400
 
@@ -53,6 +55,7 @@ class StoreOptions(TypedDict):
     change_retention_seconds: int
     tombstone_retention_seconds: int
     audit_retention_seconds: int
+    delivery_retention_seconds: int
     event_write: str
     event_journal: bool
 
@@ -151,6 +154,21 @@ class Settings(BaseSettings):
     rate_limit_partner_burst: int = Field(default=40, ge=1)
     rate_limit_admin_per_second: float = Field(default=100.0, gt=0)
     rate_limit_admin_burst: int = Field(default=200, ge=1)
+    # Destinations (service/destinations): whether this process runs deliverers, whether a
+    # destination may resolve to a loopback/private/link-local address, and its delivery rules.
+    destinations_deliver: bool = True
+    destinations_allow_private: bool = False
+    destinations_request_timeout_seconds: float = Field(default=10.0, gt=0, le=120)
+    destinations_response_max_bytes: int = Field(default=65_536, ge=1024)
+    destinations_retry_first_seconds: float = Field(default=5.0, gt=0)
+    destinations_retry_max_seconds: float = Field(default=3600.0, gt=0)
+    destinations_retry_for_seconds: float = Field(default=86_400.0, gt=0)
+    destinations_pause_after_dead_letters: int = Field(default=3, ge=1)
+    destinations_pause_after_failing_seconds: float = Field(default=172_800.0, gt=0)
+    destinations_lease_seconds: float = Field(default=10.0, ge=0.3, le=300)
+    destinations_refresh_seconds: float = Field(default=1.0, gt=0, le=60)
+    destinations_secret_grace_hours: float = Field(default=24.0, ge=0)
+    destinations_log_retention_days: int = Field(default=30, ge=1)
 
     @field_validator("query_limits")
     @classmethod
@@ -261,6 +279,7 @@ class Settings(BaseSettings):
             change_retention_seconds=self.change_retention_days * DAY_SECONDS,
             tombstone_retention_seconds=self.tombstone_retention_days * DAY_SECONDS,
             audit_retention_seconds=self.audit_retention_days * DAY_SECONDS,
+            delivery_retention_seconds=self.destinations_log_retention_days * DAY_SECONDS,
             event_write=self.event_write_concern,
             event_journal=self.event_write_journal,
         )
@@ -314,6 +333,24 @@ class Settings(BaseSettings):
             poll_seconds=self.feed_poll_seconds,
             queue_size=self.feed_queue_size,
             hole_seconds=self.feed_hole_seconds,
+        )
+
+    @property
+    def destination_rules(self) -> DeliveryRules:
+        return DeliveryRules(
+            development=not self.production,
+            allow_private=self.destinations_allow_private,
+            consent_purposes=self.consent_purposes,
+            timeout_seconds=self.destinations_request_timeout_seconds,
+            response_max_bytes=self.destinations_response_max_bytes,
+            retry_first_seconds=self.destinations_retry_first_seconds,
+            retry_max_seconds=self.destinations_retry_max_seconds,
+            retry_for_seconds=self.destinations_retry_for_seconds,
+            pause_after_dead_letters=self.destinations_pause_after_dead_letters,
+            pause_after_failing_seconds=self.destinations_pause_after_failing_seconds,
+            lease_seconds=self.destinations_lease_seconds,
+            refresh_seconds=self.destinations_refresh_seconds,
+            secret_grace=timedelta(hours=self.destinations_secret_grace_hours),
         )
 
     @property

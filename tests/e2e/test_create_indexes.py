@@ -44,6 +44,15 @@ EXPECTED: dict[str, set[tuple[str, tuple[tuple[str, int], ...], int | None]]] = 
     "tier_policies": {ID},
     "extension_definitions": {ID},
     "persisted_operations": {ID},
+    "destinations": {ID},
+    "destination_state": {ID},
+    "destination_sent": {ID},
+    "destination_dead_letters": {ID, ("destination", (("destination", 1), ("at", -1)), None)},
+    "destination_deliveries": {
+        ID,
+        ("destination", (("destination", 1),), None),
+        ("retention", (("at", 1),), 30 * DAY),
+    },
 }
 IDENTITY = {"type": "EMAIL", "value": "c2@example.com"}
 STATEMENT = re.compile(
@@ -75,7 +84,7 @@ async def test_create_indexes_creates_every_collection_and_index(
     again = run_cli("create-indexes", cwd=tmp_path, env=env)
 
     assert created.returncode == 0, created.stderr
-    assert f"19 collections and 14 indexes ready in {database_name}" in created.stderr
+    assert f"24 collections and 17 indexes ready in {database_name}" in created.stderr
     assert again.returncode == 0, again.stderr
     assert await indexes(database) == EXPECTED
 
@@ -156,6 +165,12 @@ def test_create_indexes_print_is_mongosh_for_every_collection_and_shard_key(tmp_
         for g in groups
         if g["options"] and "expireAfterSeconds" in g["options"]
     }
-    assert ttls == {"events": 1130 * DAY, "tombstones": 1095 * DAY, "changes": 3 * DAY, "audit": 400 * DAY}
+    assert ttls == {
+        "events": 1130 * DAY,
+        "tombstones": 1095 * DAY,
+        "changes": 3 * DAY,
+        "audit": 400 * DAY,
+        "destination_deliveries": 30 * DAY,
+    }
     shard_keys = {json.loads(g["namespace"]): json.loads(g["shard_key"]) for g in groups if g["namespace"]}
     assert shard_keys == {f"shop.{name}": {key: "hashed"} for name, key in sharded().items()}

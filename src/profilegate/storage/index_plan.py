@@ -16,6 +16,7 @@ from pymongo import IndexModel
 from pymongo.errors import CollectionInvalid
 
 from profilegate.storage.coupons import CAMPAIGN_INDEX
+from profilegate.storage.destinations import DEFAULT_DELIVERY_RETENTION_SECONDS
 from profilegate.storage.documents import Database
 from profilegate.storage.indexes import INDEXES, LOG_INDEXES, RETENTION_FIELDS
 from profilegate.storage.layout import Retention, hold_ttl
@@ -32,6 +33,7 @@ class Retentions:
     changes: int
     tombstones: int
     audit: int
+    destination_deliveries: int = DEFAULT_DELIVERY_RETENTION_SECONDS
 
 
 def planned_indexes(retentions: Retentions, *, segment_indexes: bool) -> dict[str, list[IndexModel]]:

@@ -13,12 +13,25 @@ from profilegate.storage.segment_query import PREFILTER_INDEXES
 INDEXES: dict[str, list[IndexModel]] = {
     "api_keys": [IndexModel([("name", ASCENDING)], name="name")],
     "merges": [IndexModel([("winner", ASCENDING), ("at", DESCENDING)], name="winner")],
+    "destination_dead_letters": [
+        IndexModel([("destination", ASCENDING), ("at", DESCENDING)], name="destination")
+    ],
 }
 # The logs' secondary indexes, created with each of their collections (``storage.layout``).
 PROFILE_ID_INDEX = IndexModel([("profileId", ASCENDING)], name="profileId")
-LOG_INDEXES: dict[str, list[IndexModel]] = {"events": [PROFILE_ID_INDEX], "audit": [PROFILE_ID_INDEX]}
+LOG_INDEXES: dict[str, list[IndexModel]] = {
+    "events": [PROFILE_ID_INDEX],
+    "audit": [PROFILE_ID_INDEX],
+    "destination_deliveries": [IndexModel([("destination", ASCENDING)], name="destination")],
+}
 # The datetime each pruned collection's TTL index (or segment pruning) reads.
-RETENTION_FIELDS = {"events": "receivedAt", "changes": "at", "audit": "at", "tombstones": "erasedAt"}
+RETENTION_FIELDS = {
+    "events": "receivedAt",
+    "changes": "at",
+    "audit": "at",
+    "tombstones": "erasedAt",
+    "destination_deliveries": "at",
+}
 
 
 async def ensure_indexes(database: Database) -> None:

@@ -71,6 +71,15 @@ PLACEMENTS: dict[str, Placement] = {
     "extension_definitions": Placement(None, "a few documents"),
     "coupon_campaigns": Placement(None, "one per coupon campaign, read when coupons are issued"),
     "persisted_operations": Placement(None, "a few documents, cached by every gateway"),
+    "destinations": Placement(None, "a few documents, read by each process's deliverers"),
+    "destination_state": Placement(None, "one per destination: cursor, lease and the batch in flight"),
+    "destination_sent": Placement(
+        None, "one per destination and profile sent to, read and written by _id once per batch"
+    ),
+    "destination_dead_letters": Placement(None, "batches a destination never took; few, read by destination"),
+    "destination_deliveries": Placement(
+        None, "ordered by a counter and read newest first per destination; days of retention"
+    ),
 }
 
 

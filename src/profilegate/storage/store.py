@@ -12,6 +12,11 @@ from profilegate.storage.api_keys import ApiKeyRepository
 from profilegate.storage.audit import AuditLog, audit_log
 from profilegate.storage.changes import ChangeLog, change_log
 from profilegate.storage.coupons import CouponRepository
+from profilegate.storage.destinations import (
+    DEFAULT_DELIVERY_RETENTION_SECONDS,
+    DestinationRepository,
+    delivery_log,
+)
 from profilegate.storage.documents import Database, Document
 from profilegate.storage.events import EventLog, event_log
 from profilegate.storage.extension_definitions import ExtensionDefinitionRepository
@@ -49,6 +54,7 @@ class Repositories:
     shop_days: ShopDayRepository
     segment_sizes: SegmentSizeRepository
     import_checkpoints: ImportCheckpointRepository
+    destinations: DestinationRepository
 
 
 def open_client(uri: str, *, listeners: Sequence[CommandListener] = ()) -> AsyncMongoClient[Document]:
@@ -94,6 +100,7 @@ async def prepare(
     change_retention_seconds: int = DEFAULT_CHANGE_RETENTION_SECONDS,
     tombstone_retention_seconds: int = DEFAULT_TOMBSTONE_RETENTION_SECONDS,
     audit_retention_seconds: int = DEFAULT_AUDIT_RETENTION_SECONDS,
+    delivery_retention_seconds: int = DEFAULT_DELIVERY_RETENTION_SECONDS,
     event_write: str = DEFAULT_EVENT_WRITE,
     event_journal: bool = True,
     segment_indexes: bool = False,
@@ -140,11 +147,14 @@ async def prepare(
         import_checkpoints=ImportCheckpointRepository(
             database["import_checkpoints"], database["import_rejections"]
         ),
+        destinations=DestinationRepository(
+            database, delivery_log(layout, database, delivery_retention_seconds)
+        ),
     )
     if layout.kind is LayoutKind.MONGODB:
         await repos.segment_members.hold_indexes()
         await repos.coupons.hold_indexes()
-    for kept in (repos.events, repos.changes, repos.tombstones, repos.audit):
+    for kept in (repos.events, repos.changes, repos.tombstones, repos.audit, repos.destinations):
         await kept.hold_retention()
     return repos
 
