@@ -17,6 +17,7 @@ from starlette.routing import Route, WebSocketRoute
 from profilegate.api import prometheus
 from profilegate.api.audience_endpoint import audience_endpoint
 from profilegate.api.console import console_routes, favicon_route, graphiql_routes
+from profilegate.api.destination_metrics import DestinationMetrics
 from profilegate.api.http import GatewayState, GraphQLView, Guard, utc_now
 from profilegate.api.http_metrics import HttpMetrics
 from profilegate.api.rate_limits import RateLimiter
@@ -28,6 +29,7 @@ from profilegate.api.track_endpoint import track_endpoint
 from profilegate.domain.keys import Role
 from profilegate.embedded import EmbeddedStore
 from profilegate.service.changes import ChangeRecorder
+from profilegate.service.destinations.deliverer import Deliveries
 from profilegate.service.feed import FeedFollower
 from profilegate.service.keys import Authenticator
 from profilegate.service.segments import SegmentCatalogue, refresh_segments
@@ -113,6 +115,11 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] = utc_now) -
                     partner_purpose=settings.partner_consent_purpose,
                     written=follower.stored_here,
                 )
+                deliveries = Deliveries(
+                    repos, follower, settings.destination_rules, observer=DestinationMetrics()
+                )
+                if settings.destinations_deliver:
+                    tasks.append(asyncio.create_task(deliveries.run(stopping)))
                 tasks += [
                     asyncio.create_task(follower.run(stopping)),
                     asyncio.create_task(rollups.run(stopping)),
@@ -144,6 +151,7 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] = utc_now) -
                     storefront=StorefrontAccess(
                         repos.extension_definitions, cache_seconds=settings.segment_cache_seconds
                     ),
+                    deliveries=deliveries,
                     clock=clock,
                 )
             finally:

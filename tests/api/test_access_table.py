@@ -495,6 +495,7 @@ def query(document: str) -> GraphQLCall:
 
 
 UNION = "__typename ... on Error { message } ... on InvalidInputError { field }"
+ANSWERED = "__typename ... on Error { message }"  # for results that cannot be an InvalidInputError
 REF = "query($ref: ProfileRef!)"
 POLICY = (
     '{metric: NET_SPEND, windowDays: 365, retention: {kind: NONE}, tiers: [{name: "MEMBER", threshold: "0"}]}'
@@ -515,6 +516,8 @@ PROBES: dict[str, Probe] = {
     "Query.apiKeys": query("{ apiKeys { id } }"),
     "Query.auditLog": query("{ auditLog { nextCursor } }"),
     "Query.consentPurposes": query("{ consentPurposes }"),
+    "Query.destination": query('{ destination(id: "none") { id } }'),
+    "Query.destinations": query("{ destinations { id } }"),
     "Query.couponPerformance": query('{ couponPerformance(campaign: "spring") { issued } }'),
     "Query.exportProfile": GraphQLCall(f"{REF} {{ exportProfile(ref: $ref) {{ __typename }} }}"),
     "Query.extensionDefinitions": query("{ extensionDefinitions { name } }"),
@@ -569,6 +572,26 @@ PROBES: dict[str, Probe] = {
         f" {{ {UNION} }} }}"
     ),
     "Mutation.revokeApiKey": query('mutation { revokeApiKey(idOrName: "probe") { keys { id } } }'),
+    "Mutation.createDestination": query(
+        f'mutation {{ createDestination(input: {{id: "probe", name: "Probe", url: "ftp://x",'
+        f' send: {{tiers: true}}, consentPurpose: "ads"}}) {{ {UNION} }} }}'
+    ),
+    "Mutation.updateDestination": query(
+        f'mutation {{ updateDestination(input: {{id: "probe", name: "Probe", url: "ftp://x",'
+        f' send: {{tiers: true}}, consentPurpose: "ads"}}) {{ {UNION} }} }}'
+    ),
+    "Mutation.pauseDestination": query(f'mutation {{ pauseDestination(id: "none") {{ {ANSWERED} }} }}'),
+    "Mutation.resumeDestination": query(f'mutation {{ resumeDestination(id: "none") {{ {ANSWERED} }} }}'),
+    "Mutation.rotateDestinationSecret": query(
+        f'mutation {{ rotateDestinationSecret(id: "none") {{ {ANSWERED} }} }}'
+    ),
+    "Mutation.deleteDestination": query(f'mutation {{ deleteDestination(id: "none") {{ {ANSWERED} }} }}'),
+    "Mutation.resyncDestination": query(f'mutation {{ resyncDestination(id: "none") {{ {UNION} }} }}'),
+    "Mutation.replayDeadLetter": query(f'mutation {{ replayDeadLetter(batchId: "none") {{ {ANSWERED} }} }}'),
+    "Mutation.resendDestinationRange": query(
+        'mutation { resendDestinationRange(id: "none", from: "2026-11-19T00:00:00Z",'
+        f' to: "2026-11-20T00:00:00Z") {{ {UNION} }} }}'
+    ),
     "Mutation.saveSegment": query(
         f'mutation {{ saveSegment(input: {{key: "probe", name: "Probe", rule: "orders >= 1"}})'
         f" {{ {UNION} }} }}"

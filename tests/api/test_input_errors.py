@@ -53,6 +53,7 @@ SETUP = (
     'mutation { defineCouponCampaign(name: "flyer") { __typename } }',
     "mutation { upsertProfile(input: {ref: " + ANN + "}) { __typename } }",
 )
+DESTINATION = 'id: "ads", name: "Ads", consentPurpose: "ads"'
 POLICY = "metric: NET_SPEND, windowDays: 365, retention: {kind: NONE}"
 EVENT = (
     '{at: "2026-11-20T09:00:00Z", channel: WEB, anonymousId: "anon-7f3c2a91", payload: {custom: {name: "x"}}}'
@@ -258,6 +259,42 @@ BAD_INPUTS = [
     ),
     Bad(
         "issueCoupons", 'campaign: "flyer", count: 0, expiresAt: "2026-12-01T00:00:00Z"', "count", "1 to 1000"
+    ),
+    Bad(
+        "createDestination",
+        f'input: {{{DESTINATION}, url: "ftp://example.com/x", send: {{tiers: true}}}}',
+        "input.url",
+        "https://",
+    ),
+    Bad(
+        "createDestination",
+        f'input: {{{DESTINATION}, url: "https://example.com/x", send: {{segments: [""]}}}}',
+        "input.send.segments[0]",
+        "must not be empty",
+    ),
+    Bad(
+        "updateDestination",
+        f'input: {{{DESTINATION}, url: "https://example.com/x", send: {{tiers: true}}, maxBatch: 501}}',
+        "input.maxBatch",
+        "1 to 500",
+    ),
+    Bad("pauseDestination", "id: 5", "id", "a text"),
+    Bad("resumeDestination", "id: 5", "id", "a text"),
+    Bad("rotateDestinationSecret", "id: 5", "id", "a text"),
+    Bad("deleteDestination", "id: 5", "id", "a text"),
+    Bad("resyncDestination", "id: 5", "id", "a text"),
+    Bad("replayDeadLetter", "batchId: 5", "batchId", "a text"),
+    Bad(
+        "resendDestinationRange",
+        'id: "ads", from: "tomorrow", to: "2026-11-20T00:00:00Z"',
+        "from",
+        "ISO 8601",
+    ),
+    Bad(
+        "resendDestinationRange",
+        'id: "ads", from: "2026-11-20T00:00:00Z", to: "2026-11-19T00:00:00Z"',
+        "to",
+        "must be after from",
     ),
 ]
 

@@ -23,6 +23,7 @@ from profilegate.domain.storefront import (
 )
 from profilegate.service.aggregate_check import CheckRules
 from profilegate.service.changes import ChangeRecorder
+from profilegate.service.destinations.deliverer import Deliveries
 from profilegate.service.feed import FeedFollower
 from profilegate.service.identify import IdentifyRules
 from profilegate.service.profiles import ProfileRules
@@ -51,6 +52,7 @@ class Context:
     feed: ChangeRecorder
     follower: FeedFollower
     storefront: StorefrontAccess
+    deliveries: Deliveries
     now: datetime
     shopper: Proof = None  # a storefront request's shopper proof (None: it sent none)
     socket: WebSocket | None = None

@@ -37,6 +37,7 @@ from profilegate.api.storefront import PROOF_HEADER, REFUSAL_LIMIT, StorefrontAc
 from profilegate.domain.keys import Principal, Role
 from profilegate.service.aggregate_check import CheckRules
 from profilegate.service.changes import ChangeRecorder
+from profilegate.service.destinations.deliverer import Deliveries
 from profilegate.service.feed import FeedFollower
 from profilegate.service.identify import IdentifyRules
 from profilegate.service.keys import Authenticator
@@ -68,6 +69,7 @@ class GatewayState(TypedDict):
     feed: ChangeRecorder
     follower: FeedFollower
     storefront: StorefrontAccess
+    deliveries: Deliveries
     clock: Callable[[], datetime]
 
 
@@ -125,6 +127,7 @@ class GraphQLView(GraphQL[Context, None]):
             feed=state["feed"],
             follower=state["follower"],
             storefront=state["storefront"],
+            deliveries=state["deliveries"],
             shopper=request.scope.get(SHOPPER),
             now=self._clock(),
             socket=request if isinstance(request, WebSocket) else None,

@@ -16,6 +16,7 @@ from profilegate.api.argument_errors import DescribeArgumentErrors
 from profilegate.api.audit import AuditQueries, audit_root_fields
 from profilegate.api.changes import ChangeSubscriptions
 from profilegate.api.coupons import CouponMutations, CouponQueries
+from profilegate.api.destinations import DestinationMutations, DestinationQueries
 from profilegate.api.errors import (
     ConcurrentModificationError,
     IdentityConflictError,
@@ -65,6 +66,7 @@ Query = merge_types(
         CouponQueries,
         ShopMetricQueries,
         AggregateCheckQueries,
+        DestinationQueries,
     ),
 )
 Mutation = merge_types(
@@ -81,6 +83,7 @@ Mutation = merge_types(
         GdprMutations,
         PersistedMutations,
         CouponMutations,
+        DestinationMutations,
     ),
 )
 

@@ -608,7 +608,7 @@ class Deliveries:
     ) -> None:
         self._repos = repos
         self._follower = follower
-        self._rules = rules
+        self.rules = rules
         self._observer = observer or Unobserved()
         self.owner = owner or uuid.uuid4().hex
         self._transport = transport
@@ -628,7 +628,7 @@ class Deliveries:
 
     async def run(self, stopping: asyncio.Event) -> None:
         async with httpx.AsyncClient(
-            follow_redirects=False, transport=self._transport, timeout=self._rules.timeout_seconds
+            follow_redirects=False, transport=self._transport, timeout=self.rules.timeout_seconds
         ) as http:
             try:
                 while not stopping.is_set():
@@ -637,7 +637,7 @@ class Deliveries:
                     except Exception:
                         log.exception("listing the destinations failed; trying again")
                     with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(self._wake.wait(), self._rules.refresh_seconds)
+                        await asyncio.wait_for(self._wake.wait(), self.rules.refresh_seconds)
                     self._wake.clear()
             finally:
                 await self._stop_all()
@@ -656,7 +656,7 @@ class Deliveries:
                     destination,
                     self._repos,
                     self._follower,
-                    self._rules,
+                    self.rules,
                     http,
                     owner=self.owner,
                     observer=self._observer,
