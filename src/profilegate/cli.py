@@ -8,7 +8,7 @@ import os
 import shlex
 import signal
 import sys
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from types import FrameType
@@ -26,6 +26,23 @@ from profilegate.api import access_table
 from profilegate.api.prometheus import clear_multiprocess_metrics
 from profilegate.api.schema import schema_sdl
 from profilegate.check_display import change_lines, check_summary, difference_lines
+from profilegate.destinations_display import (
+    dead_letter_row,
+    delivery_row,
+    destination_lines,
+    destination_row,
+    option_of,
+)
+from profilegate.domain.changes import ChangeKind
+from profilegate.domain.destinations import (
+    DeadLetterNotFound,
+    Delivery,
+    Destination,
+    DestinationExists,
+    DestinationNotFound,
+    DestinationSpec,
+    Selection,
+)
 from profilegate.domain.errors import DomainError, InvalidInput, ProfileNotFound
 from profilegate.domain.events import Channel
 from profilegate.domain.identities import IdentityType, normalise_identity
@@ -39,6 +56,19 @@ from profilegate.logs import log_config
 from profilegate.service.aggregate_check import Checked, check_aggregates
 from profilegate.service.audiences import AudienceRequest, ExportFormat, audience_size, export_audience
 from profilegate.service.changes import ChangeRecorder
+from profilegate.service.destinations.admin import (
+    WithSecret,
+    create_destination,
+    delete_destination,
+    destination_lag,
+    get_destination,
+    pause_destination,
+    replay_dead_letter,
+    resend_range,
+    resume_destination,
+    resync_destination,
+    rotate_secret,
+)
 from profilegate.service.gdpr import export_profile
 from profilegate.service.imports import (
     CustomerOptions,
@@ -64,6 +94,7 @@ from profilegate.service.shop_metrics import rebuild_shop_days, shop_metrics
 from profilegate.service.tiers import ActivePolicy
 from profilegate.service.tracking import MAX_BATCH
 from profilegate.settings import Settings
+from profilegate.storage.destinations import DeadLetter, DeliveryRecord
 from profilegate.storage.index_plan import Retentions, create_planned, mongosh_script, planned_indexes
 from profilegate.storage.layout import Layout, load_layout
 from profilegate.storage.store import Repositories, open_client, prepare
@@ -73,6 +104,11 @@ app = typer.Typer(
 )
 keys_app = typer.Typer(help="Create, list and revoke API keys.", no_args_is_help=True)
 app.add_typer(keys_app, name="keys")
+destinations_app = typer.Typer(
+    help="Define, watch and replay destinations: HTTPS endpoints the change feed is pushed to.",
+    no_args_is_help=True,
+)
+app.add_typer(destinations_app, name="destinations")
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 DataDir = Annotated[
@@ -734,6 +770,268 @@ def keys_revoke(
     typer.echo(f"revoked {count} key(s)", err=True)
     if count == 0:
         raise typer.Exit(1)
+
+
+@destinations_app.command("create")
+def destinations_create(
+    destination_id: Annotated[str, typer.Option("--id", help="The destination's key: a-z, 0-9, - and _.")],
+    name: Annotated[str, typer.Option(help="What the destination is, for people.")],
+    url: Annotated[str, typer.Option(help="The https:// endpoint batches are POSTed to.")],
+    consent_purpose: Annotated[
+        str, typer.Option(help="A profile is sent only while it grants this purpose (e.g. email, ads).")
+    ],
+    kind: Annotated[
+        list[ChangeKind] | None, typer.Option(case_sensitive=False, help="Send every change of this kind.")
+    ] = None,
+    segment: Annotated[
+        list[str] | None, typer.Option(help="Send who enters and leaves this segment; repeatable.")
+    ] = None,
+    tiers: Annotated[bool, typer.Option("--tiers", help="Send tier changes.")] = False,
+    extension: Annotated[
+        list[str] | None, typer.Option(help="Send this extension being set or removed; repeatable.")
+    ] = None,
+    field: Annotated[
+        list[str] | None, typer.Option(help="Personal fields sent: identities, traits, traits.<key>.")
+    ] = None,
+    hash_identifiers: Annotated[
+        bool, typer.Option("--hash-identifiers", help="Send SHA-256 of the normalised e-mail and phone.")
+    ] = False,
+    max_batch: Annotated[int, typer.Option(help="Messages per request.")] = 100,
+    max_wait_seconds: Annotated[float, typer.Option(help="Longest a batch waits for more.")] = 1.0,
+    rate_per_second: Annotated[float, typer.Option(help="Requests per second at most.")] = 10.0,
+    data_dir: DataDir = None,
+) -> None:
+    """Define a destination, enabled, and print its signing secret once.
+
+    Only the secret goes to stdout; it cannot be shown again (rotate-secret makes a new one).
+    """
+    settings = _settings(data_dir)
+    spec = DestinationSpec(
+        id=destination_id,
+        name=name,
+        url=url,
+        selection=Selection(
+            kinds=frozenset(kind or ()),
+            segments=tuple(segment or ()),
+            tiers=tiers,
+            extensions=tuple(extension or ()),
+        ),
+        consent_purpose=consent_purpose,
+        fields=tuple(field or ()),
+        hash_identifiers=hash_identifiers,
+        delivery=Delivery(max_batch, max_wait_seconds, rate_per_second),
+    )
+
+    async def run(repos: Repositories) -> WithSecret:
+        return await create_destination(repos, spec, settings.destination_rules, datetime.now(UTC))
+
+    created = _on_destinations(settings, run)
+    typer.echo(created.secret)
+    typer.echo(
+        f"destination {spec.id} created, enabled; its signing secret (above) is shown only this once",
+        err=True,
+    )
+
+
+@destinations_app.command("list")
+def destinations_list(data_dir: DataDir = None) -> None:
+    """List destinations: id, state, lag in seconds, changes waiting, URL, name."""
+    settings = _settings(data_dir)
+
+    async def run(repos: Repositories) -> list[str]:
+        now = datetime.now(UTC)
+        return [
+            destination_row(found, await destination_lag(repos, found.id, now))
+            for found in await repos.destinations.all()
+        ]
+
+    for row in _on_destinations(settings, run):
+        typer.echo(row)
+
+
+DestinationId = Annotated[str, typer.Argument(help="The destination's id.")]
+
+
+@destinations_app.command("show")
+def destinations_show(destination_id: DestinationId, data_dir: DataDir = None) -> None:
+    """Show a destination: what it is sent, its state, lag and dead letters (never its secret)."""
+    settings = _settings(data_dir)
+
+    async def run(repos: Repositories) -> list[str]:
+        found = await get_destination(repos, destination_id)
+        lag = await destination_lag(repos, destination_id, datetime.now(UTC))
+        return list(
+            destination_lines(found, lag, await repos.destinations.count_dead_letters(destination_id))
+        )
+
+    for line in _on_destinations(settings, run):
+        typer.echo(line)
+
+
+@destinations_app.command("pause")
+def destinations_pause(destination_id: DestinationId, data_dir: DataDir = None) -> None:
+    """Stop delivering; the destination keeps its place in the feed."""
+    settings = _settings(data_dir)
+
+    async def run(repos: Repositories) -> Destination:
+        return await pause_destination(repos, destination_id, datetime.now(UTC))
+
+    _on_destinations(settings, run)
+    typer.echo(f"destination {destination_id} paused", err=True)
+
+
+@destinations_app.command("resume")
+def destinations_resume(destination_id: DestinationId, data_dir: DataDir = None) -> None:
+    """Deliver again (paused or disabled), from where it stopped."""
+    settings = _settings(data_dir)
+
+    async def run(repos: Repositories) -> Destination:
+        return await resume_destination(repos, destination_id, datetime.now(UTC))
+
+    _on_destinations(settings, run)
+    typer.echo(f"destination {destination_id} enabled", err=True)
+
+
+@destinations_app.command("rotate-secret")
+def destinations_rotate_secret(destination_id: DestinationId, data_dir: DataDir = None) -> None:
+    """Print a new signing secret once; the previous one keeps signing for a grace period.
+
+    The grace period is PROFILEGATE_DESTINATIONS_SECRET_GRACE_HOURS (24 by default).
+    """
+    settings = _settings(data_dir)
+
+    async def run(repos: Repositories) -> WithSecret:
+        return await rotate_secret(repos, destination_id, settings.destination_rules, datetime.now(UTC))
+
+    rotated = _on_destinations(settings, run)
+    typer.echo(rotated.secret)
+    until = rotated.destination.secrets.previous_until
+    after = f" until {until.isoformat(timespec='seconds')}" if until else ""
+    typer.echo(f"requests are signed with the previous secret too{after}", err=True)
+
+
+@destinations_app.command("delete")
+def destinations_delete(destination_id: DestinationId, data_dir: DataDir = None) -> None:
+    """Delete a destination with its place in the feed, its dead letters and what it was sent."""
+    settings = _settings(data_dir)
+
+    async def run(repos: Repositories) -> None:
+        await delete_destination(repos, destination_id)
+
+    _on_destinations(settings, run)
+    typer.echo(f"destination {destination_id} deleted", err=True)
+
+
+@destinations_app.command("resync")
+def destinations_resync(destination_id: DestinationId, data_dir: DataDir = None) -> None:
+    """Send every current member of the destination's segments again (segment.entered)."""
+    settings = _settings(data_dir)
+
+    async def run(repos: Repositories) -> Destination:
+        return await resync_destination(repos, destination_id)
+
+    _on_destinations(settings, run)
+    typer.echo(f"resync of {destination_id} queued: its deliverer sends it shortly", err=True)
+
+
+@destinations_app.command("resend")
+def destinations_resend(
+    destination_id: DestinationId,
+    since: Annotated[datetime, typer.Option("--from", help="First moment (UTC unless it names a zone).")],
+    until: Annotated[datetime, typer.Option("--to", help="End (exclusive).")],
+    data_dir: DataDir = None,
+) -> None:
+    """Send the changes dated --from to --to again, in new batches under new ids."""
+    settings = _settings(data_dir)
+
+    async def run(repos: Repositories) -> Destination:
+        return await resend_range(repos, destination_id, _utc(since), _utc(until))
+
+    _on_destinations(settings, run, {"to": "--to"})
+    typer.echo(f"resend to {destination_id} queued: its deliverer sends it shortly", err=True)
+
+
+@destinations_app.command("replay")
+def destinations_replay(
+    batch_id: Annotated[str, typer.Argument(help="The dead letter's batch id (msg_...).")],
+    data_dir: DataDir = None,
+) -> None:
+    """Send a dead letter again: the same batch id and body, signed anew."""
+    settings = _settings(data_dir)
+
+    async def run(repos: Repositories) -> DeadLetter:
+        return await replay_dead_letter(repos, batch_id)
+
+    letter = _on_destinations(settings, run)
+    typer.echo(
+        f"replay of {batch_id} to {letter.destination} queued: its deliverer sends it shortly", err=True
+    )
+
+
+@destinations_app.command("dead-letters")
+def destinations_dead_letters(
+    destination_id: DestinationId,
+    first: Annotated[int, typer.Option(min=1, max=1000, help="How many, newest first.")] = 50,
+    data_dir: DataDir = None,
+) -> None:
+    """List the batches given up after the retry schedule, newest first.
+
+    Columns: at, batch id, kind, messages, attempts, last error.
+    """
+    settings = _settings(data_dir)
+
+    async def run(repos: Repositories) -> list[DeadLetter]:
+        await get_destination(repos, destination_id)
+        return await repos.destinations.dead_letters(destination_id, first)
+
+    for letter in _on_destinations(settings, run):
+        typer.echo(dead_letter_row(letter))
+
+
+@destinations_app.command("deliveries")
+def destinations_deliveries(
+    destination_id: DestinationId,
+    first: Annotated[int, typer.Option(min=1, max=1000, help="How many, newest first.")] = 20,
+    data_dir: DataDir = None,
+) -> None:
+    """Show the delivery log, newest first.
+
+    Columns: at, batch id, kind, status, attempt, status code, latency, messages, error.
+    """
+    settings = _settings(data_dir)
+
+    async def run(repos: Repositories) -> list[DeliveryRecord]:
+        await get_destination(repos, destination_id)
+        return await repos.destinations.deliveries(destination_id, first)
+
+    for record in _on_destinations(settings, run):
+        typer.echo(delivery_row(record))
+
+
+def _on_destinations[T](
+    settings: Settings,
+    work: Callable[[Repositories], Awaitable[T]],
+    options: dict[str, str] | None = None,
+) -> T:
+    """Run ``work`` on the store; an unknown destination or dead letter exits 1, a refused value
+    names its option and exits 2."""
+
+    async def run() -> T:
+        async with _repositories(settings) as repos:
+            return await work(repos)
+
+    try:
+        return asyncio.run(run())
+    except (DestinationNotFound, DeadLetterNotFound, DestinationExists) as error:
+        typer.echo(f"error: {error}", err=True)
+        raise typer.Exit(1) from None
+    except InvalidInput as error:
+        hint = (options or {}).get(error.field) or option_of(error.field)
+        raise typer.BadParameter(error.reason, param_hint=hint) from None
+
+
+def _utc(moment: datetime) -> datetime:
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment
 
 
 @contextlib.asynccontextmanager
