@@ -381,3 +381,52 @@ async def test_a_rotated_secret_signs_beside_the_previous_during_the_grace(
     assert receiver.received[0].verified
     assert only_old, "the previous secret still verifies during the grace"
     assert len(receiver.received[0].headers["webhook-signature"].split(" ")) == 2
+
+
+async def test_a_new_segment_destination_is_sent_every_consenting_member_and_a_resync_again(
+    running: Running, deliveries: Deliveries
+) -> None:
+    members = {"p1": True, "p2": False, "p3": True}
+    for profile_id, consents in members.items():
+        await running.repos.profiles.insert(shopper(profile_id, consents=consents))
+        await running.repos.segment_members.record(profile_id, {"vip": None}, [])
+    with receiving() as receiver:
+        await created(running.repos, receiver)
+        deliveries.wake()
+        first = await asyncio.to_thread(receiver.wait_for, 2)
+        await admin.resync_destination(running.repos, "ads-vip")
+        deliveries.wake("ads-vip")
+        again = await asyncio.to_thread(receiver.wait_for, 4)
+        await running.repos.profiles.delete("p3")
+        await running.append(change("p3", ChangeKind.PROFILE_ERASED))
+        removal = (await asyncio.to_thread(receiver.wait_for, 6))[4:]
+
+    assert sorted(m["profileId"] for m in first) == ["p1", "p3"], "p2 did not grant the purpose"
+    assert all(m["type"] == "segment.entered" and m["resync"] for m in first)
+    assert len({one.batch_id for one in receiver.delivered()[:2]}) == 2, "a resync goes under new ids"
+    assert [m["profileId"] for m in again[2:]] == ["p1", "p3"]
+    assert [(m["type"], m.get("segment")) for m in removal] == [
+        ("segment.left", "vip"),
+        ("profile.removed", None),
+    ]
+
+
+async def test_a_time_range_is_resent_under_new_batch_ids(running: Running, deliveries: Deliveries) -> None:
+    with receiving() as receiver:
+        await running.repos.profiles.insert(shopper("p1"))
+        await created(running.repos, receiver, selection=Selection(tiers=True))
+        deliveries.wake()
+        before = datetime.now(UTC)
+        await running.append(*(change("p1", ChangeKind.TIER_CHANGED, to=f"t{n}") for n in range(3)))
+        await asyncio.to_thread(receiver.wait_for, 3)
+        after = datetime.now(UTC)
+        await running.append(change("p1", ChangeKind.TIER_CHANGED, to="t3"))
+        await asyncio.to_thread(receiver.wait_for, 4)
+        await admin.resend_range(running.repos, "ads-vip", before, after)
+        deliveries.wake("ads-vip")
+        messages = await asyncio.to_thread(receiver.wait_for, 7)
+
+    assert [m["to"] for m in messages] == ["t0", "t1", "t2", "t3", "t0", "t1", "t2"]
+    first_ids = {one.batch_id for one in receiver.delivered()[:2]}
+    assert not first_ids & {one.batch_id for one in receiver.delivered()[2:]}, "a resend has new ids"
+    assert [m["cursor"] for m in messages[4:]] == [m["cursor"] for m in messages[:3]]

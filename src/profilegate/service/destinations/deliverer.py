@@ -636,8 +636,12 @@ class Deliveries:
                         await self._refresh(http, stopping)
                     except Exception:
                         log.exception("listing the destinations failed; trying again")
-                    with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(self._wake.wait(), self.rules.refresh_seconds)
+                    waits = [asyncio.ensure_future(event.wait()) for event in (self._wake, stopping)]
+                    await asyncio.wait(
+                        waits, timeout=self.rules.refresh_seconds, return_when=asyncio.FIRST_COMPLETED
+                    )
+                    for wait in waits:
+                        wait.cancel()
                     self._wake.clear()
             finally:
                 await self._stop_all()
