@@ -3,6 +3,7 @@
 import { graphql, session } from "./api.js";
 import { auditPage } from "./audit.js";
 import { customerPage } from "./customer.js";
+import { destinationsPage } from "./destinations.js";
 import { extensionsPage } from "./extensions.js";
 import { loyaltyPage } from "./loyalty.js";
 import { metricsPage } from "./metrics.js";
@@ -15,6 +16,7 @@ const PAGES = {
   loyalty: loyaltyPage,
   metrics: metricsPage,
   extensions: extensionsPage,
+  destinations: destinationsPage,
   audit: auditPage,
 };
 const $ = (id) => document.getElementById(id);

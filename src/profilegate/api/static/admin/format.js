@@ -46,3 +46,19 @@ export function shopToday(offsetDays = 0) {
   const [year, month, date] = today.split("-").map(Number);
   return new Date(Date.UTC(year, month - 1, date + offsetDays)).toISOString().slice(0, 10);
 }
+
+// A date and time typed for the shop (an <input type="datetime-local"> value, "2026-11-20T10:00")
+// as the ISO moment it is in the shop's zone.
+export function fromShopTime(local) {
+  const [date, time = "00:00"] = local.split("T");
+  const [year, month, day] = date.split("-").map(Number);
+  const [hour, minute] = time.split(":").map(Number);
+  const wall = Date.UTC(year, month - 1, day, hour, minute);
+  const zoned = new Intl.DateTimeFormat("en-US", { timeZone: shopZone(), hourCycle: "h23", year: "numeric",
+    month: "numeric", day: "numeric", hour: "numeric", minute: "numeric", second: "numeric" });
+  const offset = (at) => {
+    const part = Object.fromEntries(zoned.formatToParts(new Date(at)).map((p) => [p.type, Number(p.value)]));
+    return Date.UTC(part.year, part.month - 1, part.day, part.hour, part.minute, part.second) - at;
+  };
+  return new Date(wall - offset(wall - offset(wall))).toISOString();
+}
