@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
+from pydantic import SecretStr
 
 from profilegate.app import create_app
 from profilegate.settings import Settings
@@ -56,6 +57,7 @@ mutation($id: String!) {
   resumeDestination(id: $id) { __typename ... on DestinationChanged { destination { state } } }
 }
 """
+METRICS_TOKEN = "scrape-destinations"
 SEGMENT = {"key": "big-spenders", "name": "Big spenders", "rule": "net_spend(last 365d) >= 250.00"}
 
 
@@ -83,6 +85,7 @@ def fast(settings: Settings) -> Settings:
             "destinations_retry_for_seconds": 0.5,
             "destinations_pause_after_dead_letters": 10,
             "feed_poll_seconds": 0.1,
+            "metrics_token": SecretStr(METRICS_TOKEN),
         }
     )
 
@@ -194,6 +197,13 @@ async def test_a_dead_letter_is_seen_and_replayed_through_the_api(gateway: Gatew
     assert messages[0]["type"] == "profile.updated"
     assert unknown.data["replayDeadLetter"]["__typename"] == "DeadLetterNotFoundError"
     found = (await gateway.execute(DESTINATION, {"id": "ads-big-spenders"})).data["destination"]
+    metrics = await gateway.http.get("/metrics", headers={"authorization": f"Bearer {METRICS_TOKEN}"})
+    assert (
+        'profilegate_destination_deliveries_total{code="500",destination="ads-big-spenders",status="failed"}'
+        in (metrics.text)
+    )
+    assert 'profilegate_destination_dead_letters_total{destination="ads-big-spenders"}' in metrics.text
+    assert 'profilegate_destination_lag_changes{destination="ads-big-spenders"}' in metrics.text
     statuses = {line["status"] for line in found["deliveries"]["deliveries"]}
     assert {"failed", "dead_lettered", "delivered"} <= statuses
     assert found["lag"] == {"seconds": 0.0, "changes": 0} or found["lag"]["changes"] >= 0

@@ -1,13 +1,14 @@
 """The destinations' Prometheus series (``/metrics``): lag, deliveries, failures, dead letters.
 
-Destination ids are an admin's keys, a handful; ``BoundedNames`` caps them all the same.
+Destination ids are an admin's keys (validated: a-z, 0-9, - and _), a handful; past
+``MAX_DESTINATIONS`` distinct ones, newcomers are labelled "other".
 """
 
 import contextlib
 
 from prometheus_client import Counter, Gauge
 
-from profilegate.api.prometheus import BoundedNames
+from profilegate.api.prometheus import OTHER
 
 MAX_DESTINATIONS = 100
 NO_ANSWER = "none"
@@ -42,7 +43,25 @@ paused = Counter(
     ["destination"],
 )
 
-names = BoundedNames(MAX_DESTINATIONS)
+
+class DestinationLabels:
+    """Destination ids as label values, up to ``limit`` distinct ones."""
+
+    def __init__(self, limit: int) -> None:
+        self._limit = limit
+        self._seen: set[str] = set()
+
+    def __call__(self, destination: str) -> str:
+        if destination not in self._seen and len(self._seen) >= self._limit:
+            return OTHER
+        self._seen.add(destination)
+        return destination
+
+    def known(self, destination: str) -> str:
+        return destination if destination in self._seen else OTHER
+
+
+names = DestinationLabels(MAX_DESTINATIONS)
 
 
 class DestinationMetrics:
