@@ -430,3 +430,75 @@ async def test_a_time_range_is_resent_under_new_batch_ids(running: Running, deli
     first_ids = {one.batch_id for one in receiver.delivered()[:2]}
     assert not first_ids & {one.batch_id for one in receiver.delivered()[2:]}, "a resend has new ids"
     assert [m["cursor"] for m in messages[4:]] == [m["cursor"] for m in messages[:3]]
+
+
+async def test_a_destination_that_keeps_failing_is_paused_and_counted(running: Running) -> None:
+    rules = dataclasses.replace(RULES, retry_for_seconds=0.2, pause_after_dead_letters=2)
+    observer = Counted()
+    delivering = Deliveries(running.repos, running.follower, rules, observer=observer)
+    stopping = asyncio.Event()
+    task = asyncio.create_task(delivering.run(stopping))
+    receiver = Receiver(default="fail")
+    try:
+        with receiving(receiver):
+            await running.repos.profiles.insert(shopper("p1"))
+            await created(running.repos, receiver, selection=Selection(tiers=True))
+            delivering.wake()
+            await running.append(change("p1", ChangeKind.TIER_CHANGED, to="t0"))
+            await until(lambda: running.repos.destinations.dead_letters("ads-vip", 10))
+            await running.append(change("p1", ChangeKind.TIER_CHANGED, to="t1"))
+
+            async def paused() -> bool:
+                found = await admin.get_destination(running.repos, "ads-vip")
+                return found.state is DestinationState.PAUSED
+
+            await until(paused)
+    finally:
+        stopping.set()
+        await task
+    found = await admin.get_destination(running.repos, "ads-vip")
+    assert "2 batches in a row given up" in found.state_reason
+    assert observer.paused_count == 1
+    assert observer.dead == 2
+
+
+async def test_the_address_is_checked_again_at_send_time(running: Running) -> None:
+    strict = dataclasses.replace(RULES, allow_private=False)
+    delivering = Deliveries(running.repos, running.follower, strict)
+    stopping = asyncio.Event()
+    with receiving() as receiver:
+        await running.repos.profiles.insert(shopper("p1"))
+        await created(running.repos, receiver, selection=Selection(tiers=True))  # allowed when saved
+        task = asyncio.create_task(delivering.run(stopping))
+        await running.append(change("p1", ChangeKind.TIER_CHANGED, to="t0"))
+
+        async def refused() -> list[Any]:
+            return await running.repos.destinations.deliveries("ads-vip", 1)
+
+        [line] = await until(refused)
+        stopping.set()
+        await task
+    assert receiver.received == []
+    assert line.status == "failed"
+    assert "loopback" in line.error
+
+
+class Counted:
+    def __init__(self) -> None:
+        self.paused_count = 0
+        self.dead = 0
+
+    def attempted(self, destination: str, status: str, code: int | None) -> None:
+        pass
+
+    def dead_lettered(self, destination: str) -> None:
+        self.dead += 1
+
+    def paused(self, destination: str) -> None:
+        self.paused_count += 1
+
+    def lag(self, destination: str, seconds: float, changes: int) -> None:
+        pass
+
+    def stopped(self, destination: str) -> None:
+        pass
