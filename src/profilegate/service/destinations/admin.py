@@ -2,7 +2,7 @@
 for a resync, a resend or a replay (which the destination's deliverer then carries out)."""
 
 import uuid
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime
 
 from profilegate.domain.destinations import (
@@ -170,10 +170,6 @@ async def destination_lag(repos: Repositories, destination_id: str, now: datetim
     waiting = await repos.changes.read(state.cursor, limit=1, upto=head)
     seconds = (now - waiting[0].at).total_seconds() if waiting else 0.0
     return Lag(seconds=max(0.0, seconds), changes=max(0, head - state.cursor))
-
-
-def with_spec(destination: Destination, spec: DestinationSpec) -> Destination:
-    return replace(destination, spec=spec)
 
 
 def _request_id() -> str:
