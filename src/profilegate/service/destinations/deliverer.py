@@ -148,6 +148,7 @@ class Deliverer:
         self._carried: list[Change] = []
         self._seen = 0  # the last feed place the pump looked at
         self._last_send = 0.0
+        self._lag_told = float("-inf")
         self.holding = False
 
     def stop(self) -> None:
@@ -252,6 +253,7 @@ class Deliverer:
 
     async def _step(self, state: DeliveryState, stopping: asyncio.Event) -> DeliveryState | None:
         """One piece of work; the state after it (None: the lease is gone or delivery ends)."""
+        await self._observe_lag(state)
         if state.outbox is not None:
             return await self._deliver(state, state.outbox, stopping)
         if state.requests:
@@ -313,9 +315,13 @@ class Deliverer:
         """Changes the destination does not want still move its cursor, while nothing waits."""
         if self._queue.empty() and not self._carried and self._seen > state.cursor:
             await self._store.skip_to(self.spec.id, self._owner, self._seen)
-        await self._observe_lag(state)
 
     async def _observe_lag(self, state: DeliveryState) -> None:
+        """Tell the lag, at most once per ``refresh_seconds`` (two reads of the feed)."""
+        now = asyncio.get_running_loop().time()
+        if now - self._lag_told < self._rules.refresh_seconds:
+            return
+        self._lag_told = now
         head = await self._repos.changes.head()
         waiting = await self._repos.changes.read(state.cursor, limit=1, upto=head)
         seconds = (self._wall() - waiting[0].at).total_seconds() if waiting else 0.0
