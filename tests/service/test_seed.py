@@ -27,7 +27,7 @@ def test_the_demo_events_are_the_same_every_run_bar_their_time(now: datetime) ->
     assert first == demo_events(PROFILES, now)
     assert [{**e, "at": None} for e in first] == [{**e, "at": None} for e in later]
     assert [e["id"] for e in first] == [f"seed-{n:05d}" for n in range(len(first))]
-    assert 2000 <= len(first) <= 4000
+    assert 1000 <= len(first) <= 2000
 
 
 def test_every_demo_event_is_valid_and_every_type_and_channel_occurs(now: datetime) -> None:

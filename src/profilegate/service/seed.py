@@ -36,7 +36,7 @@ SEEDER = Principal(name="seed", role=Role.ADMIN)
 DEMO_SEED = 20_261_120
 DEMO_DAYS = 300
 DAY = 86_400
-CAMPAIGN_EVERY_DAYS = 14
+CAMPAIGN_EVERY_DAYS = 28
 GENERAL_CATEGORIES = ("fashion", "home", "electronics")
 TOPICS = ("delivery", "returns", "invoice", "product question", "loyalty card")
 COUPONS = ("WELCOME10", "SPRING10", "VIP10")
@@ -241,13 +241,13 @@ class _DemoShop:
         self.events.append((ago, {"type": kind, "channel": channel, **ref, "properties": properties}))
 
     def shopper(self, shopper: _Shopper) -> None:
-        sessions = self.rng.randint(6, 18) if shopper.known else self.rng.randint(3, 8)
+        sessions = self.rng.randint(5, 14) if shopper.known else self.rng.randint(2, 5)
         for _ in range(sessions):
             self.session(shopper, self.rng.randint(2 * 3600, DEMO_DAYS * DAY))
         if shopper.newsletter:
             self.emails(shopper)
         if shopper.store is not None:
-            for _ in range(self.rng.randint(4, 10)):
+            for _ in range(self.rng.randint(3, 7)):
                 self.store_visit(shopper, shopper.store, self.rng.randint(DAY, DEMO_DAYS * DAY))
         if shopper.known and self.rng.random() < 0.35:
             for _ in range(self.rng.randint(1, 3)):
@@ -267,7 +267,7 @@ class _DemoShop:
         ref = shopper.ref("PRIMARY") if logged_in else shopper.ref("ANONYMOUS_ID")
         self.add(ago, "page_view", channel, ref, url="https://shop.example/", title="Home")
         viewed: list[tuple[str, str, Decimal]] = []
-        for _ in range(self.rng.randint(1, 4)):
+        for _ in range(self.rng.randint(1, 2)):
             ago -= self.rng.randint(20, 240)
             sku, category, price = self.product(shopper)
             self.add(
@@ -337,12 +337,20 @@ class _DemoShop:
         self.add(ago, "order_completed", channel, ref, **order)
         if coupon:
             self.add(ago - 1, "coupon_redeemed", channel, ref, code=coupon, orderId=order_id)
-        self.aftermath(shopper, ago, channel, ref, order_id, lines)
+        self.aftermath(shopper, ago, channel, ref, order_id, lines, subtotal + shipping - discount)
 
     def aftermath(
-        self, shopper: _Shopper, ago: int, channel: str, ref: Ref, order_id: str, lines: list[Line]
+        self,
+        shopper: _Shopper,
+        ago: int,
+        channel: str,
+        ref: Ref,
+        order_id: str,
+        lines: list[Line],
+        total: Decimal,
     ) -> None:
-        """Some orders are cancelled within the hour, some partly returned within three weeks."""
+        """Some orders are cancelled within the hour, some partly returned within three weeks (a
+        line's worth, at most what the order came to after its coupon)."""
         chance = self.rng.random()
         cancel_at = ago - self.rng.randint(300, 3600)
         if chance < 0.06 and cancel_at > 60:
@@ -358,7 +366,7 @@ class _DemoShop:
                 channel,
                 ref,
                 orderId=order_id,
-                amount=str(price * quantity),
+                amount=str(min(price * quantity, total)),
                 currency="EUR",
                 items=[returned],
             )
