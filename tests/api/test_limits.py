@@ -131,6 +131,8 @@ FIRST_CAPS = {
         '{ shopMetrics(from: "2026-11-01", to: "2026-11-30") { total { topProducts(first: 101) { sku } } } }',
         100,
     ),
+    "Destination.deliveries": ("{ destinations { deliveries(first: 201) { nextCursor } } }", 200),
+    "Destination.deadLetters": ("{ destinations { deadLetters(first: 201) { nextCursor } } }", 200),
 }
 
 
@@ -153,6 +155,12 @@ async def test_first_over_its_cap_is_refused_naming_the_argument(gateway: Gatewa
         'mutation { saveSegment(input: {key: "all", name: "All", rule: "orders >= 0"}) { __typename } }'
     )
     assert saved.data["saveSegment"]["__typename"] == "SegmentSaved"
+    if field.startswith("Destination."):
+        created = await gateway.execute(
+            'mutation { createDestination(input: {id: "crm", name: "CRM", url: "https://1.1.1.1/hook",'
+            ' send: {tiers: true}, consentPurpose: "email_marketing"}) { __typename } }'
+        )
+        assert created.data["createDestination"]["__typename"] == "DestinationCreated", created.body
     query, cap = FIRST_CAPS[field]
     refused = await gateway.execute(query)
     [error] = refused.body["errors"]

@@ -208,7 +208,7 @@ class DeadLetterPage:
 
 def _page_size(first: int) -> int:
     if not 1 <= first <= MAX_PAGE:
-        raise bad_input(InvalidInput("first", f"must be 1 to {MAX_PAGE}"))
+        raise bad_input(InvalidInput("first", f"must be between 1 and {MAX_PAGE}"))
     return first
 
 

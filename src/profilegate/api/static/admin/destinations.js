@@ -198,7 +198,7 @@ function createForm(card, created) {
     { class: "stacked", "aria-label": "Define a destination" },
     field("Id", input("id", { required: true, placeholder: "esp-newsletter" })),
     field("Name", input("name", { required: true, placeholder: "E-mail service: newsletter" })),
-    field("URL", input("url", { required: true, type: "url", placeholder: "https://hooks.example.com/profiles" })),
+    field("URL", input("url", { required: true, type: "url", placeholder: "hooks.example.com/profiles" })),
     field("Consent purpose", input("consentPurpose", { required: true, placeholder: "email_marketing" })),
     field("Segments (comma-separated)", input("segments", { placeholder: "frequent-returners, vip" })),
     h("label", {}, h("input", { type: "checkbox", name: "tiers" }), " tier changes"),
