@@ -32,6 +32,13 @@ from tests.destination_receiver import Received, Receiver, receiving
 from tests.gateway import FrozenClock, GatewayClient, running
 
 DOC = Path(__file__).parents[2] / "docs" / "destinations.md"
+UPSERT_CONSENTING = """
+mutation($r: ProfileRef!) {
+  upsertProfile(input: {ref: $r, consents: [{purpose: "ads", granted: true, source: "signup"}]}) {
+    __typename
+  }
+}
+"""
 UPSERT_COUNTRY = """
 mutation($r: ProfileRef!) { upsertProfile(input: {ref: $r, traits: {country: "DE"}}) { __typename } }
 """
@@ -123,10 +130,11 @@ async def everything_happens(gateway: GatewayClient, receiver: Receiver) -> list
         },
         fields=["identities", "traits.country"],
     )
-    await track(gateway, view("v-ann", "ann@example.com"), view("v-bob", "bob@example.com"))
-    await consent(gateway, "ann@example.com", True)
-    await consent(gateway, "bob@example.com", True)
+    for shopper in ("ann@example.com", "bob@example.com"):  # created with the consent: nothing to race
+        created = await gateway.execute(UPSERT_CONSENTING, {"r": ref(shopper)})
+        assert created.data["upsertProfile"]["__typename"] == "ProfileUpserted", created.body
     await arrived(receiver, 2)
+    await track(gateway, view("v-ann", "ann@example.com"), view("v-bob", "bob@example.com"))
     assert "errors" not in (await gateway.execute(UPSERT_COUNTRY, {"r": ref("ann@example.com")})).body
     grant = 'mutation($r: ProfileRef!) { setExtension(ref: $r, name: "vip", reason: "asked") { __typename } }'
     assert "errors" not in (await gateway.execute(grant, {"r": ref("ann@example.com")})).body
