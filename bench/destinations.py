@@ -88,8 +88,8 @@ class Receiver:
         with self.lock:
             self.batches[batch["destination"]] += 1
             for message in batch["messages"]:
-                if "eventId" in message:
-                    self.arrived.setdefault((batch["destination"], message["eventId"]), now)
+                if "event" in message:
+                    self.arrived.setdefault((batch["destination"], message["event"]["eventId"]), now)
 
     def count(self) -> int:
         with self.lock:

@@ -226,7 +226,7 @@ async def test_a_paused_destination_resumes_where_it_stopped(gateway: GatewayCli
         resumed = await gateway.execute(RESUME, {"id": "ads-big-spenders"})
         assert resumed.data["resumeDestination"]["destination"]["state"] == "ENABLED"
         messages = await arrived(receiver, 3)
-    assert [m["eventId"] for m in messages] == ["v1", "v2", "v3"]
+    assert [m["event"]["eventId"] for m in messages] == ["v1", "v2", "v3"]
     assert lag["changes"] >= 2
 
 

@@ -19,6 +19,7 @@ from profilegate.domain.destinations import (
 from profilegate.domain.errors import InvalidInput
 from profilegate.domain.identities import Identity, IdentityType
 from profilegate.domain.profiles import Profile
+from profilegate.service.destinations.deliverer import wanted_by
 
 NOW = datetime(2026, 11, 20, 10, 0, tzinfo=UTC)
 SPEC = DestinationSpec(
@@ -172,3 +173,26 @@ def test_urls(url: str, development: bool, problem: str | None) -> None:
         check_url(url, development=development)
     assert refused.value.field == "input.url"
     assert problem in refused.value.reason
+
+
+def test_a_tracked_events_own_type_and_time_never_replace_the_messages() -> None:
+    tracking = DestinationSpec(
+        **{**SPEC.__dict__, "selection": Selection(kinds=frozenset({ChangeKind.EVENT_TRACKED}))}
+    )
+    tracked = change(ChangeKind.EVENT_TRACKED, type="page_view", at="2026-11-19T08:00:00Z", eventId="e1")
+
+    [message] = messages_for(tracking, tracked, profile(), None).messages
+
+    assert (message["type"], message["at"]) == ("event.tracked", "2026-11-20T10:00:00Z")
+    assert message["event"] == {"type": "page_view", "at": "2026-11-19T08:00:00Z", "eventId": "e1"}
+
+
+def test_a_destination_asking_for_consent_changes_gets_those_of_other_purposes() -> None:
+    consents = DestinationSpec(
+        **{**SPEC.__dict__, "selection": Selection(kinds=frozenset({ChangeKind.CONSENT_CHANGED}))}
+    )
+    other = change(ChangeKind.CONSENT_CHANGED, purpose="ads", granted=False)
+
+    assert wanted_by(consents)(other)
+    assert [m["type"] for m in messages_for(consents, other, profile(), None).messages] == ["consent.changed"]
+    assert not wanted_by(SPEC)(other), "a destination that did not ask gets only its own purpose's"

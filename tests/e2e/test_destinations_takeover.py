@@ -113,7 +113,7 @@ def test_a_killed_deliverer_is_taken_over_and_nothing_is_lost(
 
     assert resent.at - killed_at < LEASE_SECONDS + 2.0, "taken over within seconds"
     assert resent.body == receiver.received[1].body, "the batch in flight was sent again as it was"
-    assert [m["eventId"] for m in messages] == [f"v{n}" for n in range(1, 9)]
+    assert [m["event"]["eventId"] for m in messages] == [f"v{n}" for n in range(1, 9)]
     ids_per_change: dict[str, set[str]] = {}
     for one in receiver.received:
         for message in one.messages:

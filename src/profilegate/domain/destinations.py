@@ -340,12 +340,14 @@ def _removal(change: Change, record: SentRecord, reason: RemovalReason) -> Outco
 
 def _message(spec: DestinationSpec, change: Change, profile: Profile, kind: str) -> dict[str, Any]:
     payload = Scope(fields=frozenset(spec.fields)).project(change.payload)
+    if change.kind is ChangeKind.EVENT_TRACKED:  # the event's own type and time under its own key
+        payload = {"event": payload}
     return {
+        **payload,
         "type": kind,
         "profileId": change.profile_id,
         "at": iso(change.at),
         "cursor": change.cursor,
-        **payload,
         **_profile_fields(spec, profile),
     }
 

@@ -104,8 +104,9 @@ def wanted_by(spec: DestinationSpec) -> Callable[[Change], bool]:
     def wanted(change: Change) -> bool:
         if change.kind is ChangeKind.PROFILE_ERASED:
             return True
-        if change.kind is ChangeKind.CONSENT_CHANGED:
-            return change.payload.get("purpose") == spec.consent_purpose
+        own_purpose = change.payload.get("purpose") == spec.consent_purpose
+        if change.kind is ChangeKind.CONSENT_CHANGED and own_purpose:
+            return True  # granted or withdrawn, whatever the destination asked for
         return spec.selection.wants(change)
 
     return wanted
