@@ -80,6 +80,15 @@ def _blocks(path: Path) -> list[_Block]:
     return found
 
 
+def fenced(path: Path, language: str) -> list[tuple[str, str]]:
+    """Every fenced block of ``language`` in ``path``: where it starts (file:line) and its text."""
+    return [
+        (f"{path.relative_to(ROOT)}:{block.line}", block.source)
+        for block in _blocks(path)
+        if block.language == language
+    ]
+
+
 def examples(path: Path) -> list[Example]:
     """Every example of ``path`` in reading order, each with its directive and printed answer."""
     blocks = _blocks(path)

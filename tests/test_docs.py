@@ -1,23 +1,19 @@
 """Every GraphQL example in the README and the docs is valid against the schema; the Python one compiles."""
 
-import re
 from pathlib import Path
 
 import pytest
 from graphql import parse, validate
 
 from profilegate.api.schema import build_schema
+from tests.examples import fenced
 
 ROOT = Path(__file__).parents[1]
 DOCUMENTS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
 
 
 def blocks(language: str) -> list[tuple[str, str]]:
-    found = []
-    for path in DOCUMENTS:
-        for index, match in enumerate(re.finditer(rf"```{language}\n(.*?)```", path.read_text(), re.S)):
-            found.append((f"{path.name}#{index}", match.group(1)))
-    return found
+    return [found for path in DOCUMENTS for found in fenced(path, language)]
 
 
 @pytest.mark.parametrize(("where", "document"), blocks("graphql"))

@@ -4,7 +4,6 @@ Node.js signature checks accept a request the gateway signed and refuse one alte
 
 import asyncio
 import json
-import re
 import shutil
 import subprocess
 import sys
@@ -29,6 +28,7 @@ from tests.api.test_destinations import (
 )
 from tests.api.test_gdpr import ERASE
 from tests.destination_receiver import Received, Receiver, receiving
+from tests.examples import fenced
 from tests.gateway import FrozenClock, GatewayClient, running
 
 DOC = Path(__file__).parents[2] / "docs" / "destinations.md"
@@ -42,7 +42,6 @@ mutation($r: ProfileRef!) {
 UPSERT_COUNTRY = """
 mutation($r: ProfileRef!) { upsertProfile(input: {ref: $r, traits: {country: "DE"}}) { __typename } }
 """
-BLOCKS = re.compile(r"```(\w+)\n(.*?)```", re.S)
 POLICY = json.loads((Path(__file__).parents[2] / "fixtures" / "tier_policy.json").read_text())
 
 
@@ -61,7 +60,7 @@ async def gateway(settings: Settings, clock: FrozenClock) -> AsyncIterator[Gatew
 
 
 def doc_blocks(language: str) -> list[str]:
-    return [source for found, source in BLOCKS.findall(DOC.read_text()) if found == language]
+    return [source for _, source in fenced(DOC, language)]
 
 
 def schemas() -> dict[str, dict[str, Any]]:
