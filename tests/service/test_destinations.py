@@ -25,11 +25,12 @@ from profilegate.domain.errors import InvalidInput
 from profilegate.domain.identities import Identity, IdentityType
 from profilegate.domain.profiles import Profile
 from profilegate.service.destinations import admin
-from profilegate.service.destinations.deliverer import Deliveries
+from profilegate.service.destinations.deliverer import Deliveries, wanted_by
 from profilegate.service.destinations.rules import DeliveryRules
 from profilegate.service.feed import FeedFollower, FeedRules
 from profilegate.storage.store import Repositories
 from tests.destination_receiver import Receiver, receiving
+from tests.domain import test_destinations as domain_cases
 
 RULES = DeliveryRules(
     development=True,
@@ -502,3 +503,12 @@ class Counted:
 
     def stopped(self, destination: str) -> None:
         pass
+
+
+def test_a_destination_asking_for_consent_changes_follows_those_of_other_purposes() -> None:
+    spec = domain_cases.SPEC
+    consents = dataclasses.replace(spec, selection=Selection(kinds=frozenset({ChangeKind.CONSENT_CHANGED})))
+    other = domain_cases.change(ChangeKind.CONSENT_CHANGED, purpose="ads", granted=False)
+
+    assert wanted_by(consents)(other)
+    assert not wanted_by(spec)(other), "a destination that did not ask gets only its own purpose's"
